@@ -1,0 +1,1 @@
+"""Turning detector decisions into contract-v1 alerts and delivering them."""
