@@ -1,0 +1,184 @@
+"""Event-time buckets and the per-key state the windows are counted in.
+
+Time is cut into fixed buckets of ``BUCKET_SECONDS`` by each ticket's ``received_at``
+(never the wall clock), so replaying history gives the counts live running would have.
+A key (a firm, a product, a term, ...) keeps the buckets of its recent past, each with
+its ticket count, the distinct complainants (pseudonyms), evidence ticket ids, and small
+counters of the terms, firms, issues and districts seen, enough to explain an alert.
+
+>>> s = KeyState("firm", "91310115MA1K3ABCD8")
+>>> s.add(Delta(bucket=10, n=2, people=["p_a", "p_b"], ids=["T1", "T2"], terms={"闭店": 2}))
+>>> s.add(Delta(bucket=11, n=1, people=["p_a"], ids=["T3"], terms={"退费": 1}))
+>>> s.count(11, 2), s.people(11, 2)
+(3, 2)
+>>> KeyState.from_dict(s.to_dict()).count(11, 2)
+3
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+BUCKET_SECONDS = 900  # 15 minutes: fine enough for a two-hour detection delay
+BUCKETS_PER_DAY = 86400 // BUCKET_SECONDS
+MAX_IDS_PER_BUCKET = 64  # evidence kept per bucket; an alert carries at most 200
+MAX_COUNTER = 24  # distinct terms / firms / issues / districts kept per bucket
+
+
+def bucket_of(ts: float) -> int:
+    """The bucket index of an event time in epoch seconds."""
+    return int(ts // BUCKET_SECONDS)
+
+
+def bucket_start(b: int) -> float:
+    return float(b * BUCKET_SECONDS)
+
+
+def _merge_counter(into: dict[str, int], other: dict[str, int]) -> None:
+    for k, v in other.items():
+        into[k] = into.get(k, 0) + v
+    if len(into) > MAX_COUNTER * 2:  # prune lazily: keep the heavy hitters
+        keep = Counter(into).most_common(MAX_COUNTER)
+        into.clear()
+        into.update(keep)
+
+
+@dataclass(slots=True)
+class Delta:
+    """What one batch of tickets adds to one key's one bucket."""
+
+    bucket: int
+    n: int = 0
+    people: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    terms: dict[str, int] = field(default_factory=dict)
+    firms: dict[str, int] = field(default_factory=dict)
+    issues: dict[str, int] = field(default_factory=dict)
+    districts: dict[str, int] = field(default_factory=dict)
+    amount: float = 0.0
+
+    def to_list(self) -> list[Any]:
+        return [self.bucket, self.n, self.people, self.ids, self.terms, self.firms,
+                self.issues, self.districts, self.amount]
+
+    @classmethod
+    def from_list(cls, v: list[Any]) -> Delta:
+        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8])
+
+
+@dataclass(slots=True)
+class Bucket:
+    n: int = 0
+    people: set[str] = field(default_factory=set)
+    ids: list[str] = field(default_factory=list)
+    terms: dict[str, int] = field(default_factory=dict)
+    firms: dict[str, int] = field(default_factory=dict)
+    issues: dict[str, int] = field(default_factory=dict)
+    districts: dict[str, int] = field(default_factory=dict)
+    amount: float = 0.0
+
+    def add(self, d: Delta) -> None:
+        self.n += d.n
+        self.people.update(d.people)
+        room = MAX_IDS_PER_BUCKET - len(self.ids)
+        if room > 0:
+            seen = set(self.ids)
+            self.ids.extend([i for i in d.ids if i not in seen][:room])
+        for mine, theirs in ((self.terms, d.terms), (self.firms, d.firms),
+                             (self.issues, d.issues), (self.districts, d.districts)):
+            if theirs:
+                _merge_counter(mine, theirs)
+        self.amount += d.amount
+
+
+@dataclass(slots=True)
+class Episode:
+    """An open alert episode on this key: one alert id from open to resolved."""
+
+    type: str
+    dimension: str  # the subject's dimension: a firm key also carries firm_issue episodes
+    subject_key: str
+    alert_id: str
+    start_bucket: int  # first bucket of the window that opened it
+    opened_at: int  # the tick (bucket) it opened at
+    last_people: int
+    last_severity: str
+    last_data_bucket: int
+    last_observed: int = 0
+
+
+@dataclass(slots=True)
+class KeyState:
+    """Everything kept for one key of one dimension."""
+
+    dim: str
+    key: str
+    label: str = ""
+    district: str = ""  # the district most of its tickets come from, when one
+    category: str = ""  # product category, for peer priors
+    buckets: dict[int, Bucket] = field(default_factory=dict)
+    # Baseline: exponentially forgotten ticket count and exposure (in buckets), learned
+    # from closed buckets outside episodes, up to and including ``learned_to``.
+    base_count: float = 0.0
+    base_people: float = 0.0
+    base_exposure: float = 0.0
+    base_issues: dict[str, float] = field(default_factory=dict)  # forgotten ticket count per issue
+    learned_to: int = -1
+    first_bucket: int = -1
+    episodes: dict[str, Episode] = field(default_factory=dict)  # "type|subject key" -> open episode
+
+    def add(self, d: Delta) -> None:
+        b = self.buckets.get(d.bucket)
+        if b is None:
+            b = self.buckets[d.bucket] = Bucket()
+        b.add(d)
+        if self.first_bucket < 0 or d.bucket < self.first_bucket:
+            self.first_bucket = d.bucket
+
+    def window(self, end: int, width: int) -> list[Bucket]:
+        """The buckets in (end - width, end], oldest first."""
+        lo = end - width
+        return [self.buckets[b] for b in sorted(self.buckets) if lo < b <= end]
+
+    def count(self, end: int, width: int) -> int:
+        lo = end - width
+        return sum(bk.n for b, bk in self.buckets.items() if lo < b <= end)
+
+    def people(self, end: int, width: int) -> int:
+        lo = end - width
+        seen: set[str] = set()
+        for b, bk in self.buckets.items():
+            if lo < b <= end:
+                seen |= bk.people
+        return len(seen)
+
+    def prune(self, before: int) -> None:
+        """Forget buckets older than *before* (they have been learned already)."""
+        for b in [b for b in self.buckets if b < before]:
+            del self.buckets[b]
+
+    # Serialisation: compact lists, stable field order, for the changelog.
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "d": self.dim, "k": self.key, "l": self.label, "di": self.district, "c": self.category,
+            "b": [[b, bk.n, sorted(bk.people), bk.ids, bk.terms, bk.firms, bk.issues, bk.districts, bk.amount]
+                  for b, bk in sorted(self.buckets.items())],
+            "bc": self.base_count, "bp": self.base_people, "be": self.base_exposure, "bi": self.base_issues,
+            "lt": self.learned_to, "fb": self.first_bucket,
+            "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
+                       e.last_people, e.last_severity, e.last_data_bucket, e.last_observed]
+                   for k, e in self.episodes.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, v: dict[str, Any]) -> KeyState:
+        s = cls(v["d"], v["k"], v["l"], v["di"], v["c"])
+        for b, n, people, ids, terms, firms, issues, districts, amount in v["b"]:
+            s.buckets[b] = Bucket(n, set(people), ids, terms, firms, issues, districts, amount)
+        s.base_count, s.base_people, s.base_exposure = v["bc"], v["bp"], v["be"]
+        s.base_issues = dict(v["bi"])
+        s.learned_to, s.first_bucket = v["lt"], v["fb"]
+        s.episodes = {k: Episode(*e) for k, e in v["ep"].items()}
+        return s
