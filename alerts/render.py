@@ -1,0 +1,96 @@
+"""Decisions -> alert contract v1: the fields, and the one-paragraph Chinese summary.
+
+The summary is written for a duty officer who will not open the raw tickets: who is
+affected, how many people, against what was expected, over which hours, the main demand
+and words, the money at stake, and what to do next.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from detectors.engine import CONCENTRATED_DEMAND, GROUP_DISPUTE, RESOLVED, TERM_SURGE, UPDATE, Decision
+from schemas.alerts import rfc3339
+from schemas.regions import district_name
+
+_TYPE_NAME = {
+    GROUP_DISPUTE: "群体纠纷预警",
+    CONCENTRATED_DEMAND: "集中诉求预警",
+    TERM_SURGE: "热词突增提示",
+}
+_SEVERITY_NAME = {"info": "一般", "warning": "较重", "critical": "严重"}
+
+
+def _local(ts: float) -> str:
+    t = time.gmtime(ts + 8 * 3600)
+    return f"{t.tm_mon}月{t.tm_mday}日{t.tm_hour:02d}:{t.tm_min:02d}"
+
+
+def _span(d: Decision) -> str:
+    hours = (d.window_end - d.window_start) / 3600
+    length = f"{hours:g}小时" if hours < 48 else f"{hours / 24:g}天"
+    return f"{_local(d.window_start)}至{_local(d.window_end)}（{length}）"
+
+
+def _money(amount: float) -> str:
+    if amount >= 10_000:
+        return f"约{amount / 10_000:.1f}万元"
+    return f"约{amount:.0f}元"
+
+
+def summary(d: Decision) -> str:
+    """One paragraph in Chinese that says what happened and what to do."""
+    where = f"（{district_name(d.district_code)}）" if d.district_code else ""
+    terms = "、".join(d.top_terms[:5]) or "无"
+    severity = _SEVERITY_NAME.get(d.severity, d.severity)
+    head = f"【{_TYPE_NAME.get(d.type, d.type)}·{severity}】"
+    if d.status == RESOLVED:
+        return (
+            f"{head}“{d.label}”{where}自{_local(d.window_end)}起已连续24小时无新增相关诉求，"
+            f"本次预警（累计{d.distinct_complainants}名消费者）自动解除。请在处置记录中登记结果。"
+        )
+    grew = "预警升级：" if d.status == UPDATE else ""
+    money = f"，涉及金额{_money(d.amount)}" if d.amount > 0 else ""
+    issue = f"主要诉求为“{d.top_issue}”，" if d.top_issue else ""
+    if d.type == GROUP_DISPUTE:
+        return (
+            f"{head}{grew}“{d.label}”{where}在{_span(d)}内有{d.distinct_complainants}名消费者"
+            f"反映问题，共{d.observed}人次，而该主体同期通常约{d.expected:g}人次{money}。"
+            f"{issue}高频词：{terms}。疑似群体纠纷苗头，建议属地市场监管所当日核实经营状况、"
+            f"联系经营者负责人并视情生成现场检查任务，做好消费者解释和引导。"
+        )
+    if d.type == CONCENTRATED_DEMAND:
+        return (
+            f"{head}{grew}“{d.label}”相关诉求在{_span(d)}内涉及{d.firms}家经营主体、"
+            f"{d.distinct_complainants}名消费者{where}，共{d.observed}人次，同期通常约{d.expected:g}人次{money}。"
+            f"{issue}高频词：{terms}。属跨主体集中诉求，建议相关业务处室研判共性原因"
+            f"（产品缺陷、行业做法或平台规则），必要时统一部署排查并发布消费提示。"
+        )
+    return (
+        f"{head}{grew}热词“{d.label}”在{_span(d)}内出现于{d.distinct_complainants}名消费者的诉求中，"
+        f"共{d.observed}次，同期通常约{d.expected:g}次{where}。相关词：{terms}。请关注舆情走向并跟踪是否形成集中诉求。"
+    )
+
+
+def render(d: Decision) -> dict[str, Any]:
+    """The alert-contract-v1 object for a decision."""
+    return {
+        "alert_id": d.alert_id,
+        "schema_version": "1",
+        "type": d.type,
+        "status": d.status,
+        "severity": d.severity,
+        "subject": {"dimension": d.dimension, "key": d.key, "label": d.label},
+        "district_code": d.district_code,
+        "window_start": rfc3339(d.window_start),
+        "window_end": rfc3339(d.window_end),
+        "raised_at": rfc3339(d.raised_at),
+        "observed": d.observed,
+        "expected": d.expected,
+        "score": d.score,
+        "distinct_complainants": d.distinct_complainants,
+        "ticket_ids": list(d.ticket_ids),
+        "top_terms": list(d.top_terms),
+        "summary": summary(d),
+    }

@@ -1,0 +1,707 @@
+"""The detection core both shells run: tickets -> routed per-key deltas -> decisions.
+
+Two halves, split where the stream repartitions:
+
+* ``Aggregator`` (ingest side) turns a batch of enriched tickets into one message per
+  partition: every key's additions per event-time bucket, pre-aggregated, plus the event
+  time each source has reached. One message per partition per batch, never one per ticket.
+* ``PartitionEngine`` (window side) owns the keys routed to one partition. It folds
+  deltas into ``KeyState``s and, whenever the watermark (the least event time every source
+  has reached, less the allowed lateness) passes the end of a bucket, evaluates that
+  bucket's tick: the keys with tickets in it are judged against their baselines, open
+  episodes are updated or resolved. Evaluation is driven by event time only, so one
+  worker or many, offline or streaming, the same input gives the same decisions.
+
+Late tickets: a ticket whose bucket has already been evaluated (its event time is behind
+the watermark) is still counted in its bucket, so later windows and the baseline include
+it, and its key is judged again at the next tick; ticks already evaluated are not
+revisited. Input disordered by less than the allowed lateness is never late.
+
+End of input: when every source has gone quiet (offline: end of file; stream: idle for a
+while) time is taken to have reached the end of the newest bucket seen, and every bucket
+up to it is evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from detectors.baseline import Prior, Rhythm, per_day, predictive
+from detectors.tail import log_nb_sf
+from detectors.windows import (
+    BUCKET_SECONDS,
+    BUCKETS_PER_DAY,
+    Delta,
+    Episode,
+    KeyState,
+    bucket_of,
+    bucket_start,
+)
+from schemas.alerts import alert_id
+
+FIRM, PRODUCT, ISSUE, TERM, FIRM_ISSUE = "firm", "product", "issue", "term", "firm_issue"
+GROUP_DISPUTE, CONCENTRATED_DEMAND, TERM_SURGE = "group_dispute", "concentrated_demand", "term_surge"
+OPEN, UPDATE, RESOLVED = "open", "update", "resolved"
+INFO, WARNING, CRITICAL = "info", "warning", "critical"
+_SEVERITY_RANK = {INFO: 0, WARNING: 1, CRITICAL: 2}
+MAX_EVIDENCE = 200
+SAFETY_TERMS = frozenset({"食物中毒", "中毒", "起火", "爆炸", "受伤", "触电", "烫伤", "过敏", "死亡", "电池起火", "腹泻", "呕吐"})
+
+
+@dataclass(frozen=True, slots=True)
+class DetectConfig:
+    """What detection needs to know; every field is a setting (see earlywarn.settings)."""
+
+    partitions: int = 8  # partitions keys are routed to; fixed for a deployment
+    sources: int = 1  # partitions of the ticket topic: the watermark waits for all of them
+    lateness_seconds: float = 600.0
+    min_people: int = 5  # a group is at least this many distinct complainants (definition, not tuning)
+    min_firms: int = 3  # a concentrated demand spans at least this many firms
+    false_alarms_per_day: float = 0.2  # the budget, per alert type, over the whole stream
+    windows: tuple[int, ...] = (4, 16, 96)  # in buckets: 1 h, 4 h, 24 h
+    quiet_buckets: int = 96  # an episode with no new tickets for 24 h is resolved
+    half_life_days: float = 28.0
+    update_growth: float = 1.5  # an open episode emits an update when its people grow this much
+    firm_share_explains: float = 0.6  # a term or product surge mostly at one firm is that firm's story
+
+    @property
+    def longest(self) -> int:
+        return max(self.windows)
+
+
+# Weak priors for keys with no history, per dimension (rate per day, weight in days).
+PRIORS: dict[str, Prior] = {
+    FIRM: Prior(per_day(1 / 30), 7 * BUCKETS_PER_DAY),
+    PRODUCT: Prior(per_day(1 / 10), 7 * BUCKETS_PER_DAY),
+    ISSUE: Prior(per_day(5.0), 2 * BUCKETS_PER_DAY),
+    TERM: Prior(per_day(1 / 5), 7 * BUCKETS_PER_DAY),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Enriched:
+    """A valid ticket after ingest: keys derived, terms segmented, personal data reduced to a pseudonym."""
+
+    ticket_id: str
+    ts: float
+    district: str
+    person: str  # pseudonym, or "t:<ticket_id>" when the complainant is unknown
+    firm_key: str | None = None
+    firm_label: str | None = None
+    product_key: str | None = None
+    product_label: str | None = None
+    category: str | None = None
+    issue: str | None = None
+    amount: float = 0.0
+    terms: tuple[str, ...] = ()
+
+
+def table_key(dim: str, key: str) -> str:
+    """The key a dimension's key is routed and stored under."""
+    return f"{dim}:{key}"
+
+
+# --------------------------------------------------------------------------- ingest side
+
+
+class Aggregator:
+    """Pre-aggregates enriched tickets into per-partition delta messages.
+
+    >>> agg = Aggregator(DetectConfig(partitions=2), route=lambda k: len(k) % 2)
+    >>> agg.add(Enriched("T1", 1.7e9, "310115", "p_a", firm_key="F1", terms=("闭店",)))
+    >>> msgs = agg.drain({"0": [1.7e9, False]})
+    >>> sorted(msgs), sum(len(m["k"]) for m in msgs.values())
+    ([0, 1], 2)
+    """
+
+    def __init__(self, config: DetectConfig, route: Callable[[str], int]) -> None:
+        self.config = config
+        self.route = route
+        self._keys: dict[str, list[Any]] = {}  # table key -> [dim, key, label, category, {bucket: Delta}]
+
+    def _delta(self, dim: str, key: str, label: str | None, category: str | None, bucket: int) -> Delta:
+        tk = table_key(dim, key)
+        entry = self._keys.get(tk)
+        if entry is None:
+            entry = self._keys[tk] = [dim, key, label or key, category or "", {}]
+        elif label:
+            entry[2] = label
+        d = entry[4].get(bucket)
+        if d is None:
+            d = entry[4][bucket] = Delta(bucket)
+        return d
+
+    def add(self, e: Enriched) -> None:
+        b = bucket_of(e.ts)
+        terms = e.terms
+        if e.firm_key:
+            d = self._delta(FIRM, e.firm_key, e.firm_label, e.category, b)
+            d.n += 1
+            d.people.append(e.person)
+            d.ids.append(e.ticket_id)
+            d.amount += e.amount
+            d.districts[e.district] = d.districts.get(e.district, 0) + 1
+            if e.issue:
+                d.issues[e.issue] = d.issues.get(e.issue, 0) + 1
+            for t in terms:
+                d.terms[t] = d.terms.get(t, 0) + 1
+        firm = e.firm_key or "-"
+        spread: list[tuple[str, str, str | None, str | None]] = []
+        if e.product_key:
+            spread.append((PRODUCT, e.product_key, e.product_label, e.category))
+        if e.issue:
+            spread.append((ISSUE, e.issue, e.issue, None))
+        for t in terms:
+            spread.append((TERM, t, t, None))
+        for dim, key, label, category in spread:
+            d = self._delta(dim, key, label, category, b)
+            d.n += 1
+            d.people.append(e.person)
+            d.ids.append(e.ticket_id)
+            d.amount += e.amount
+            d.firms[firm] = d.firms.get(firm, 0) + 1
+            d.districts[e.district] = d.districts.get(e.district, 0) + 1
+            if dim != TERM:
+                for t in terms:
+                    d.terms[t] = d.terms.get(t, 0) + 1
+            elif e.issue:
+                d.issues[e.issue] = d.issues.get(e.issue, 0) + 1
+
+    def drain(self, watermarks: dict[str, list[Any]]) -> dict[int, dict[str, Any]]:
+        """One message per partition: its keys' deltas and the sources' event-time progress.
+
+        Every partition gets a message, even with no deltas, so every partition's
+        watermark advances. *watermarks* maps source id -> [newest event time or None, idle].
+        """
+        out: dict[int, dict[str, Any]] = {
+            p: {"v": 1, "w": watermarks, "k": []} for p in range(self.config.partitions)
+        }
+        for tk, (dim, key, label, category, deltas) in self._keys.items():
+            out[self.route(tk)]["k"].append(
+                [dim, key, label, category, [d.to_list() for d in deltas.values()]]
+            )
+        self._keys = {}
+        return out
+
+
+# --------------------------------------------------------------------------- window side
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One alert event the core decided on; alerts/ renders it into contract v1."""
+
+    alert_id: str
+    type: str
+    status: str
+    severity: str
+    dimension: str
+    key: str
+    label: str
+    district_code: str | None
+    window_start: float
+    window_end: float
+    raised_at: float
+    observed: int
+    expected: float
+    score: float
+    distinct_complainants: int
+    ticket_ids: tuple[str, ...]
+    top_terms: tuple[str, ...]
+    firms: int = 0  # distinct firms in the window (for demands across firms)
+    amount: float = 0.0
+    top_issue: str | None = None
+
+
+@dataclass(slots=True)
+class _Finding:
+    type: str
+    dimension: str
+    subject_key: str
+    label: str
+    width: int
+    observed: int
+    expected: float
+    log_p: float
+    issue: str | None = None
+
+
+@dataclass(slots=True)
+class Clock:
+    """A partition's event-time progress: persisted with its keys."""
+
+    sources: dict[str, list[Any]] = field(default_factory=dict)  # source -> [newest ts | None, idle]
+    last_tick: int = -1
+    due: dict[int, set[str]] = field(default_factory=dict)  # bucket -> keys with tickets in it
+    open: set[str] = field(default_factory=set)  # keys with open episodes
+    day: int = -1
+    day_keys: dict[str, set[str]] = field(default_factory=dict)  # dim -> keys judged today
+    prev_day_counts: dict[str, int] = field(default_factory=dict)
+    late: int = 0
+
+    def to_dict(self, rhythm: Rhythm) -> dict[str, Any]:
+        return {
+            "s": self.sources, "t": self.last_tick,
+            "d": {str(b): sorted(ks) for b, ks in self.due.items()},
+            "o": sorted(self.open), "day": self.day,
+            "dk": {d: sorted(ks) for d, ks in self.day_keys.items()},
+            "pd": self.prev_day_counts, "late": self.late, "r": rhythm.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, v: dict[str, Any], rhythm: Rhythm) -> Clock:
+        rhythm.load(v["r"])
+        return cls(
+            sources={k: list(x) for k, x in v["s"].items()}, last_tick=v["t"],
+            due={int(b): set(ks) for b, ks in v["d"].items()}, open=set(v["o"]), day=v["day"],
+            day_keys={d: set(ks) for d, ks in v["dk"].items()}, prev_day_counts=dict(v["pd"]),
+            late=v["late"],
+        )
+
+
+class PartitionEngine:
+    """Owns the keys of one partition: folds deltas in, evaluates ticks, keeps episodes.
+
+    *load* fetches a key's persisted state (``KeyState.to_dict()`` form) or None; the
+    stream passes its table, offline runs pass nothing. After ``apply``, ``take_dirty()``
+    gives the states to persist.
+    """
+
+    def __init__(
+        self,
+        partition: int,
+        config: DetectConfig,
+        load: Callable[[str], dict[str, Any] | None] = lambda _k: None,
+        clock: dict[str, Any] | None = None,
+    ) -> None:
+        self.partition = partition
+        self.config = config
+        self._load = load
+        self.rhythm = Rhythm()
+        self.clock = Clock.from_dict(clock, self.rhythm) if clock else Clock()
+        self.states: dict[str, KeyState] = {}
+        self._dirty: set[str] = set()
+        self._half_life = config.half_life_days * BUCKETS_PER_DAY
+
+    # ---- state
+
+    def state(self, tk: str, dim: str = "", key: str = "") -> KeyState:
+        s = self.states.get(tk)
+        if s is None:
+            raw = self._load(tk)
+            if raw is not None:
+                s = KeyState.from_dict(raw)
+            else:
+                if not dim:
+                    dim, _, key = tk.partition(":")
+                s = KeyState(dim, key)
+            self.states[tk] = s
+        return s
+
+    def take_dirty(self) -> dict[str, dict[str, Any]]:
+        """Serialised states changed since the last call (to persist), keyed by table key."""
+        out = {tk: self.states[tk].to_dict() for tk in sorted(self._dirty)}
+        self._dirty.clear()
+        return out
+
+    def clock_dict(self) -> dict[str, Any]:
+        return self.clock.to_dict(self.rhythm)
+
+    # ---- input
+
+    def apply(self, msg: dict[str, Any]) -> list[Decision]:
+        """Fold one delta message in; return the decisions of every tick it lets close."""
+        clock = self.clock
+        for dim, key, label, category, deltas in msg["k"]:
+            tk = table_key(dim, key)
+            s = self.state(tk, dim, key)
+            if label:
+                s.label = label
+            if category:
+                s.category = category
+            for raw in deltas:
+                d = Delta.from_list(raw)
+                s.add(d)
+                if clock.last_tick < 0:
+                    due_at = d.bucket
+                elif d.bucket > clock.last_tick:
+                    due_at = d.bucket
+                else:
+                    clock.late += d.n
+                    due_at = clock.last_tick + 1
+                clock.due.setdefault(due_at, set()).add(tk)
+            self._dirty.add(tk)
+        for src, (ts, idle) in msg["w"].items():
+            old = clock.sources.get(src)
+            newest = ts if old is None or old[0] is None else (old[0] if ts is None else max(old[0], ts))
+            clock.sources[src] = [newest, idle]
+        return self._advance(self._target_tick())
+
+    def finish(self) -> list[Decision]:
+        """End of input: evaluate every bucket up to the newest one seen."""
+        for v in self.clock.sources.values():
+            v[1] = True
+        return self._advance(self._target_tick())
+
+    def _target_tick(self) -> int | None:
+        srcs = self.clock.sources
+        if len(srcs) < self.config.sources:
+            return None
+        seen = [ts for ts, _ in srcs.values() if ts is not None]
+        if not seen:
+            return None
+        active = [ts for ts, idle in srcs.values() if not idle]
+        if active:
+            if any(ts is None for ts in active):
+                return None
+            return bucket_of(min(active) - self.config.lateness_seconds) - 1
+        return bucket_of(max(seen))  # all quiet: the newest bucket is as complete as it gets
+
+    def _advance(self, target: int | None) -> list[Decision]:
+        clock = self.clock
+        if target is None:
+            return []
+        if clock.last_tick < 0:
+            if not clock.due:
+                return []
+            clock.last_tick = min(clock.due) - 1
+        out: list[Decision] = []
+        while clock.last_tick < target:
+            # Skip stretches with nothing due and nothing open in one step.
+            nxt = clock.last_tick + 1
+            if not clock.open and clock.due:
+                nxt = max(nxt, min(min(clock.due), target))
+            elif not clock.open and not clock.due:
+                nxt = target
+            self._skip_rhythm(clock.last_tick, nxt)
+            clock.last_tick = nxt
+            out.extend(self._tick(nxt))
+        return out
+
+    def _skip_rhythm(self, last: int, nxt: int) -> None:
+        # Skipped buckets had no tickets: the rhythm only needs to know time moved on.
+        if nxt - 1 > last:
+            self.rhythm.learn(nxt - 1, 0.0)
+
+    # ---- a tick
+
+    def _tick(self, t: int) -> list[Decision]:
+        clock = self.clock
+        keys = clock.due.pop(t, set())
+        day = t // BUCKETS_PER_DAY
+        if day != clock.day:
+            # Only the day just before counts, however many empty ticks were skipped.
+            clock.prev_day_counts = (
+                {d: len(ks) for d, ks in clock.day_keys.items()} if day == clock.day + 1 else {}
+            )
+            clock.day_keys = {}
+            clock.day = day
+        out: list[Decision] = []
+        firm_tickets = 0
+        for tk in sorted(keys):
+            s = self.state(tk)
+            clock.day_keys.setdefault(s.dim, set()).add(tk)
+            b = s.buckets.get(t)
+            if b is not None and s.dim == FIRM:
+                firm_tickets += b.n
+            self._learn(s, t - self.config.longest)
+            out.extend(self._judge(s, t))
+            s.prune(s.learned_to + 1)
+            self._dirty.add(tk)
+        for tk in sorted(clock.open):
+            s = self.state(tk)
+            for ek in sorted(s.episodes):
+                ep = s.episodes[ek]
+                if t - ep.last_data_bucket >= self.config.quiet_buckets:
+                    out.append(self._resolved(s, ep, t))
+                    del s.episodes[ek]
+                    self._dirty.add(tk)
+            if not s.episodes:
+                clock.open.discard(tk)
+        self.rhythm.learn(t, float(firm_tickets))
+        return out
+
+    def _learn(self, s: KeyState, upto: int) -> None:
+        """Feed the key's closed history up to *upto* into its baseline, skipping episodes."""
+        start = s.learned_to if s.learned_to >= 0 else s.first_bucket - 1
+        if upto <= start:
+            return
+        decay = math.pow(0.5, (upto - start) / self._half_life)
+        s.base_count *= decay
+        s.base_people *= decay
+        s.base_exposure *= decay
+        for i in s.base_issues:
+            s.base_issues[i] *= decay
+        stop = upto
+        if s.episodes:  # an ongoing episode must not inflate its own baseline
+            stop = min(upto, min(e.start_bucket for e in s.episodes.values()) - 1)
+        if stop > start:
+            s.base_exposure += self.rhythm.exposure(start, stop)
+            for b, bk in s.buckets.items():
+                if start < b <= stop:
+                    s.base_count += bk.n
+                    s.base_people += len(bk.people)
+                    for i, c in bk.issues.items():
+                        s.base_issues[i] = s.base_issues.get(i, 0.0) + c
+        s.learned_to = upto
+
+    def _alpha(self, dim: str) -> float:
+        """Per-test false-alarm rate: the daily budget spread over the keys judged per day."""
+        clock = self.clock
+        today = len(clock.day_keys.get(dim, ()))
+        tests = self.config.partitions * max(today, clock.prev_day_counts.get(dim, 0))
+        return self.config.false_alarms_per_day / max(100, tests)
+
+    def _judge(self, s: KeyState, t: int) -> list[Decision]:
+        cfg = self.config
+        prior = PRIORS[s.dim]
+        findings: list[_Finding] = []
+        best: _Finding | None = None
+        for w in cfg.windows:
+            buckets = s.window(t, w)
+            if not buckets or all(bk.n == 0 for bk in buckets):
+                continue
+            people: set[str] = set()
+            for bk in buckets:
+                people |= bk.people
+            k = len(people)
+            if k < cfg.min_people:
+                continue
+            exposure = self.rhythm.exposure(t - w, t)
+            r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
+            if k <= mean:
+                continue
+            if s.dim != FIRM:
+                firms: dict[str, int] = {}
+                for bk in buckets:
+                    for f, c in bk.firms.items():
+                        firms[f] = firms.get(f, 0) + c
+                total = sum(firms.values())
+                top = max(firms.values()) if firms else 0
+                if total and top / total >= cfg.firm_share_explains and firms.get("-", 0) != top:
+                    continue  # one firm's story: its group dispute explains it
+                kind = CONCENTRATED_DEMAND if len(firms) - ("-" in firms) >= cfg.min_firms else TERM_SURGE
+                if kind == TERM_SURGE and s.dim != TERM:
+                    continue
+            else:
+                kind = GROUP_DISPUTE
+            lp = log_nb_sf(k, r=r, mean=mean)
+            f = _Finding(kind, s.dim, s.key, s.label, w, k, mean, lp)
+            if best is None or lp < best.log_p:
+                best = f
+        n_tests = len(cfg.windows)
+        alpha = self._alpha(s.dim)
+        if best is not None and best.log_p + math.log(n_tests) < math.log(alpha):
+            findings.append(best)
+        elif s.dim == FIRM:
+            issue_finding = self._judge_issues(s, t, alpha)
+            if issue_finding is not None:
+                findings.append(issue_finding)
+        out: list[Decision] = []
+        live = {f"{f.type}|{f.subject_key}" for f in findings}
+        for f in findings:
+            out.extend(self._episode(s, t, f, n_tests))
+        # An open episode on this key that did not fire this tick still grows with new data.
+        b = s.buckets.get(t)
+        for ek, ep in s.episodes.items():
+            if ek not in live and b is not None and b.n:
+                ep.last_data_bucket = t
+        return out
+
+    def _judge_issues(self, s: KeyState, t: int, alpha: float) -> _Finding | None:
+        """One issue surging at a firm under its normal total volume (firm x issue)."""
+        cfg = self.config
+        prior = PRIORS[FIRM]
+        best: _Finding | None = None
+        for w in cfg.windows:
+            counts: dict[str, int] = {}
+            for bk in s.window(t, w):
+                for i, c in bk.issues.items():
+                    counts[i] = counts.get(i, 0) + c
+            exposure = self.rhythm.exposure(t - w, t)
+            for issue, k in counts.items():
+                if k < cfg.min_people:
+                    continue
+                people = self._issue_people(s, t, w, issue)
+                if people < cfg.min_people:
+                    continue
+                issue_prior = Prior(prior.rate, prior.weight)
+                r, mean = predictive(s.base_issues.get(issue, 0.0), s.base_exposure, issue_prior, exposure)
+                if people <= mean:
+                    continue
+                lp = log_nb_sf(people, r=r, mean=mean)
+                if best is None or lp < best.log_p:
+                    best = _Finding(GROUP_DISPUTE, FIRM_ISSUE, f"{s.key}|{issue}", f"{s.label}·{issue}",
+                                    w, people, mean, lp, issue)
+        n_tests = len(cfg.windows) * 4  # a few issues per firm compete
+        if best is not None and best.log_p + math.log(n_tests) < math.log(alpha):
+            return best
+        return None
+
+    @staticmethod
+    def _issue_people(s: KeyState, t: int, w: int, issue: str) -> int:
+        # Buckets keep issue counts, not who raised which issue: bound people by both.
+        n = 0
+        people: set[str] = set()
+        for bk in s.window(t, w):
+            c = bk.issues.get(issue, 0)
+            if c:
+                n += c
+                people |= bk.people
+        return min(n, len(people))
+
+    # ---- episodes and evidence
+
+    def _episode(self, s: KeyState, t: int, f: _Finding, n_tests: int) -> list[Decision]:
+        ek = f"{f.type}|{f.subject_key}"
+        ep = s.episodes.get(ek)
+        buckets = s.window(t, f.width)
+        first = min(b for b, bk in s.buckets.items() if t - f.width < b <= t and bk.n)
+        severity = self._severity(f, buckets)
+        if ep is None:
+            aid = alert_id(f.type, f.dimension, f.subject_key, bucket_start(first))
+            ep = Episode(f.type, f.dimension, f.subject_key, aid, first, t, f.observed, severity, t, f.observed)
+            s.episodes[ek] = ep
+            self.clock.open.add(table_key(s.dim, s.key))
+            status = OPEN
+        else:
+            ep.last_data_bucket = t if (s.buckets.get(t) and s.buckets[t].n) else ep.last_data_bucket
+            grew = f.observed >= ep.last_people * self.config.update_growth
+            worse = _SEVERITY_RANK[severity] > _SEVERITY_RANK[ep.last_severity]
+            if not (grew or worse):
+                return []
+            ep.last_people = max(ep.last_people, f.observed)
+            ep.last_severity = severity if worse else ep.last_severity
+            status = UPDATE
+        ep.last_observed = f.observed
+        return [self._decision(s, ep, t, f, status, severity, n_tests)]
+
+    def _severity(self, f: _Finding, buckets: list[Any]) -> str:
+        amount = sum(bk.amount for bk in buckets)
+        terms = set()
+        for bk in buckets:
+            terms.update(bk.terms)
+        if f.type == GROUP_DISPUTE:
+            if f.observed >= 30 or amount >= 500_000 or (terms & SAFETY_TERMS and f.observed >= 10):
+                return CRITICAL
+            if f.observed >= 12 or amount >= 100_000:
+                return WARNING
+            return INFO
+        if f.observed >= 100:
+            return CRITICAL
+        if f.observed >= 20:
+            return WARNING
+        return INFO
+
+    def _evidence(self, s: KeyState, lo: int, hi: int, issue: str | None) -> dict[str, Any]:
+        ids: list[str] = []
+        terms: dict[str, int] = {}
+        districts: dict[str, int] = {}
+        issues: dict[str, int] = {}
+        firms: set[str] = set()
+        people: set[str] = set()
+        amount = 0.0
+        for b in sorted(s.buckets):
+            if not lo <= b <= hi:
+                continue
+            bk = s.buckets[b]
+            if issue is not None and not bk.issues.get(issue):
+                continue
+            if len(ids) < MAX_EVIDENCE:
+                ids.extend(bk.ids[: MAX_EVIDENCE - len(ids)])
+            for src, dst in ((bk.terms, terms), (bk.districts, districts), (bk.issues, issues)):
+                for k, v in src.items():
+                    dst[k] = dst.get(k, 0) + v
+            firms.update(f for f in bk.firms if f != "-")
+            people |= bk.people
+            amount += bk.amount
+        top_terms = tuple(k for k, _ in sorted(terms.items(), key=lambda kv: (-kv[1], kv[0]))[:8])
+        total = sum(districts.values())
+        district = None
+        if total:
+            d, c = max(districts.items(), key=lambda kv: (kv[1], kv[0]))
+            district = d if c / total >= 0.8 else None
+        top_issue = max(issues.items(), key=lambda kv: (kv[1], kv[0]))[0] if issues else None
+        return {"ids": tuple(ids), "terms": top_terms, "district": district, "firms": len(firms),
+                "people": len(people), "amount": amount, "issue": top_issue}
+
+    def _decision(self, s: KeyState, ep: Episode, t: int, f: _Finding, status: str, severity: str,
+                  n_tests: int) -> Decision:
+        ev = self._evidence(s, ep.start_bucket, t, f.issue)
+        p = min(1.0, math.exp(max(f.log_p, -745.0)) * n_tests)
+        return Decision(
+            alert_id=ep.alert_id, type=f.type, status=status, severity=severity,
+            dimension=f.dimension, key=f.subject_key, label=f.label or f.subject_key,
+            district_code=ev["district"],
+            window_start=bucket_start(t - f.width + 1), window_end=bucket_start(t + 1),
+            raised_at=bucket_start(t + 1), observed=f.observed, expected=round(f.expected, 3),
+            score=score_of(p), distinct_complainants=ev["people"], ticket_ids=ev["ids"],
+            top_terms=ev["terms"] if s.dim != TERM else (s.key, *[x for x in ev["terms"] if x != s.key][:7]),
+            firms=ev["firms"], amount=ev["amount"], top_issue=f.issue or ev["issue"],
+        )
+
+    def _resolved(self, s: KeyState, ep: Episode, t: int) -> Decision:
+        ev = self._evidence(s, ep.start_bucket, ep.last_data_bucket, None)
+        label = s.label if ep.dimension == s.dim else f"{s.label}·{ep.subject_key.rsplit('|', 1)[-1]}"
+        return Decision(
+            alert_id=ep.alert_id, type=ep.type, status=RESOLVED, severity=ep.last_severity,
+            dimension=ep.dimension, key=ep.subject_key, label=label, district_code=ev["district"],
+            window_start=bucket_start(ep.start_bucket), window_end=bucket_start(ep.last_data_bucket + 1),
+            raised_at=bucket_start(t + 1), observed=ep.last_observed, expected=0.0, score=0.0,
+            distinct_complainants=ev["people"], ticket_ids=ev["ids"], top_terms=ev["terms"],
+            firms=ev["firms"], amount=ev["amount"], top_issue=ev["issue"],
+        )
+
+
+def score_of(p: float) -> float:
+    """The anomaly score of a (multiplicity-adjusted) tail probability *p*: ``1 - p``, in [0, 1]."""
+    return round(1.0 - p, 6)
+
+
+# --------------------------------------------------------------------------- offline
+
+
+class OfflineEngine:
+    """Aggregator and every partition's engine in one process: what ``earlywarn detect`` runs.
+
+    Feeding it the tickets the stream reads, in batches of any size, gives the decisions
+    the stream gives (routing uses the stream's partitioner and partition count).
+    """
+
+    def __init__(self, config: DetectConfig, route: Callable[[str], int]) -> None:
+        config = replace(config, sources=1)  # one reader: the file is its only source
+        self.config = config
+        self.aggregator = Aggregator(config, route)
+        self.engines = [PartitionEngine(p, config) for p in range(config.partitions)]
+        self._newest: float | None = None
+
+    def feed(self, batch: Iterable[Enriched]) -> list[Decision]:
+        for e in batch:
+            self.aggregator.add(e)
+            if self._newest is None or e.ts > self._newest:
+                self._newest = e.ts
+        msgs = self.aggregator.drain({"0": [self._newest, False]})
+        out: list[Decision] = []
+        for p, msg in msgs.items():
+            out.extend(self.engines[p].apply(msg))
+        return sorted(out, key=decision_order)
+
+    def finish(self) -> list[Decision]:
+        out: list[Decision] = []
+        for eng in self.engines:
+            out.extend(eng.finish())
+        return sorted(out, key=decision_order)
+
+
+def decision_order(d: Decision) -> tuple[float, str, str]:
+    """A total order on decisions that does not depend on partitions or arrival."""
+    return (d.raised_at, d.alert_id, d.status)
+
+
+__all__ = [
+    "Aggregator", "BUCKET_SECONDS", "Decision", "DetectConfig", "Enriched", "OfflineEngine",
+    "PartitionEngine", "decision_order", "table_key",
+]

@@ -1,0 +1,199 @@
+"""The detection core on small synthetic streams: what alerts, what must not, and determinism."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from detectors.engine import (
+    CONCENTRATED_DEMAND,
+    GROUP_DISPUTE,
+    OPEN,
+    RESOLVED,
+    DetectConfig,
+    Enriched,
+    OfflineEngine,
+    PartitionEngine,
+    decision_order,
+)
+
+T0 = 1_740_960_000.0  # 2025-03-03 08:00 +08:00, a Monday
+DAY = 86400.0
+CFG = DetectConfig(partitions=4, sources=1)
+
+
+def route(key: str) -> int:
+    return sum(key.encode()) % CFG.partitions
+
+
+def background(seed: int, days: float, firms: int = 300) -> list[Enriched]:
+    """Sparse, heavy-tailed complaints over many firms, products and terms."""
+    rng = random.Random(seed)
+    rates = [0.02 + 40.0 * (rng.paretovariate(1.3) - 1) / 100 for _ in range(firms)]
+    out: list[Enriched] = []
+    n = 0
+    for f, rate in enumerate(rates):
+        t = T0
+        while True:
+            t += rng.expovariate(rate / DAY)
+            if t >= T0 + days * DAY:
+                break
+            n += 1
+            out.append(Enriched(
+                ticket_id=f"B{n:07d}", ts=t, district=f"3101{f % 16:02d}", person=f"p_{rng.getrandbits(40):x}",
+                firm_key=f"F{f:04d}", firm_label=f"公司{f}", product_key=f"prod{f % 40}", category="c",
+                issue=rng.choice(["质量", "退费", "售后服务", "价格"]), amount=100.0,
+                terms=tuple(rng.sample(["质量", "退款", "客服", "发货", "价格", "服务", "态度", "维修"], 3)),
+            ))
+    return out
+
+
+def burst(prefix: str, start: float, hours: float, people: int, *, firm: str | None = "SHOP",
+          product: str | None = None, firms: int = 1, tickets_per_person: int = 1,
+          terms: tuple[str, ...] = ("闭店", "退费", "预付卡")) -> list[Enriched]:
+    rng = random.Random(prefix)
+    out = []
+    for i in range(people * tickets_per_person):
+        person = i % people
+        f = firm if firms == 1 else f"{firm}{i % firms}"
+        out.append(Enriched(
+            ticket_id=f"{prefix}{i:04d}", ts=start + rng.random() * hours * 3600, district="310115",
+            person=f"p_{prefix}{person}", firm_key=f, firm_label=f"店{f}", product_key=product,
+            product_label=product, category="c", issue="预付卡", amount=3000.0, terms=terms,
+        ))
+    return out
+
+
+def run(tickets: list[Enriched], batch: int = 500, cfg: DetectConfig = CFG) -> list:
+    tickets = sorted(tickets, key=lambda e: e.ts)
+    eng = OfflineEngine(cfg, route)
+    out = []
+    for i in range(0, len(tickets), batch):
+        out.extend(eng.feed(tickets[i:i + batch]))
+    out.extend(eng.finish())
+    return out
+
+
+def opened(decisions: list, type_: str | None = None) -> list:
+    return [d for d in decisions if d.status == OPEN and (type_ is None or d.type == type_)]
+
+
+@pytest.fixture(scope="module")
+def quiet() -> list[Enriched]:
+    return background(1, 14)
+
+
+def test_background_alone_raises_no_group_dispute(quiet: list[Enriched]) -> None:
+    assert len(quiet) > 3000
+    assert opened(run(quiet), GROUP_DISPUTE) == []
+
+
+def test_prepaid_closure_is_a_group_dispute_with_evidence(quiet: list[Enriched]) -> None:
+    incident = burst("GD", T0 + 10 * DAY + 2 * 3600, hours=3, people=15)
+    out = run(quiet + incident)
+    gd = opened(out, GROUP_DISPUTE)
+    assert [(d.dimension, d.key) for d in gd] == [("firm", "SHOP")]
+    alert = gd[0]
+    ids = {e.ticket_id for e in incident}
+    assert set(alert.ticket_ids) <= ids and len(alert.ticket_ids) >= 5
+    assert alert.distinct_complainants >= 5
+    assert alert.observed > alert.expected
+    assert 0.0 <= alert.score <= 1.0
+    assert "闭店" in alert.top_terms
+    # detected within two hours of event time of the first ticket
+    first = min(e.ts for e in incident)
+    assert alert.raised_at - first <= 2 * 3600 + 900
+    # and resolved after a quiet day, under the same id
+    resolved = [d for d in out if d.status == RESOLVED and d.alert_id == alert.alert_id]
+    assert len(resolved) == 1
+
+
+@pytest.mark.parametrize(("people", "per_person"), [(1, 8), (3, 1), (4, 1)])
+def test_one_person_or_a_few_complaints_do_not_alert(quiet: list[Enriched], people: int, per_person: int) -> None:
+    decoy = burst("DC", T0 + 9 * DAY, hours=8, people=people, tickets_per_person=per_person)
+    assert opened(run(quiet + decoy), GROUP_DISPUTE) == []
+
+
+def test_product_across_many_firms_is_a_concentrated_demand(quiet: list[Enriched]) -> None:
+    incident = burst("CD", T0 + 11 * DAY, hours=10, people=30, firm="SELLER", firms=12,
+                     product="某品牌电动车电池", terms=("电池", "起火", "质量"))
+    out = opened(run(quiet + incident), CONCENTRATED_DEMAND)
+    assert ("product", "某品牌电动车电池") in {(d.dimension, d.key) for d in out}
+    assert all(d.firms >= CFG.min_firms for d in out)
+
+
+def test_a_term_surge_at_one_firm_is_left_to_that_firms_group_dispute(quiet: list[Enriched]) -> None:
+    incident = burst("GT", T0 + 10 * DAY, hours=3, people=20, terms=("跑路",))
+    out = opened(run(quiet + incident))
+    assert {d.type for d in out} == {GROUP_DISPUTE}
+
+
+def test_batch_size_does_not_change_the_alerts(quiet: list[Enriched]) -> None:
+    tickets = quiet + burst("GD", T0 + 10 * DAY, hours=3, people=15)
+    a = run(tickets, batch=97)
+    b = run(tickets, batch=5000)
+    assert a and a == b
+
+
+def test_disorder_within_the_lateness_does_not_change_the_alerts(quiet: list[Enriched]) -> None:
+    tickets = sorted(quiet + burst("GD", T0 + 10 * DAY, hours=3, people=15), key=lambda e: e.ts)
+    rng = random.Random(5)
+    # Shuffle within 5-minute neighbourhoods (the lateness is 10 minutes).
+    jittered = sorted(tickets, key=lambda e: e.ts + rng.uniform(-300, 300))
+    eng = OfflineEngine(CFG, route)
+    out = []
+    for i in range(0, len(jittered), 50):
+        out.extend(eng.feed(jittered[i:i + 50]))
+    out.extend(eng.finish())
+    assert sorted(out, key=decision_order) == run(tickets)
+
+
+def test_alert_ids_are_deterministic_and_per_episode(quiet: list[Enriched]) -> None:
+    first = burst("E1", T0 + 5 * DAY, hours=2, people=12)
+    second = burst("E2", T0 + 11 * DAY, hours=2, people=12)
+    out = opened(run(quiet + first + second), GROUP_DISPUTE)
+    again = opened(run(quiet + first + second), GROUP_DISPUTE)
+    assert [d.alert_id for d in out] == [d.alert_id for d in again]
+    assert len({d.alert_id for d in out}) == 2
+
+
+def test_late_ticket_is_counted_but_ticks_are_not_revisited() -> None:
+    cfg = replace(CFG, lateness_seconds=0)
+    eng = OfflineEngine(cfg, route)
+    on_time = burst("LT", T0, hours=1, people=3)
+    eng.feed(on_time)
+    eng.feed(burst("NOW", T0 + 6 * 3600, hours=0.1, people=1, firm="OTHER"))
+    late = burst("LATE", T0 + 1800, hours=0.01, people=1)  # bucket long closed
+    eng.feed(late)
+    engines = eng.engines
+    assert sum(e.clock.late for e in engines) == 1
+    shop = engines[route("firm:SHOP")].states["firm:SHOP"]
+    assert sum(b.n for b in shop.buckets.values()) + shop.base_count >= 4
+
+
+def test_state_survives_serialisation_midway(quiet: list[Enriched]) -> None:
+    """A worker that restarts from its persisted states gives the alerts an uninterrupted one gives."""
+    tickets = sorted(quiet + burst("GD", T0 + 10 * DAY, hours=3, people=15), key=lambda e: e.ts)
+    expected = run(tickets, batch=400)
+    half = len(tickets) // 2
+    eng = OfflineEngine(CFG, route)
+    out = []
+    for i in range(0, half, 400):
+        out.extend(eng.feed(tickets[i:min(i + 400, half)]))
+    # persist every partition, then rebuild engines that load lazily from what was persisted
+    for p, old in enumerate(eng.engines):
+        saved = {tk: old.states[tk].to_dict() for tk in old.states}
+        clock = old.clock_dict()
+        eng.engines[p] = PartitionEngine(p, eng.config, load=saved.get, clock=clock)
+    for i in range(half, len(tickets), 400):
+        out.extend(eng.feed(tickets[i:i + 400]))
+    out.extend(eng.finish())
+    assert out == expected
+
+
+def iter_chunks(xs: list[Enriched], n: int) -> Iterator[list[Enriched]]:
+    for i in range(0, len(xs), n):
+        yield xs[i:i + n]
