@@ -1,0 +1,249 @@
+"""The ``earlywarn`` command: one entry point for every way to run the engine.
+
+Errors are printed as one line saying what is wrong and what to do, with exit status 2
+for usage and configuration problems and 1 for failures while running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from earlywarn.settings import Settings, SettingsError, from_env
+
+
+class CliError(Exception):
+    """A problem the user can fix; the message says how."""
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    return from_env(broker=getattr(args, "broker", None), **extra)
+
+
+def _open_lines(path: str) -> Iterator[bytes]:
+    if path == "-":
+        yield from sys.stdin.buffer
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"{path}: no such file (give a JSONL file of tickets, or - for standard input)")
+    with p.open("rb") as fh:
+        yield from fh
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from streams.broker import start_broker
+
+    broker = start_broker(args.port)
+    print(broker.bootstrap, flush=True)
+    print(f"Tansu broker running (log: {broker.log_path}); Ctrl-C stops it.", file=sys.stderr, flush=True)
+    try:
+        while broker.process.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    settings = _settings(args, web_port=args.web_port)
+    return run_worker(settings)
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from earlywarn.detect import DetectStats, deadletter_line, detect
+
+    settings = _settings(args)
+    stats = DetectStats()
+    dead: IO[bytes] | None = open(args.deadletter, "wb") if args.deadletter else None  # noqa: SIM115
+
+    def on_reject(line_no: int, r: Any, raw: bytes) -> None:
+        where = f"line {line_no}" + (f" item {r.index}" if r.index is not None else "")
+        print(f"{args.file}:{where}: {r.reason.value}: {r.detail}", file=sys.stderr)
+        if dead is not None:
+            dead.write(orjson.dumps(deadletter_line(line_no, r, raw)) + b"\n")
+
+    out = sys.stdout.buffer
+    try:
+        for alert in detect(_open_lines(args.file), settings, on_reject=on_reject, stats=stats):
+            out.write(orjson.dumps(alert) + b"\n")
+        out.flush()
+    finally:
+        if dead is not None:
+            dead.close()
+    print(f"detect: {stats.lines} lines, {stats.tickets} tickets, {stats.rejected} rejected, "
+          f"{stats.alerts} alert events", file=sys.stderr)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from earlywarn.simulate import SimConfig, generate
+
+    cfg = SimConfig(seed=args.seed, days=args.days, tickets_per_day=args.per_day)
+    tickets, incidents = generate(cfg)
+    lines = (orjson.dumps(t) for t in tickets)
+    if args.kafka:
+        from streams.kafka_io import ensure_topics, produce
+
+        settings = _settings(args)
+        ensure_topics(settings)
+        n = produce(settings, _progress(lines, "simulate → Kafka", None), rate=args.rate)
+    else:
+        out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
+        n = 0
+        for line in _progress(lines, "simulate", None, quiet=args.out == "-"):
+            out.write(line + b"\n")
+            n += 1
+        if out is not sys.stdout.buffer:
+            out.close()
+    if args.labels:
+        with open(args.labels, "wb") as fh:
+            for inc in incidents:
+                fh.write(orjson.dumps(inc, option=orjson.OPT_SERIALIZE_DATACLASS) + b"\n")
+    print(f"simulate: {n} tickets, {len(incidents)} labelled incidents", file=sys.stderr)
+    return 0
+
+
+def _batched(lines: Iterator[bytes], n: int) -> Iterator[bytes]:
+    """Group JSONL lines into JSON-array messages of *n* tickets (a bulk feed)."""
+    chunk: list[bytes] = []
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        chunk.append(line)
+        if len(chunk) >= n:
+            yield b"[" + b",".join(chunk) + b"]"
+            chunk = []
+    if chunk:
+        yield b"[" + b",".join(chunk) + b"]"
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from streams.kafka_io import ensure_topics, produce
+
+    settings = _settings(args)
+    ensure_topics(settings)
+    lines = (ln.rstrip(b"\r\n") for ln in _open_lines(args.file))
+    lines = (ln for ln in lines if ln.strip())
+    total = None
+    if args.file != "-":
+        with open(args.file, "rb") as fh:
+            total = sum(1 for ln in fh if ln.strip())
+    msgs: Iterator[bytes] = _batched(lines, args.batch) if args.batch > 1 else lines
+    if args.batch > 1 and total is not None:
+        total = -(-total // args.batch)
+    start = time.monotonic()
+    n = produce(settings, _progress(msgs, "replay", total), rate=args.rate)
+    took = time.monotonic() - start
+    print(f"replay: {n} messages to {settings.topic_tickets} in {took:.1f}s ({n / max(took, 1e-9):,.0f}/s)",
+          file=sys.stderr)
+    return 0
+
+
+def _progress(it: Iterator[bytes], label: str, total: int | None, quiet: bool = False) -> Iterator[bytes]:
+    """Pass items through, showing a progress bar on stderr (when it is a terminal or total is known)."""
+    if quiet:
+        yield from it
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console_err = __import__("rich.console", fromlist=["Console"]).Console(stderr=True)
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console_err, transient=False) as bar:
+        task = bar.add_task(label, total=total)
+        for i, item in enumerate(it, 1):
+            yield item
+            if i % 500 == 0:
+                bar.update(task, completed=i)
+        bar.update(task, completed=i if total is None else total)  # noqa: F821 - i bound when it yielded
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from earlywarn.demo import run_demo
+
+    return run_demo(duration=args.duration, per_second=args.rate, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="earlywarn", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_broker(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--broker", help="Kafka bootstrap host:port (default: $EARLYWARN_BROKER or 127.0.0.1:9092)")
+        return sp
+
+    sp = sub.add_parser("demo", help="everything embedded: broker, worker, simulated firehose, live alerts")
+    sp.add_argument("--duration", type=float, default=None, help="stop after this many seconds and print a summary")
+    sp.add_argument("--rate", type=float, default=400.0, help="simulated tickets per second")
+    sp.add_argument("--seed", type=int, default=7)
+    sp.set_defaults(func=cmd_demo)
+
+    sp = with_broker(sub.add_parser("worker", help="run a stream worker against a Kafka broker"))
+    sp.add_argument("--web-port", type=int, default=None, help="port for /metrics (default $EARLYWARN_WEB_PORT or 6066)")
+    sp.set_defaults(func=cmd_worker)
+
+    sp = sub.add_parser("broker", help="start the embedded Tansu broker and print its address")
+    sp.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
+    sp.set_defaults(func=cmd_broker)
+
+    sp = with_broker(sub.add_parser("simulate", help="a realistic ticket firehose with labelled incidents"))
+    sp.add_argument("--out", default="-", help="JSONL file to write (default: standard output)")
+    sp.add_argument("--kafka", action="store_true", help="produce to the tickets topic instead of a file")
+    sp.add_argument("--labels", help="write the injected incidents (JSONL) here")
+    sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument("--days", type=float, default=7.0)
+    sp.add_argument("--per-day", type=float, default=6000.0, help="background tickets per day")
+    sp.add_argument("--rate", type=float, default=None, help="with --kafka: messages per second (default: as fast as possible)")
+    sp.set_defaults(func=cmd_simulate)
+
+    sp = with_broker(sub.add_parser("replay", help="produce a JSONL file of tickets to the tickets topic"))
+    sp.add_argument("file")
+    sp.add_argument("--rate", type=float, default=None, help="messages per second (default: as fast as possible)")
+    sp.add_argument("--batch", type=int, default=1, help="tickets per message (JSON arrays, as bulk feeds send)")
+    sp.set_defaults(func=cmd_replay)
+
+    sp = sub.add_parser("detect", help="offline: tickets JSONL in, alerts JSONL out (the stream's core)")
+    sp.add_argument("file", help="JSONL file, or - for standard input")
+    sp.add_argument("--deadletter", help="write rejected lines here (JSONL with line number and reason)")
+    sp.set_defaults(func=cmd_detect)
+
+    sp = with_broker(sub.add_parser("bench", help="measure consume, Faust, engine and detect rates in one run"))
+    sp.add_argument("--tickets", type=int, default=20000)
+    sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.set_defaults(func=lambda a: __import__("earlywarn.bench", fromlist=["main"]).main(a))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, SettingsError) as exc:
+        print(f"earlywarn: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback, for expected failures
+        from streams.broker import BrokerError
+
+        if isinstance(exc, BrokerError):
+            print(f"earlywarn: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
