@@ -1,0 +1,139 @@
+"""Synchronous Kafka tools around the stream: create topics, replay a file, read a topic.
+
+kafka-python (with the C ``crc32c`` installed) serves these command-line paths; the
+stream itself runs on Faust/aiokafka.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from earlywarn.settings import Settings
+
+
+def topic_plan(settings: Settings) -> dict[str, int]:
+    """Every topic earlywarn reads or writes (but Faust's internal ones) -> partitions."""
+    return {
+        settings.topic_tickets: settings.ticket_partitions,
+        settings.topic_deadletter: settings.ticket_partitions,
+        settings.topic_deltas: settings.partitions,
+        settings.topic_alerts: 1,
+        settings.topic_inspection: 1,
+    }
+
+
+def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
+    """Create the topics that do not exist yet, with their partition counts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="earlywarn-admin")
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        existing = set(admin.list_topics())
+        new = [NewTopic(name, n, 1) for name, n in topic_plan(settings).items() if name not in existing]
+        if new:
+            with suppress(TopicAlreadyExistsError):
+                admin.create_topics(new)
+    finally:
+        admin.close()
+
+
+def producer(settings: Settings) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=10, batch_size=512 * 1024,
+                         max_request_size=4 * 1024 * 1024, acks=1)
+
+
+def produce(settings: Settings, messages: Iterable[bytes], *, topic: str | None = None,
+            rate: float | None = None, on_sent: Callable[[int], None] | None = None) -> int:
+    """Send each message to the tickets topic (round-robin partitions), at most *rate* per second."""
+    topic = topic or settings.topic_tickets
+    n_parts = settings.ticket_partitions if topic == settings.topic_tickets else None
+    prod = producer(settings)
+    if n_parts is None:
+        n_parts = len(prod.partitions_for(topic) or [0])
+    sent = 0
+    start = time.monotonic()
+    try:
+        for value in messages:
+            prod.send(topic, value, partition=sent % n_parts)
+            sent += 1
+            if rate:
+                ahead = sent / rate - (time.monotonic() - start)
+                if ahead > 0:
+                    time.sleep(ahead)
+            if on_sent is not None and sent % 1000 == 0:
+                on_sent(sent)
+        prod.flush()
+    finally:
+        prod.close()
+    if on_sent is not None:
+        on_sent(sent)
+    return sent
+
+
+def read_topic(settings: Settings, topic: str, *, idle: float = 3.0, until: Callable[[list[Any]], bool] | None = None,
+               timeout: float = 120.0) -> list[tuple[bytes | None, bytes]]:
+    """Every (key, value) in *topic* from the beginning, stopping after *idle* seconds with
+    nothing new (or when *until* says so, or at *timeout*)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=int(idle * 1000))
+    try:
+        deadline = time.monotonic() + timeout
+        parts = None
+        while parts is None and time.monotonic() < deadline:
+            parts = consumer.partitions_for_topic(topic)
+            if parts is None:
+                time.sleep(0.2)
+        if parts is None:
+            return []
+        consumer.assign([TopicPartition(topic, p) for p in sorted(parts)])
+        consumer.seek_to_beginning()
+        out: list[tuple[bytes | None, bytes]] = []
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=200, max_records=10_000)
+            got = [(m.key, m.value) for ms in batch.values() for m in ms]
+            if got:
+                out.extend(got)
+                quiet_since = time.monotonic()
+                if until is not None and until(out):
+                    break
+            elif time.monotonic() - quiet_since >= idle and (until is None or until(out)):
+                break
+        return out
+    finally:
+        consumer.close()
+
+
+def follow(settings: Settings, topic: str, *, stop: Callable[[], bool]) -> Iterator[bytes]:
+    """Yield values from *topic* as they arrive (from the beginning) until *stop()*."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False)
+    try:
+        parts = None
+        while parts is None and not stop():
+            parts = consumer.partitions_for_topic(topic)
+            if parts is None:
+                time.sleep(0.2)
+        if parts is None:
+            return
+        consumer.assign([TopicPartition(topic, p) for p in sorted(parts)])
+        consumer.seek_to_beginning()
+        while not stop():
+            for ms in consumer.poll(timeout_ms=200).values():
+                for m in ms:
+                    yield m.value
+    finally:
+        consumer.close()

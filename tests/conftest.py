@@ -1,0 +1,117 @@
+"""Shared fixtures: the embedded broker, and stream workers run as real subprocesses."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from earlywarn.settings import SETTINGS_DOC, Settings, from_env
+from streams.broker import EmbeddedBroker, free_port, start_broker
+
+_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    b = start_broker()
+    yield b
+    b.stop()
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    """The environment that makes a worker process see *settings*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EARLYWARN_")}
+    for name, (var, _) in SETTINGS_DOC.items():
+        env[var] = str(getattr(settings, name))
+    return env
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stats(self) -> dict:
+        url = f"http://127.0.0.1:{self.settings.web_port}/stats/"
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return json.loads(r.read())
+
+    def wait_stats(self, pred, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        last: dict = {}
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited {self.process.returncode}:\n{self.log.read_text()[-4000:]}")
+            try:
+                last = self.stats()
+                if pred(last):
+                    return last
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"worker stats never matched; last {last}\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class StreamEnv:
+    """A private set of topics and a consumer group on the shared broker, and its workers."""
+
+    settings: Settings
+    tmp: Path
+    workers: list[Worker] = field(default_factory=list)
+
+    def start_worker(self) -> Worker:
+        s = self.settings.with_(web_port=free_port(), data_dir=str(self.tmp / f"data-{len(self.workers)}"))
+        log = self.tmp / f"worker-{len(self.workers)}.log"
+        proc = subprocess.Popen([sys.executable, "-m", "earlywarn", "worker"], env=env_of(s),
+                                stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        w = Worker(s, proc, log)
+        self.workers.append(w)
+        w.wait_stats(lambda st: True, timeout=60)
+        return w
+
+
+@pytest.fixture
+def stream_env(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[StreamEnv]:
+    n = next(_ids)
+    prefix = f"t{os.getpid()}-{n}"
+    settings = from_env({}, broker=broker.bootstrap).with_(
+        app_id=f"ew-{prefix}",
+        topic_tickets=f"{prefix}-tickets",
+        topic_deadletter=f"{prefix}-tickets.deadletter",
+        topic_alerts=f"{prefix}-alerts",
+        topic_inspection=f"{prefix}-inspection.tasks",
+        topic_deltas=f"{prefix}-deltas",
+        ticket_partitions=4,
+        partitions=4,
+        # Test-sized timing: quick group joins, quick idle detection and flushes.
+        session_timeout=10.0,
+        rebalance_timeout=10.0,
+        idle_seconds=3.0,
+        flush_seconds=1.0,
+        log_level="warn",
+    )
+    env = StreamEnv(settings, tmp_path)
+    yield env
+    for w in env.workers:
+        w.stop()
