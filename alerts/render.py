@@ -47,7 +47,7 @@ def summary(d: Decision) -> str:
     head = f"【{_TYPE_NAME.get(d.type, d.type)}·{severity}】"
     if d.status == RESOLVED:
         return (
-            f"{head}“{d.label}”{where}自{_local(d.window_end)}起已连续24小时无新增相关诉求，"
+            f"{head}“{d.label}”{where}自{_local(d.window_end)}起已连续24小时未见异常，"
             f"本次预警（累计{d.distinct_complainants}名消费者）自动解除。请在处置记录中登记结果。"
         )
     grew = "预警升级：" if d.status == UPDATE else ""

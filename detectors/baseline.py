@@ -23,6 +23,9 @@ from detectors.windows import BUCKET_SECONDS, BUCKETS_PER_DAY
 LOCAL_OFFSET = 8 * 3600  # Asia/Shanghai has no daylight saving: a fixed +08:00
 HOURS_PER_WEEK = 168
 _BUCKETS_PER_HOUR = 3600 // BUCKET_SECONDS
+_BUCKETS_PER_WEEK = 7 * BUCKETS_PER_DAY
+# bucket index of Monday 00:00 local in the bucket-of-week cycle (1970-01-01 was a Thursday)
+_WEEK_SHIFT = (LOCAL_OFFSET // BUCKET_SECONDS) + 3 * BUCKETS_PER_DAY
 
 # The prior weekly shape of hotline traffic (hour of day), before any is learned:
 # quiet at night, peaks mid-morning and mid-afternoon; weekends at about two thirds.
@@ -61,7 +64,9 @@ class Rhythm:
         self._first_bucket = -1
         self._last_bucket = -1
         self._factors = list(self._prior)
-        self._dirty = False
+        self._cum: list[float] = []  # prefix sums of the factor over the buckets of a week
+        self._refreshed_day = -1
+        self._dirty = True
 
     def learn(self, bucket: int, n: float) -> None:
         if bucket > self._last_bucket:
@@ -73,7 +78,11 @@ class Rhythm:
                 self._first_bucket = bucket
             self._last_bucket = bucket
         self._counts[hour_of_week(bucket)] += n
-        self._dirty = True
+        # The profile moves slowly: recompute it once per event-time day (a deterministic point).
+        day = bucket // BUCKETS_PER_DAY
+        if day != self._refreshed_day:
+            self._refreshed_day = day
+            self._dirty = True
 
     def factor(self, bucket: int) -> float:
         if self._dirty:
@@ -81,21 +90,33 @@ class Rhythm:
         return self._factors[hour_of_week(bucket)]
 
     def exposure(self, lo: int, hi: int) -> float:
-        """Rhythm-weighted length of buckets (lo, hi], in buckets."""
+        """Rhythm-weighted length of buckets (lo, hi], in buckets (a week weighs a week)."""
         if hi <= lo:
             return 0.0
-        if hi - lo > 7 * BUCKETS_PER_DAY:  # long stretches average out to their length
-            return float(hi - lo)
         if self._dirty:
             self._refresh()
-        f = self._factors
-        return sum(f[hour_of_week(b)] for b in range(lo + 1, hi + 1))
+        weeks, rest = divmod(hi - lo, _BUCKETS_PER_WEEK)
+        a = (lo + 1 + _WEEK_SHIFT) % _BUCKETS_PER_WEEK  # the first bucket, lo + 1, in the week
+        b = a + rest
+        cum = self._cum
+        part = cum[b] - cum[a] if b <= _BUCKETS_PER_WEEK else (
+            cum[_BUCKETS_PER_WEEK] - cum[a] + cum[b - _BUCKETS_PER_WEEK])
+        return weeks * float(_BUCKETS_PER_WEEK) + part
 
     def _refresh(self) -> None:
         self._dirty = False
         total = sum(self._counts)
-        if total <= 0.0:
-            return
+        if total > 0.0:
+            self._learned_factors(total)
+        self._cum_from_factors()
+
+    def _cum_from_factors(self) -> None:
+        cum = [0.0]
+        for i in range(_BUCKETS_PER_WEEK):
+            cum.append(cum[-1] + self._factors[i // _BUCKETS_PER_HOUR])
+        self._cum = cum
+
+    def _learned_factors(self, total: float) -> None:
         weeks = (self._last_bucket - self._first_bucket) / (7 * BUCKETS_PER_DAY)
         w = min(1.0, weeks / self.warmup_weeks)
         mean = total / HOURS_PER_WEEK
@@ -105,13 +126,21 @@ class Rhythm:
         self._factors = [x / m for x in mixed]
 
     def to_dict(self) -> dict[str, object]:
-        return {"c": self._counts, "f": self._first_bucket, "l": self._last_bucket}
+        if self._dirty:
+            self._refresh()
+        return {"c": self._counts, "f": self._first_bucket, "l": self._last_bucket,
+                "rd": self._refreshed_day, "fa": self._factors}
 
     def load(self, v: dict[str, object]) -> None:
         self._counts = list(v["c"])  # type: ignore[arg-type]
         self._first_bucket = int(v["f"])  # type: ignore[arg-type]
         self._last_bucket = int(v["l"])  # type: ignore[arg-type]
-        self._dirty = True
+        self._refreshed_day = int(v["rd"])  # type: ignore[arg-type]
+        # The profile as of the last refresh, not recomputed from today's counts: a restored
+        # engine must judge with exactly the factors an uninterrupted one would.
+        self._factors = list(v["fa"])  # type: ignore[arg-type]
+        self._cum_from_factors()
+        self._dirty = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ OPEN, UPDATE, RESOLVED = "open", "update", "resolved"
 INFO, WARNING, CRITICAL = "info", "warning", "critical"
 _SEVERITY_RANK = {INFO: 0, WARNING: 1, CRITICAL: 2}
 MAX_EVIDENCE = 200
+ISSUE_SHARE = 0.25  # prior share of a firm's tickets that one issue takes
 SAFETY_TERMS = frozenset({"食物中毒", "中毒", "起火", "爆炸", "受伤", "触电", "烫伤", "过敏", "死亡", "电池起火", "腹泻", "呕吐"})
 
 
@@ -62,10 +63,12 @@ class DetectConfig:
     min_firms: int = 3  # a concentrated demand spans at least this many firms
     false_alarms_per_day: float = 0.2  # the budget, per alert type, over the whole stream
     windows: tuple[int, ...] = (4, 16, 96)  # in buckets: 1 h, 4 h, 24 h
-    quiet_buckets: int = 96  # an episode with no new tickets for 24 h is resolved
+    quiet_buckets: int = 96  # an episode not anomalous for 24 h is resolved
     half_life_days: float = 28.0
     update_growth: float = 1.5  # an open episode emits an update when its people grow this much
     firm_share_explains: float = 0.6  # a term or product surge mostly at one firm is that firm's story
+    warmup_days: float = 3.0  # no decisions until baselines have seen this much event time
+    dispersion: float = 30.0  # NB shape cap: complaint counts are burstier than Poisson day to day
 
     @property
     def longest(self) -> int:
@@ -74,10 +77,10 @@ class DetectConfig:
 
 # Weak priors for keys with no history, per dimension (rate per day, weight in days).
 PRIORS: dict[str, Prior] = {
-    FIRM: Prior(per_day(1 / 30), 7 * BUCKETS_PER_DAY),
-    PRODUCT: Prior(per_day(1 / 10), 7 * BUCKETS_PER_DAY),
-    ISSUE: Prior(per_day(5.0), 2 * BUCKETS_PER_DAY),
-    TERM: Prior(per_day(1 / 5), 7 * BUCKETS_PER_DAY),
+    FIRM: Prior(per_day(1 / 30), BUCKETS_PER_DAY // 2),
+    PRODUCT: Prior(per_day(1 / 10), BUCKETS_PER_DAY // 2),
+    ISSUE: Prior(per_day(5.0), BUCKETS_PER_DAY // 2),
+    TERM: Prior(per_day(1 / 5), BUCKETS_PER_DAY // 2),
 }
 
 
@@ -235,29 +238,29 @@ class Clock:
 
     sources: dict[str, list[Any]] = field(default_factory=dict)  # source -> [newest ts | None, idle]
     last_tick: int = -1
+    first_tick: int = -1  # when this partition began watching: the exposure of every key starts here
     due: dict[int, set[str]] = field(default_factory=dict)  # bucket -> keys with tickets in it
     open: set[str] = field(default_factory=set)  # keys with open episodes
     day: int = -1
-    day_keys: dict[str, set[str]] = field(default_factory=dict)  # dim -> keys judged today
-    prev_day_counts: dict[str, int] = field(default_factory=dict)
-    late: int = 0
+    day_evals: dict[str, int] = field(default_factory=dict)  # dim -> keys judged today (key x tick)
+    prev_day_evals: dict[str, int] = field(default_factory=dict)
+    late: int = 0  # (key, bucket) deltas that arrived after their bucket's tick
 
     def to_dict(self, rhythm: Rhythm) -> dict[str, Any]:
         return {
-            "s": self.sources, "t": self.last_tick,
+            "s": self.sources, "t": self.last_tick, "ft": self.first_tick,
             "d": {str(b): sorted(ks) for b, ks in self.due.items()},
             "o": sorted(self.open), "day": self.day,
-            "dk": {d: sorted(ks) for d, ks in self.day_keys.items()},
-            "pd": self.prev_day_counts, "late": self.late, "r": rhythm.to_dict(),
+            "de": self.day_evals, "pd": self.prev_day_evals, "late": self.late, "r": rhythm.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, v: dict[str, Any], rhythm: Rhythm) -> Clock:
         rhythm.load(v["r"])
         return cls(
-            sources={k: list(x) for k, x in v["s"].items()}, last_tick=v["t"],
+            sources={k: list(x) for k, x in v["s"].items()}, last_tick=v["t"], first_tick=v["ft"],
             due={int(b): set(ks) for b, ks in v["d"].items()}, open=set(v["o"]), day=v["day"],
-            day_keys={d: set(ks) for d, ks in v["dk"].items()}, prev_day_counts=dict(v["pd"]),
+            day_evals=dict(v["de"]), prev_day_evals=dict(v["pd"]),
             late=v["late"],
         )
 
@@ -368,6 +371,7 @@ class PartitionEngine:
             if not clock.due:
                 return []
             clock.last_tick = min(clock.due) - 1
+            clock.first_tick = clock.last_tick
         out: list[Decision] = []
         while clock.last_tick < target:
             # Skip stretches with nothing due and nothing open in one step.
@@ -394,16 +398,14 @@ class PartitionEngine:
         day = t // BUCKETS_PER_DAY
         if day != clock.day:
             # Only the day just before counts, however many empty ticks were skipped.
-            clock.prev_day_counts = (
-                {d: len(ks) for d, ks in clock.day_keys.items()} if day == clock.day + 1 else {}
-            )
-            clock.day_keys = {}
+            clock.prev_day_evals = dict(clock.day_evals) if day == clock.day + 1 else {}
+            clock.day_evals = {}
             clock.day = day
         out: list[Decision] = []
         firm_tickets = 0
         for tk in sorted(keys):
             s = self.state(tk)
-            clock.day_keys.setdefault(s.dim, set()).add(tk)
+            clock.day_evals[s.dim] = clock.day_evals.get(s.dim, 0) + 1
             b = s.buckets.get(t)
             if b is not None and s.dim == FIRM:
                 firm_tickets += b.n
@@ -426,7 +428,8 @@ class PartitionEngine:
 
     def _learn(self, s: KeyState, upto: int) -> None:
         """Feed the key's closed history up to *upto* into its baseline, skipping episodes."""
-        start = s.learned_to if s.learned_to >= 0 else s.first_bucket - 1
+        # A key first seen today was watched, with nothing to report, since the partition began.
+        start = s.learned_to if s.learned_to >= 0 else min(s.first_bucket - 1, self.clock.first_tick)
         if upto <= start:
             return
         decay = math.pow(0.5, (upto - start) / self._half_life)
@@ -449,30 +452,44 @@ class PartitionEngine:
         s.learned_to = upto
 
     def _alpha(self, dim: str) -> float:
-        """Per-test false-alarm rate: the daily budget spread over the keys judged per day."""
+        """Per-test false-alarm rate: the daily budget spread over the judgements made per day.
+
+        Every key with tickets in a bucket is judged at that tick, so a busy key is tested
+        many times a day; the budget is split over (key, tick) judgements, counted in this
+        partition and scaled by the partition count (keys are spread evenly by the hash).
+        """
         clock = self.clock
-        today = len(clock.day_keys.get(dim, ()))
-        tests = self.config.partitions * max(today, clock.prev_day_counts.get(dim, 0))
+        today = clock.day_evals.get(dim, 0)
+        tests = self.config.partitions * max(today, clock.prev_day_evals.get(dim, 0))
         return self.config.false_alarms_per_day / max(100, tests)
 
     def _judge(self, s: KeyState, t: int) -> list[Decision]:
         cfg = self.config
+        if t - self.clock.first_tick < cfg.warmup_days * BUCKETS_PER_DAY:
+            return []  # baselines are still empty: everything would look new
+        if s.count(t, cfg.longest) < cfg.min_people:
+            return []  # tickets bound people from above: no window can hold a group
         prior = PRIORS[s.dim]
         findings: list[_Finding] = []
         best: _Finding | None = None
+        recent = s.window(t, cfg.longest)  # oldest first, sorted once
         for w in cfg.windows:
-            buckets = s.window(t, w)
-            if not buckets or all(bk.n == 0 for bk in buckets):
+            lo = t - w
+            buckets = [bk for b, bk in recent if b > lo]
+            n = sum(bk.n for bk in buckets)
+            if n < cfg.min_people:
+                continue
+            exposure = self.rhythm.exposure(lo, t)
+            r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
+            r = min(r, cfg.dispersion)
+            # People never outnumber tickets: when the tickets are unremarkable, so are the people.
+            if n <= mean or (mean >= 3.0 and n - mean < 3.0 * math.sqrt(mean + mean * mean / r)):
                 continue
             people: set[str] = set()
             for bk in buckets:
                 people |= bk.people
             k = len(people)
-            if k < cfg.min_people:
-                continue
-            exposure = self.rhythm.exposure(t - w, t)
-            r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
-            if k <= mean:
+            if k < cfg.min_people or k <= mean:
                 continue
             if s.dim != FIRM:
                 firms: dict[str, int] = {}
@@ -501,24 +518,22 @@ class PartitionEngine:
             if issue_finding is not None:
                 findings.append(issue_finding)
         out: list[Decision] = []
-        live = {f"{f.type}|{f.subject_key}" for f in findings}
         for f in findings:
             out.extend(self._episode(s, t, f, n_tests))
-        # An open episode on this key that did not fire this tick still grows with new data.
-        b = s.buckets.get(t)
-        for ek, ep in s.episodes.items():
-            if ek not in live and b is not None and b.n:
-                ep.last_data_bucket = t
         return out
 
     def _judge_issues(self, s: KeyState, t: int, alpha: float) -> _Finding | None:
         """One issue surging at a firm under its normal total volume (firm x issue)."""
         cfg = self.config
-        prior = PRIORS[FIRM]
+        firm_prior = PRIORS[FIRM]
+        # An issue's prior is a share of the firm's own learned rate, not the new-firm prior:
+        # a busy firm with no 质量 complaints yet is not a firm where one is a surprise.
+        firm_rate = (firm_prior.shape + s.base_people) / (firm_prior.weight + s.base_exposure)
+        issue_prior = Prior(max(firm_rate * ISSUE_SHARE, firm_prior.rate), 2 * BUCKETS_PER_DAY)
         best: _Finding | None = None
         for w in cfg.windows:
             counts: dict[str, int] = {}
-            for bk in s.window(t, w):
+            for _, bk in s.window(t, w):
                 for i, c in bk.issues.items():
                     counts[i] = counts.get(i, 0) + c
             exposure = self.rhythm.exposure(t - w, t)
@@ -528,8 +543,8 @@ class PartitionEngine:
                 people = self._issue_people(s, t, w, issue)
                 if people < cfg.min_people:
                     continue
-                issue_prior = Prior(prior.rate, prior.weight)
                 r, mean = predictive(s.base_issues.get(issue, 0.0), s.base_exposure, issue_prior, exposure)
+                r = min(r, cfg.dispersion)
                 if people <= mean:
                     continue
                 lp = log_nb_sf(people, r=r, mean=mean)
@@ -546,7 +561,7 @@ class PartitionEngine:
         # Buckets keep issue counts, not who raised which issue: bound people by both.
         n = 0
         people: set[str] = set()
-        for bk in s.window(t, w):
+        for _, bk in s.window(t, w):
             c = bk.issues.get(issue, 0)
             if c:
                 n += c
@@ -558,7 +573,7 @@ class PartitionEngine:
     def _episode(self, s: KeyState, t: int, f: _Finding, n_tests: int) -> list[Decision]:
         ek = f"{f.type}|{f.subject_key}"
         ep = s.episodes.get(ek)
-        buckets = s.window(t, f.width)
+        buckets = [bk for _, bk in s.window(t, f.width)]
         first = min(b for b, bk in s.buckets.items() if t - f.width < b <= t and bk.n)
         severity = self._severity(f, buckets)
         if ep is None:
@@ -568,7 +583,7 @@ class PartitionEngine:
             self.clock.open.add(table_key(s.dim, s.key))
             status = OPEN
         else:
-            ep.last_data_bucket = t if (s.buckets.get(t) and s.buckets[t].n) else ep.last_data_bucket
+            ep.last_data_bucket = t
             grew = f.observed >= ep.last_people * self.config.update_growth
             worse = _SEVERITY_RANK[severity] > _SEVERITY_RANK[ep.last_severity]
             if not (grew or worse):
@@ -610,8 +625,8 @@ class PartitionEngine:
             bk = s.buckets[b]
             if issue is not None and not bk.issues.get(issue):
                 continue
-            if len(ids) < MAX_EVIDENCE:
-                ids.extend(bk.ids[: MAX_EVIDENCE - len(ids)])
+            if len(ids) < MAX_EVIDENCE:  # sorted: arrival order within a bucket is not the data's
+                ids.extend(sorted(bk.ids)[: MAX_EVIDENCE - len(ids)])
             for src, dst in ((bk.terms, terms), (bk.districts, districts), (bk.issues, issues)):
                 for k, v in src.items():
                     dst[k] = dst.get(k, 0) + v

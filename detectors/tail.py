@@ -40,38 +40,53 @@ def log_nb_pmf(k: int, r: float, p: float) -> float:
     )
 
 
+def _log_betainc(a: float, b: float, x: float) -> float:
+    """log of the regularized incomplete beta I_x(a, b), by Lentz's continued fraction."""
+    if x <= 0.0:
+        return -math.inf
+    if x >= 1.0:
+        return 0.0
+    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                 + a * math.log(x) + b * math.log1p(-x))
+    if x > (a + 1.0) / (a + b + 2.0):  # the fraction converges fast only on this side
+        other = _log_betainc(b, a, 1.0 - x)  # I_x(a, b) = 1 - I_{1-x}(b, a)
+        return math.log(max(-math.expm1(other), 1e-300))
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-13:
+            break
+    return log_front + math.log(h) - math.log(a)
+
+
 def log_nb_sf(k: int, *, r: float, mean: float) -> float:
     """log P(X >= k) for a Negative Binomial with shape *r* and the given mean.
 
-    Sums the tail upward from *k* when *k* is past the mode (terms shrink geometrically),
-    and takes the complement of the head otherwise, so neither side loses precision.
+    P(X >= k) = I_q(k, r) with q = mean / (r + mean): the regularized incomplete beta,
+    evaluated by continued fraction in log space (tens of iterations, whatever the tail).
     """
     if k <= 0:
         return 0.0
     if mean <= 0.0:
         return -math.inf
-    p = r / (r + mean)  # success probability; mean = r (1 - p) / p
-    q = 1.0 - p
-    mode = max(0, math.floor((r - 1.0) * q / p)) if r > 1.0 else 0
-    if k > mode:
-        log_term = log_nb_pmf(k, r, p)
-        acc = log_term
-        x = k
-        while x - k < 1_000_000:
-            ratio = (x + r) / (x + 1) * q  # pmf(x+1) / pmf(x), falling past the mode
-            # The rest of the tail is at most term * ratio / (1 - ratio): stop once negligible.
-            if ratio < 1.0 and log_term + math.log(ratio / (1.0 - ratio)) < acc - 36.0:
-                break
-            log_term += math.log(ratio)
-            x += 1
-            acc = _logsumexp_add(acc, log_term)
-        return min(0.0, acc)
-    head = 0.0
-    log_term = log_nb_pmf(0, r, p)
-    for x in range(k):
-        head += math.exp(log_term)
-        log_term += math.log((x + r) / (x + 1) * q)
-    return math.log(max(1.0 - head, 1e-300)) if head < 1.0 else _LN_TINY
+    return min(0.0, _log_betainc(float(k), r, mean / (r + mean)))
 
 
 def nb_sf(k: int, *, r: float, mean: float) -> float:

@@ -105,7 +105,7 @@ class Episode:
     opened_at: int  # the tick (bucket) it opened at
     last_people: int
     last_severity: str
-    last_data_bucket: int
+    last_data_bucket: int  # the last tick it was found anomalous; quiet is counted from here
     last_observed: int = 0
 
 
@@ -137,10 +137,10 @@ class KeyState:
         if self.first_bucket < 0 or d.bucket < self.first_bucket:
             self.first_bucket = d.bucket
 
-    def window(self, end: int, width: int) -> list[Bucket]:
-        """The buckets in (end - width, end], oldest first."""
+    def window(self, end: int, width: int) -> list[tuple[int, Bucket]]:
+        """The (bucket index, bucket) pairs in (end - width, end], oldest first."""
         lo = end - width
-        return [self.buckets[b] for b in sorted(self.buckets) if lo < b <= end]
+        return [(b, self.buckets[b]) for b in sorted(self.buckets) if lo < b <= end]
 
     def count(self, end: int, width: int) -> int:
         lo = end - width
