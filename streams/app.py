@@ -47,6 +47,9 @@ class Counters:
     deadlettered: int = 0
     deadletter_reasons: dict[str, int] = field(default_factory=dict)
     delta_messages: int = 0
+    deltas_applied: int = 0
+    first_ingest_at: float = 0.0  # wall clock of the first ticket batch (for rates)
+    last_applied_at: float = 0.0  # wall clock of the last delta message applied
     alerts: int = 0
     alerts_by_type: dict[str, int] = field(default_factory=dict)
     flushes: int = 0
@@ -144,6 +147,8 @@ def make_app(settings: Settings, counters: Counters | None = None) -> faust.App:
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             now = time.monotonic()
+            if not counters.first_ingest_at:
+                counters.first_ingest_at = time.time()
             seen: dict[str, float] = {}
             for ev in events:
                 msg = ev.message
@@ -227,6 +232,8 @@ def make_app(settings: Settings, counters: Counters | None = None) -> faust.App:
         async for ev in s.events():
             eng = engine(ev.message.partition)
             publish(eng.apply(orjson.loads(ev.value)))
+            counters.deltas_applied += 1
+            counters.last_applied_at = time.time()
             pending.append(ev)
             if time.monotonic() - last_flush[0] >= settings.flush_seconds:
                 await flush()
