@@ -67,8 +67,8 @@ class DetectConfig:
     half_life_days: float = 28.0
     update_growth: float = 1.5  # an open episode emits an update when its people grow this much
     firm_share_explains: float = 0.6  # a term or product surge mostly at one firm is that firm's story
-    warmup_days: float = 3.0  # no decisions until baselines have seen this much event time
-    dispersion: float = 30.0  # NB shape cap: complaint counts are burstier than Poisson day to day
+    warmup_days: float = 7.0  # no decisions until baselines have seen a week (backfill a fresh deployment)
+    dispersion: float = 3.0  # NB shape cap: complaint counts are far burstier than Poisson (to be learned per dimension)
 
     @property
     def longest(self) -> int:
@@ -402,13 +402,15 @@ class PartitionEngine:
             clock.day_evals = {}
             clock.day = day
         out: list[Decision] = []
-        firm_tickets = 0
+        tickets = 0  # every key's tickets in this bucket: only the shape of the rhythm matters
         for tk in sorted(keys):
             s = self.state(tk)
             clock.day_evals[s.dim] = clock.day_evals.get(s.dim, 0) + 1
             b = s.buckets.get(t)
-            if b is not None and s.dim == FIRM:
-                firm_tickets += b.n
+            if b is not None:
+                tickets += b.n
+            if s.count(t, self.config.longest) < self.config.min_people and not s.episodes:
+                continue  # most keys: too few tickets to matter; learning waits (it catches up in one step)
             self._learn(s, t - self.config.longest)
             out.extend(self._judge(s, t))
             s.prune(s.learned_to + 1)
@@ -423,7 +425,7 @@ class PartitionEngine:
                     self._dirty.add(tk)
             if not s.episodes:
                 clock.open.discard(tk)
-        self.rhythm.learn(t, float(firm_tickets))
+        self.rhythm.learn(t, float(tickets))
         return out
 
     def _learn(self, s: KeyState, upto: int) -> None:
@@ -467,8 +469,6 @@ class PartitionEngine:
         cfg = self.config
         if t - self.clock.first_tick < cfg.warmup_days * BUCKETS_PER_DAY:
             return []  # baselines are still empty: everything would look new
-        if s.count(t, cfg.longest) < cfg.min_people:
-            return []  # tickets bound people from above: no window can hold a group
         prior = PRIORS[s.dim]
         findings: list[_Finding] = []
         best: _Finding | None = None

@@ -66,7 +66,7 @@ class Worker:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -90,28 +90,44 @@ class StreamEnv:
         w.wait_stats(lambda st: True, timeout=60)
         return w
 
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+
+
+@pytest.fixture(scope="session")
+def new_stream_env(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A factory of private stream environments (own topics and group) on the shared broker."""
+    made: list[StreamEnv] = []
+
+    def make() -> StreamEnv:
+        n = next(_ids)
+        prefix = f"t{os.getpid()}-{n}"
+        settings = from_env({}, broker=broker.bootstrap).with_(
+            app_id=f"ew-{prefix}",
+            topic_tickets=f"{prefix}-tickets",
+            topic_deadletter=f"{prefix}-tickets.deadletter",
+            topic_alerts=f"{prefix}-alerts",
+            topic_inspection=f"{prefix}-inspection.tasks",
+            topic_deltas=f"{prefix}-deltas",
+            ticket_partitions=4,
+            partitions=4,
+            # Test-sized timing: quick group joins, quick idle detection and flushes.
+            session_timeout=10.0,
+            rebalance_timeout=10.0,
+            idle_seconds=3.0,
+            flush_seconds=1.0,
+            log_level="warn",
+        )
+        env = StreamEnv(settings, tmp_path_factory.mktemp(prefix))
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        env.stop()
+
 
 @pytest.fixture
-def stream_env(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[StreamEnv]:
-    n = next(_ids)
-    prefix = f"t{os.getpid()}-{n}"
-    settings = from_env({}, broker=broker.bootstrap).with_(
-        app_id=f"ew-{prefix}",
-        topic_tickets=f"{prefix}-tickets",
-        topic_deadletter=f"{prefix}-tickets.deadletter",
-        topic_alerts=f"{prefix}-alerts",
-        topic_inspection=f"{prefix}-inspection.tasks",
-        topic_deltas=f"{prefix}-deltas",
-        ticket_partitions=4,
-        partitions=4,
-        # Test-sized timing: quick group joins, quick idle detection and flushes.
-        session_timeout=10.0,
-        rebalance_timeout=10.0,
-        idle_seconds=3.0,
-        flush_seconds=1.0,
-        log_level="warn",
-    )
-    env = StreamEnv(settings, tmp_path)
-    yield env
-    for w in env.workers:
-        w.stop()
+def stream_env(new_stream_env) -> StreamEnv:  # type: ignore[no-untyped-def]
+    return new_stream_env()

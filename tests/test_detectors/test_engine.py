@@ -185,8 +185,8 @@ def test_disorder_within_the_lateness_does_not_change_the_alerts(quiet: list[Enr
 
 
 def test_alert_ids_are_deterministic_and_per_episode(quiet: list[Enriched], quiet_alerts: set[str]) -> None:
-    first = burst("E1", T0 + 5 * DAY, hours=2, people=12)
-    second = burst("E2", T0 + 11 * DAY, hours=2, people=12)
+    first = burst("E1", T0 + 8 * DAY, hours=2, people=12)
+    second = burst("E2", T0 + 12 * DAY, hours=2, people=12)
     out = added(run(quiet + first + second), quiet_alerts)
     again = added(run(quiet + first + second), quiet_alerts)
     assert [d.alert_id for d in out] == [d.alert_id for d in again]
