@@ -48,53 +48,86 @@ def hour_of_week(bucket: int) -> int:
 
 
 class Rhythm:
-    """Hour-of-week traffic profile, mean 1 over a week; learned online, prior-shaped.
+    """Traffic profile over the week, mean 1: hour-of-day shape times day-of-week level.
 
-    ``learn(bucket, n)`` feeds closed buckets' total counts; the profile blends the learned
-    shape with the prior until about ``warmup_weeks`` of data have been seen.
+    Learned from completed days only (a half-seen day would bias both toward the hours and
+    days seen so far). Each completed day adds its normalised hour shape and, under its
+    weekday, its total. Both estimates shrink toward the hotline's usual shape with
+    ``hour_prior_days`` and ``day_prior_weeks`` of pseudo-data, so the daily shape is
+    learned within days and the weekly one within weeks. Old days are forgotten with a
+    half-life.
     """
 
-    def __init__(self, *, warmup_weeks: float = 2.0, half_life_weeks: float = 8.0) -> None:
-        self.warmup_weeks = warmup_weeks
+    def __init__(self, *, hour_prior_days: float = 2.0, day_prior_weeks: float = 2.0,
+                 half_life_weeks: float = 8.0) -> None:
+        self.hour_prior_days = hour_prior_days
+        self.day_prior_weeks = day_prior_weeks
         self.half_life_weeks = half_life_weeks
-        prior = [_DAY_SHAPE[h % 24] * (_WEEKEND if h // 24 >= 5 else 1.0) for h in range(HOURS_PER_WEEK)]
-        mean = sum(prior) / HOURS_PER_WEEK
-        self._prior = [p / mean for p in prior]
-        self._counts = [0.0] * HOURS_PER_WEEK
-        self._first_bucket = -1
-        self._last_bucket = -1
-        self._factors = list(self._prior)
+        hours = list(_DAY_SHAPE)
+        self._prior_hour = [24 * h / sum(hours) for h in hours]  # mean 1 over a day
+        days = [1.0] * 5 + [_WEEKEND] * 2
+        self._prior_day = [7 * d / sum(days) for d in days]  # mean 1 over a week
+        self._today = -1
+        self._today_hours = [0.0] * 24
+        self._shape_sum = [0.0] * 24  # sum of completed days' hour shares (forgotten)
+        self._shape_days = 0.0
+        self._day_total = [0.0] * 7  # tickets per weekday (forgotten)
+        self._day_seen = [0.0] * 7  # completed days per weekday (forgotten)
+        self._hour = list(self._prior_hour)
+        self._day = list(self._prior_day)
         self._cum: list[float] = []  # prefix sums of the factor over the buckets of a week
-        self._refreshed_day = -1
-        self._dirty = True
+        self._cum_from_factors()
 
     def learn(self, bucket: int, n: float) -> None:
-        if bucket > self._last_bucket:
-            if self._last_bucket >= 0:
-                weeks = (bucket - self._last_bucket) / (7 * BUCKETS_PER_DAY)
-                decay = 0.5 ** (weeks / self.half_life_weeks)
-                self._counts = [c * decay for c in self._counts]
-            else:
-                self._first_bucket = bucket
-            self._last_bucket = bucket
-        self._counts[hour_of_week(bucket)] += n
-        # The profile moves slowly: recompute it once per event-time day (a deterministic point).
+        """Count *n* tickets in *bucket*; buckets come in non-decreasing order."""
         day = bucket // BUCKETS_PER_DAY
-        if day != self._refreshed_day:
-            self._refreshed_day = day
-            self._dirty = True
+        if day != self._today:
+            if self._today >= 0:
+                self._close_days(self._today, day)
+            self._today = day
+        if n:
+            self._today_hours[hour_of_week(bucket) % 24] += n
+
+    def _close_days(self, done: int, now: int) -> None:
+        decay = 0.5 ** ((now - done) / (7 * self.half_life_weeks))
+        self._shape_sum = [x * decay for x in self._shape_sum]
+        self._shape_days *= decay
+        self._day_total = [x * decay for x in self._day_total]
+        self._day_seen = [x * decay for x in self._day_seen]
+        total = sum(self._today_hours)
+        weekday = hour_of_week(done * BUCKETS_PER_DAY) // 24
+        if total > 0:
+            self._shape_sum = [a + h / total for a, h in zip(self._shape_sum, self._today_hours)]
+            self._shape_days += 1.0
+        self._day_total[weekday] += total
+        self._day_seen[weekday] += 1.0
+        for skipped in range(done + 1, min(now, done + 8)):  # whole days without a ticket
+            self._day_seen[hour_of_week(skipped * BUCKETS_PER_DAY) // 24] += 1.0
+        self._today_hours = [0.0] * 24
+        self._refresh()
+
+    def _refresh(self) -> None:
+        a = self.hour_prior_days
+        self._hour = [24 * (x + a * p / 24) / (self._shape_days + a)
+                      for x, p in zip(self._shape_sum, self._prior_hour)]
+        seen = sum(self._day_seen)
+        mean_day = sum(self._day_total) / seen if seen else 0.0
+        if mean_day > 0:
+            b = self.day_prior_weeks
+            rates = [(t + b * p * mean_day) / (k + b) for t, k, p in
+                     zip(self._day_total, self._day_seen, self._prior_day)]
+            m = sum(rates) / 7
+            self._day = [r / m for r in rates]
+        self._cum_from_factors()
 
     def factor(self, bucket: int) -> float:
-        if self._dirty:
-            self._refresh()
-        return self._factors[hour_of_week(bucket)]
+        how = hour_of_week(bucket)
+        return self._hour[how % 24] * self._day[how // 24]
 
     def exposure(self, lo: int, hi: int) -> float:
         """Rhythm-weighted length of buckets (lo, hi], in buckets (a week weighs a week)."""
         if hi <= lo:
             return 0.0
-        if self._dirty:
-            self._refresh()
         weeks, rest = divmod(hi - lo, _BUCKETS_PER_WEEK)
         a = (lo + 1 + _WEEK_SHIFT) % _BUCKETS_PER_WEEK  # the first bucket, lo + 1, in the week
         b = a + rest
@@ -103,44 +136,27 @@ class Rhythm:
             cum[_BUCKETS_PER_WEEK] - cum[a] + cum[b - _BUCKETS_PER_WEEK])
         return weeks * float(_BUCKETS_PER_WEEK) + part
 
-    def _refresh(self) -> None:
-        self._dirty = False
-        total = sum(self._counts)
-        if total > 0.0:
-            self._learned_factors(total)
-        self._cum_from_factors()
-
     def _cum_from_factors(self) -> None:
         cum = [0.0]
         for i in range(_BUCKETS_PER_WEEK):
-            cum.append(cum[-1] + self._factors[i // _BUCKETS_PER_HOUR])
+            how = i // _BUCKETS_PER_HOUR
+            cum.append(cum[-1] + self._hour[how % 24] * self._day[how // 24])
         self._cum = cum
 
-    def _learned_factors(self, total: float) -> None:
-        weeks = (self._last_bucket - self._first_bucket) / (7 * BUCKETS_PER_DAY)
-        w = min(1.0, weeks / self.warmup_weeks)
-        mean = total / HOURS_PER_WEEK
-        learned = [(c + 1.0) / (mean + 1.0) for c in self._counts]  # +1: no hour is ever zero
-        mixed = [w * a + (1.0 - w) * b for a, b in zip(learned, self._prior)]
-        m = sum(mixed) / HOURS_PER_WEEK
-        self._factors = [x / m for x in mixed]
-
     def to_dict(self) -> dict[str, object]:
-        if self._dirty:
-            self._refresh()
-        return {"c": self._counts, "f": self._first_bucket, "l": self._last_bucket,
-                "rd": self._refreshed_day, "fa": self._factors}
+        return {"t": self._today, "th": self._today_hours, "ss": self._shape_sum, "sd": self._shape_days,
+                "dt": self._day_total, "ds": self._day_seen, "h": self._hour, "d": self._day}
 
     def load(self, v: dict[str, object]) -> None:
-        self._counts = list(v["c"])  # type: ignore[arg-type]
-        self._first_bucket = int(v["f"])  # type: ignore[arg-type]
-        self._last_bucket = int(v["l"])  # type: ignore[arg-type]
-        self._refreshed_day = int(v["rd"])  # type: ignore[arg-type]
-        # The profile as of the last refresh, not recomputed from today's counts: a restored
-        # engine must judge with exactly the factors an uninterrupted one would.
-        self._factors = list(v["fa"])  # type: ignore[arg-type]
+        self._today = int(v["t"])  # type: ignore[arg-type]
+        self._today_hours = list(v["th"])  # type: ignore[arg-type]
+        self._shape_sum = list(v["ss"])  # type: ignore[arg-type]
+        self._shape_days = float(v["sd"])  # type: ignore[arg-type]
+        self._day_total = list(v["dt"])  # type: ignore[arg-type]
+        self._day_seen = list(v["ds"])  # type: ignore[arg-type]
+        self._hour = list(v["h"])  # type: ignore[arg-type]
+        self._day = list(v["d"])  # type: ignore[arg-type]
         self._cum_from_factors()
-        self._dirty = False
 
 
 @dataclass(frozen=True, slots=True)

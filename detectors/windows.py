@@ -84,8 +84,7 @@ class Bucket:
         self.people.update(d.people)
         room = MAX_IDS_PER_BUCKET - len(self.ids)
         if room > 0:
-            seen = set(self.ids)
-            self.ids.extend([i for i in d.ids if i not in seen][:room])
+            self.ids.extend(d.ids[:room])
         for mine, theirs in ((self.terms, d.terms), (self.firms, d.firms),
                              (self.issues, d.issues), (self.districts, d.districts)):
             if theirs:
