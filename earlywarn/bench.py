@@ -1,0 +1,176 @@
+"""``earlywarn bench``: four rates on the same tickets, in one run, and their ratios to raw.
+
+* raw: aiokafka ``getmany`` + ``orjson.loads`` and nothing else (the client's ceiling);
+* faust: a Faust agent that only counts messages (the framework's own ceiling here);
+* engine: the real worker, every detector on, from the first ticket ingested to the last
+  delta applied (consumer-group joins are excluded from every stream figure);
+* detect: the offline ``earlywarn detect`` core on the same tickets, in process.
+
+Tickets are sent one per message, as a live platform feed sends them. The machine is
+shared and noisy, so compare the ratios of one run, and repeat runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from earlywarn.settings import SETTINGS_DOC, Settings, from_env
+from streams.broker import EmbeddedBroker, free_port, start_broker
+from streams.kafka_io import ensure_topics, produce
+
+_TRIVIAL = r'''
+import sys, time, faust
+bootstrap, topic, n, parts = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+app = faust.App(f"bench-trivial-{time.time_ns()}", broker=f"kafka://{bootstrap}", store="memory://",
+                web_enabled=False, topic_disable_leader=True, consumer_auto_offset_reset="earliest",
+                broker_session_timeout=10, broker_rebalance_timeout=10, broker_heartbeat_interval=1,
+                value_serializer="raw", key_serializer="raw")
+src = app.topic(topic, value_type=bytes, partitions=parts)
+seen = [0, 0.0]
+@app.agent(src)
+async def count(stream):
+    async for _ in stream:
+        if not seen[0]:
+            seen[1] = time.perf_counter()
+        seen[0] += 1
+        if seen[0] >= n:
+            print(f"RATE {n / (time.perf_counter() - seen[1])}", flush=True)
+            import os; os._exit(0)
+faust.Worker(app, loglevel="error", quiet=True).execute_from_commandline()
+'''
+
+
+async def _raw_rate(bootstrap: str, topic: str, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-raw-{time.time_ns()}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        got, start = 0, 0.0
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for msgs in batch.values():
+                if not start:
+                    start = time.perf_counter()
+                for m in msgs:
+                    orjson.loads(m.value)
+                got += sum(len(m) for m in batch.values())
+        return n / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
+
+
+def _trivial_rate(bootstrap: str, topic: str, n: int, parts: int) -> float:
+    out = subprocess.run([sys.executable, "-c", _TRIVIAL, bootstrap, topic, str(n), str(parts)],
+                         capture_output=True, text=True, timeout=600)
+    for line in out.stdout.splitlines():
+        if line.startswith("RATE "):
+            return float(line.split()[1])
+    raise RuntimeError(f"trivial Faust agent gave no rate:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+
+
+def _engine_rate(settings: Settings, n: int, tmp: Path) -> tuple[float, dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EARLYWARN_")}
+    for name, (var, _) in SETTINGS_DOC.items():
+        env[var] = str(getattr(settings, name))
+    log = tmp / "engine.log"
+    proc = subprocess.Popen([sys.executable, "-m", "earlywarn", "worker"], env=env,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"engine worker exited; see {log}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/stats/", timeout=2) as r:
+                    st = orjson.loads(r.read())
+            except OSError:
+                time.sleep(0.5)
+                continue
+            if st["tickets"] >= n and st["deltas_applied"] >= st["delta_messages"] > 0:
+                return n / (st["last_applied_at"] - st["first_ingest_at"]), st
+            time.sleep(0.25)
+        raise RuntimeError("engine did not finish in 15 minutes")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _detect_rate(lines: list[bytes], settings: Settings) -> float:
+    from detectors.enrich import Enricher
+    from earlywarn.detect import detect
+
+    enricher = Enricher(settings.pseudonym_secret.encode())  # built once, as a worker does
+    start = time.perf_counter()
+    for _ in detect(lines, settings, enricher=enricher):
+        pass
+    return len(lines) / (time.perf_counter() - start)
+
+
+def run(n: int, bootstrap: str | None = None) -> dict[str, float]:
+    from earlywarn.simulate import SimConfig, generate
+
+    tmp = Path(tempfile.mkdtemp(prefix="earlywarn-bench-"))
+    broker: EmbeddedBroker | None = None
+    if bootstrap is None:
+        broker = start_broker(log_dir=str(tmp))
+        bootstrap = broker.bootstrap
+    try:
+        tickets, _ = generate(SimConfig(seed=11, days=max(1.0, n / 20000 * 4)))
+        lines = [orjson.dumps(t) for _, t in zip(range(n), tickets)]
+        n = len(lines)
+        stamp = time.time_ns()
+        settings = from_env({}, broker=bootstrap).with_(
+            app_id=f"bench-engine-{stamp}", topic_tickets=f"bench-{stamp}-tickets",
+            topic_deadletter=f"bench-{stamp}-dead", topic_alerts=f"bench-{stamp}-alerts",
+            topic_inspection=f"bench-{stamp}-inspection", topic_deltas=f"bench-{stamp}-deltas",
+            web_port=free_port(), data_dir=str(tmp / "data"), session_timeout=10.0,
+            rebalance_timeout=10.0, log_level="error")
+        ensure_topics(settings)
+        print(f"bench: {n} tickets (~{sum(map(len, lines)) // n} bytes each) to {settings.topic_tickets}",
+              file=sys.stderr)
+        produce(settings, iter(lines))
+        out: dict[str, float] = {}
+        print("bench: raw consume …", file=sys.stderr)
+        out["raw_per_s"] = asyncio.run(_raw_rate(settings.bootstrap, settings.topic_tickets, n))
+        print("bench: trivial Faust agent …", file=sys.stderr)
+        out["faust_per_s"] = _trivial_rate(settings.bootstrap, settings.topic_tickets, n, settings.ticket_partitions)
+        print("bench: engine (every detector on) …", file=sys.stderr)
+        out["engine_per_s"], st = _engine_rate(settings, n, tmp)
+        out["engine_state_writes_per_ticket"] = st["state_writes"] / n
+        out["engine_delta_messages_per_ticket"] = st["delta_messages"] / n
+        print("bench: offline detect …", file=sys.stderr)
+        out["detect_per_s"] = _detect_rate(lines, settings)
+        out["tickets"] = float(n)
+        return out
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def main(args: argparse.Namespace) -> int:
+    res = run(args.tickets, getattr(args, "broker", None))
+    if args.json:
+        print(orjson.dumps(res).decode())
+        return 0
+    raw = res["raw_per_s"]
+    print(f"{'path':<34}{'tickets/s':>12}{'× raw':>9}")
+    for key, name in (("raw_per_s", "raw consume (aiokafka + orjson)"), ("faust_per_s", "trivial Faust agent"),
+                      ("engine_per_s", "engine, every detector on"), ("detect_per_s", "offline detect")):
+        print(f"{name:<34}{res[key]:>12,.0f}{res[key] / raw:>9.2f}")
+    print(f"engine / trivial Faust: {res['engine_per_s'] / res['faust_per_s']:.2f}  "
+          f"(delta messages per ticket {res['engine_delta_messages_per_ticket']:.3f}, "
+          f"state writes per ticket {res['engine_state_writes_per_ticket']:.3f})")
+    return 0
