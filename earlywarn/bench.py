@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -47,7 +48,7 @@ async def count(stream):
         if seen[0] >= n:
             print(f"RATE {n / (time.perf_counter() - seen[1])}", flush=True)
             import os; os._exit(0)
-faust.Worker(app, loglevel="error", quiet=True).execute_from_commandline()
+faust.Worker(app, loglevel="error", quiet=True, redirect_stdouts=False).execute_from_commandline()
 '''
 
 
@@ -75,9 +76,9 @@ async def _raw_rate(bootstrap: str, topic: str, n: int) -> float:
 def _trivial_rate(bootstrap: str, topic: str, n: int, parts: int) -> float:
     out = subprocess.run([sys.executable, "-c", _TRIVIAL, bootstrap, topic, str(n), str(parts)],
                          capture_output=True, text=True, timeout=600)
-    for line in out.stdout.splitlines():
-        if line.startswith("RATE "):
-            return float(line.split()[1])
+    found = re.search(r"RATE ([0-9.]+)", out.stdout)  # Faust decorates its stdout with terminal codes
+    if found:
+        return float(found.group(1))
     raise RuntimeError(f"trivial Faust agent gave no rate:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
 
 
@@ -105,7 +106,11 @@ def _engine_rate(settings: Settings, n: int, tmp: Path) -> tuple[float, dict[str
         raise RuntimeError("engine did not finish in 15 minutes")
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _detect_rate(lines: list[bytes], settings: Settings) -> float:

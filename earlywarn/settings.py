@@ -121,6 +121,8 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings
             raise SettingsError(f"{var}={raw!r}: expected {kind.__name__}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     s = Settings(**values)
+    if not s.pseudonym_secret:
+        raise SettingsError("EARLYWARN_PSEUDONYM_SECRET is empty: set a long random secret")
     if s.partitions < 1 or s.ticket_partitions < 1:
         raise SettingsError("EARLYWARN_PARTITIONS and EARLYWARN_TICKET_PARTITIONS must be at least 1")
     return s

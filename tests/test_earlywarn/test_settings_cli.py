@@ -1,0 +1,65 @@
+"""Settings from the environment, the README's configuration table, and the detect command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from earlywarn.settings import SETTINGS_DOC, Settings, SettingsError, from_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_setting_is_documented_in_the_readme_with_its_default() -> None:
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(EARLYWARN_[A-Z_]+)` \| ([^|]+) \|", readme, re.M))
+    defaults = Settings()
+    for name, (var, _) in SETTINGS_DOC.items():
+        assert var in rows, f"{var} missing from the README"
+        if name != "pseudonym_secret":
+            assert str(getattr(defaults, name)) in rows[var], f"{var}: README default {rows[var]!r}"
+    assert set(rows) == {var for var, _ in SETTINGS_DOC.values()}
+
+
+@pytest.mark.parametrize(("env", "field", "value"), [
+    ({"EARLYWARN_PARTITIONS": "12"}, "partitions", 12),
+    ({"EARLYWARN_LATENESS_SECONDS": "60"}, "lateness_seconds", 60.0),
+    ({"EARLYWARN_BROKER": "kafka://a:9092,b:9092"}, "bootstrap", "a:9092,b:9092"),
+])
+def test_settings_come_from_the_environment(env: dict[str, str], field: str, value: object) -> None:
+    assert getattr(from_env(env), field) == value
+
+
+@pytest.mark.parametrize("env", [{"EARLYWARN_PARTITIONS": "many"}, {"EARLYWARN_PSEUDONYM_SECRET": ""},
+                                 {"EARLYWARN_PARTITIONS": "0"}])
+def test_bad_settings_say_which_variable(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError, match="EARLYWARN_"):
+        from_env(env)
+
+
+def test_detect_reports_bad_lines_and_keeps_going(tmp_path: Path) -> None:
+    good = {"ticket_id": "T1", "kind": "complaint", "received_at": "2025-03-03T10:00:00+08:00",
+            "district_code": "310115", "firm_name": "上海某某有限公司", "content": "门店关闭要求退费"}
+    lines = [orjson.dumps(good), b"not json", orjson.dumps({**good, "ticket_id": "T2", "amount": -1}),
+             orjson.dumps({**good, "ticket_id": "T3"})]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    dead = tmp_path / "dead.jsonl"
+    run = subprocess.run([sys.executable, "-m", "earlywarn", "detect", str(src), "--deadletter", str(dead)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"{src}:line 2: not_json" in run.stderr and f"{src}:line 3: negative_amount" in run.stderr
+    assert "2 tickets, 2 rejected" in run.stderr
+    recs = [orjson.loads(x) for x in dead.read_bytes().splitlines()]
+    assert [(r["line"], r["reason"]) for r in recs] == [(2, "not_json"), (3, "negative_amount")]
+
+
+def test_detect_on_a_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "earlywarn", "detect", str(tmp_path / "nope.jsonl")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "no such file" in run.stderr
