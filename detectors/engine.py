@@ -125,7 +125,7 @@ class Aggregator:
         self.route = route
         self._keys: dict[str, list[Any]] = {}  # table key -> [dim, key, label, category, {bucket: Delta}]
 
-    def _delta(self, dim: str, key: str, label: str | None, category: str | None, bucket: int) -> Delta:
+    def _delta(self, dim: str, key: str, label: str | None, category: str | None, bucket: int) -> list[Any]:
         tk = table_key(dim, key)
         entry = self._keys.get(tk)
         if entry is None:
@@ -133,45 +133,48 @@ class Aggregator:
         elif label:
             entry[2] = label
         d = entry[4].get(bucket)
-        if d is None:
-            d = entry[4][bucket] = Delta(bucket)
+        if d is None:  # Delta.to_list() layout, built directly: no object per key per batch
+            d = entry[4][bucket] = [bucket, 0, [], [], {}, {}, {}, {}, 0.0]
         return d
 
     def add(self, e: Enriched) -> None:
         b = bucket_of(e.ts)
         terms = e.terms
+        person, tid, amount, district, issue = e.person, e.ticket_id, e.amount, e.district, e.issue
         if e.firm_key:
             d = self._delta(FIRM, e.firm_key, e.firm_label, e.category, b)
-            d.n += 1
-            d.people.append(e.person)
-            d.ids.append(e.ticket_id)
-            d.amount += e.amount
-            d.districts[e.district] = d.districts.get(e.district, 0) + 1
-            if e.issue:
-                d.issues[e.issue] = d.issues.get(e.issue, 0) + 1
+            d[1] += 1
+            d[2].append(person)
+            d[3].append(tid)
+            d[8] += amount
+            d[7][district] = d[7].get(district, 0) + 1
+            if issue:
+                d[6][issue] = d[6].get(issue, 0) + 1
+            dt = d[4]
             for t in terms:
-                d.terms[t] = d.terms.get(t, 0) + 1
+                dt[t] = dt.get(t, 0) + 1
         firm = e.firm_key or "-"
         spread: list[tuple[str, str, str | None, str | None]] = []
         if e.product_key:
             spread.append((PRODUCT, e.product_key, e.product_label, e.category))
-        if e.issue:
-            spread.append((ISSUE, e.issue, e.issue, None))
+        if issue:
+            spread.append((ISSUE, issue, issue, None))
         for t in terms:
             spread.append((TERM, t, t, None))
         for dim, key, label, category in spread:
             d = self._delta(dim, key, label, category, b)
-            d.n += 1
-            d.people.append(e.person)
-            d.ids.append(e.ticket_id)
-            d.amount += e.amount
-            d.firms[firm] = d.firms.get(firm, 0) + 1
-            d.districts[e.district] = d.districts.get(e.district, 0) + 1
+            d[1] += 1
+            d[2].append(person)
+            d[3].append(tid)
+            d[8] += amount
+            d[5][firm] = d[5].get(firm, 0) + 1
+            d[7][district] = d[7].get(district, 0) + 1
             if dim != TERM:
+                dt = d[4]
                 for t in terms:
-                    d.terms[t] = d.terms.get(t, 0) + 1
-            elif e.issue:
-                d.issues[e.issue] = d.issues.get(e.issue, 0) + 1
+                    dt[t] = dt.get(t, 0) + 1
+            elif issue:
+                d[6][issue] = d[6].get(issue, 0) + 1
 
     def drain(self, watermarks: dict[str, list[Any]]) -> dict[int, dict[str, Any]]:
         """One message per partition: its keys' deltas and the sources' event-time progress.
@@ -183,9 +186,7 @@ class Aggregator:
             p: {"v": 1, "w": watermarks, "k": []} for p in range(self.config.partitions)
         }
         for tk, (dim, key, label, category, deltas) in self._keys.items():
-            out[self.route(tk)]["k"].append(
-                [dim, key, label, category, [d.to_list() for d in deltas.values()]]
-            )
+            out[self.route(tk)]["k"].append([dim, key, label, category, list(deltas.values())])
         self._keys = {}
         return out
 
@@ -326,14 +327,12 @@ class PartitionEngine:
             if category:
                 s.category = category
             for raw in deltas:
-                d = Delta.from_list(raw)
-                s.add(d)
-                if clock.last_tick < 0:
-                    due_at = d.bucket
-                elif d.bucket > clock.last_tick:
-                    due_at = d.bucket
+                s.add_raw(raw)
+                bucket = raw[0]
+                if clock.last_tick < 0 or bucket > clock.last_tick:
+                    due_at = bucket
                 else:
-                    clock.late += d.n
+                    clock.late += raw[1]
                     due_at = clock.last_tick + 1
                 clock.due.setdefault(due_at, set()).add(tk)
             self._dirty.add(tk)
@@ -409,8 +408,15 @@ class PartitionEngine:
             b = s.buckets.get(t)
             if b is not None:
                 tickets += b.n
-            if s.count(t, self.config.longest) < self.config.min_people and not s.episodes:
-                continue  # most keys: too few tickets to matter; learning waits (it catches up in one step)
+            if not s.episodes and (s.retained < self.config.min_people
+                                   or s.count(t, self.config.longest) < self.config.min_people):
+                # Most keys: too few tickets to matter. Learning waits (it catches up in one
+                # step) but never more than two days, so old buckets are pruned.
+                if t - s.learned_to > 2 * BUCKETS_PER_DAY:
+                    self._learn(s, t - self.config.longest)
+                    s.prune(s.learned_to + 1)
+                    self._dirty.add(tk)
+                continue
             self._learn(s, t - self.config.longest)
             out.extend(self._judge(s, t))
             s.prune(s.learned_to + 1)

@@ -68,28 +68,23 @@ class Delta:
         return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8])
 
 
-@dataclass(slots=True)
 class Bucket:
-    n: int = 0
-    people: set[str] = field(default_factory=set)
-    ids: list[str] = field(default_factory=list)
-    terms: dict[str, int] = field(default_factory=dict)
-    firms: dict[str, int] = field(default_factory=dict)
-    issues: dict[str, int] = field(default_factory=dict)
-    districts: dict[str, int] = field(default_factory=dict)
-    amount: float = 0.0
+    """One key's tickets in one bucket (a plain slotted class: made for every new key-bucket)."""
 
-    def add(self, d: Delta) -> None:
-        self.n += d.n
-        self.people.update(d.people)
-        room = MAX_IDS_PER_BUCKET - len(self.ids)
-        if room > 0:
-            self.ids.extend(d.ids[:room])
-        for mine, theirs in ((self.terms, d.terms), (self.firms, d.firms),
-                             (self.issues, d.issues), (self.districts, d.districts)):
-            if theirs:
-                _merge_counter(mine, theirs)
-        self.amount += d.amount
+    __slots__ = ("n", "people", "ids", "terms", "firms", "issues", "districts", "amount")
+
+    def __init__(self, n: int = 0, people: set[str] | None = None, ids: list[str] | None = None,
+                 terms: dict[str, int] | None = None, firms: dict[str, int] | None = None,
+                 issues: dict[str, int] | None = None, districts: dict[str, int] | None = None,
+                 amount: float = 0.0) -> None:
+        self.n = n
+        self.people = people if people is not None else set()
+        self.ids = ids if ids is not None else []
+        self.terms = terms if terms is not None else {}
+        self.firms = firms if firms is not None else {}
+        self.issues = issues if issues is not None else {}
+        self.districts = districts if districts is not None else {}
+        self.amount = amount
 
 
 @dataclass(slots=True)
@@ -118,6 +113,7 @@ class KeyState:
     district: str = ""  # the district most of its tickets come from, when one
     category: str = ""  # product category, for peer priors
     buckets: dict[int, Bucket] = field(default_factory=dict)
+    retained: int = 0  # tickets in the buckets kept: an O(1) upper bound on any window's count
     # Baseline: exponentially forgotten ticket count and exposure (in buckets), learned
     # from closed buckets outside episodes, up to and including ``learned_to``.
     base_count: float = 0.0
@@ -129,12 +125,31 @@ class KeyState:
     episodes: dict[str, Episode] = field(default_factory=dict)  # "type|subject key" -> open episode
 
     def add(self, d: Delta) -> None:
-        b = self.buckets.get(d.bucket)
+        self.add_raw(d.to_list())
+
+    def add_raw(self, d: list[Any]) -> None:
+        """Add a delta in its wire form (``Delta.to_list()``): the hot path, no objects made."""
+        bucket = d[0]
+        b = self.buckets.get(bucket)
         if b is None:
-            b = self.buckets[d.bucket] = Bucket()
-        b.add(d)
-        if self.first_bucket < 0 or d.bucket < self.first_bucket:
-            self.first_bucket = d.bucket
+            b = self.buckets[bucket] = Bucket()
+        b.n += d[1]
+        self.retained += d[1]
+        b.people.update(d[2])
+        room = MAX_IDS_PER_BUCKET - len(b.ids)
+        if room > 0:
+            b.ids.extend(d[3][:room])
+        if d[4]:
+            _merge_counter(b.terms, d[4])
+        if d[5]:
+            _merge_counter(b.firms, d[5])
+        if d[6]:
+            _merge_counter(b.issues, d[6])
+        if d[7]:
+            _merge_counter(b.districts, d[7])
+        b.amount += d[8]
+        if self.first_bucket < 0 or bucket < self.first_bucket:
+            self.first_bucket = bucket
 
     def window(self, end: int, width: int) -> list[tuple[int, Bucket]]:
         """The (bucket index, bucket) pairs in (end - width, end], oldest first."""
@@ -156,7 +171,7 @@ class KeyState:
     def prune(self, before: int) -> None:
         """Forget buckets older than *before* (they have been learned already)."""
         for b in [b for b in self.buckets if b < before]:
-            del self.buckets[b]
+            self.retained -= self.buckets.pop(b).n
 
     # Serialisation: compact lists, stable field order, for the changelog.
     def to_dict(self) -> dict[str, Any]:
@@ -176,6 +191,7 @@ class KeyState:
         s = cls(v["d"], v["k"], v["l"], v["di"], v["c"])
         for b, n, people, ids, terms, firms, issues, districts, amount in v["b"]:
             s.buckets[b] = Bucket(n, set(people), ids, terms, firms, issues, districts, amount)
+            s.retained += n
         s.base_count, s.base_people, s.base_exposure = v["bc"], v["bp"], v["be"]
         s.base_issues = dict(v["bi"])
         s.learned_to, s.first_bucket = v["lt"], v["fb"]
