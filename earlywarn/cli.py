@@ -218,6 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--deadletter", help="write rejected lines here (JSONL with line number and reason)")
     sp.set_defaults(func=cmd_detect)
 
+    sp = sub.add_parser("eval", help="score detection on the simulator's scenario suite")
+    sp.add_argument("--seeds", default="holdout", help="'holdout' (default), 'tuning', or a list like 1,2,3")
+    sp.add_argument("--days", type=float, default=28.0, help="event time per scenario")
+    sp.add_argument("--per-day", type=float, default=6000.0, help="background tickets per day")
+    sp.add_argument("--jobs", type=int, default=2, help="scenarios run in parallel")
+    sp.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def _eval(a: argparse.Namespace) -> int:
+        from earlywarn.evalrun import main as eval_main, parse_seeds
+
+        a.seeds = parse_seeds(a.seeds)
+        return eval_main(a)
+
+    sp.set_defaults(func=_eval)
+
     sp = with_broker(sub.add_parser("bench", help="measure consume, Faust, engine and detect rates in one run"))
     sp.add_argument("--tickets", type=int, default=20000)
     sp.add_argument("--json", action="store_true", help="print one JSON object")

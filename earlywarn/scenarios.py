@@ -28,6 +28,9 @@ from earlywarn.simulate import DECOY_FAMILIES, FAMILIES, SimConfig
 
 __all__ = ["DECOYS_PER_SCENARIO", "HOLDOUT_SEEDS", "TUNING_SEEDS", "WINDOWS", "holdout", "suite", "tuning"]
 
+from detectors.engine import DetectConfig
+
+ENGINE_WARMUP_DAYS = DetectConfig().warmup_days
 TUNING_SEEDS: tuple[int, ...] = (1, 2, 3)
 HOLDOUT_SEEDS: tuple[int, ...] = (101, 102, 103, 104)
 
@@ -63,6 +66,8 @@ def suite(seeds: Sequence[int], *, days: float = 28, tickets_per_day: float = 60
                 tickets_per_day=tickets_per_day,
                 incidents=incidents,
                 decoys=DECOYS_PER_SCENARIO,
+                # The engine judges nothing in its first week (its baselines learn first).
+                warmup_days=ENGINE_WARMUP_DAYS + 0.5,
             )
         )
     return configs
