@@ -12,7 +12,9 @@ the state table (changelog-backed, co-partitioned by the same murmur2 routing) e
 from the last flush and nothing is lost. A table write costs about half a Kafka message
 here, so writes are combined per key per flush, never made per ticket.
 
-Per-event work in both agents is synchronous: no awaits on the hot path.
+Per-event work in both agents is synchronous: no awaits on the hot path. Metrics
+(streams/metrics.py) are counted per batch or per message, never per ticket per metric;
+consumer lag is refreshed by a timer, off the hot path.
 """
 
 from __future__ import annotations
@@ -21,21 +23,27 @@ import base64
 import logging
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
 import orjson
+from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
+from prometheus_client import CollectorRegistry
 
 from alerts.render import render
-from detectors.engine import Aggregator, Decision, PartitionEngine
+from detectors.engine import RESOLVED, Aggregator, Decision, PartitionEngine
 from detectors.enrich import Enricher
 from earlywarn.settings import DEV_SECRET, Settings
 from schemas.tickets import Rejection, Ticket, decode
+from streams.metrics import Metrics
 from streams.routing import clock_key, router
 
 log = logging.getLogger("earlywarn")
+
+LAG_SECONDS = 5.0  # how often consumer lag is refreshed (one offsets request per refresh)
 
 
 @dataclass
@@ -82,11 +90,52 @@ def _element_bytes(payload: bytes, index: int | None) -> bytes:
         return payload
 
 
-def make_app(settings: Settings, counters: Counters | None = None) -> faust.App:
-    """A Faust app with earlywarn's topics, table and agents, configured by *settings*."""
+class BrokerErrorSensor(faust.Sensor):
+    """Counts sends the broker did not acknowledge (any topic, changelogs included)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        super().__init__()
+        self._produce_errors = metrics.broker_errors.labels("produce")
+
+    def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
+        self._produce_errors.inc()
+
+
+class OpenAlerts:
+    """The ``earlywarn_open_alerts`` gauge, kept from the alert events this worker publishes.
+
+    open / update set an alert's (type, severity), resolved removes it. Alerts are tracked
+    with their delta partition so that, when a partition moves to another worker, its
+    alerts leave this worker's gauge (the new owner counts them from their next event).
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._gauge = metrics.open_alerts
+        self._open: dict[str, tuple[int, str, str]] = {}  # alert_id -> (partition, type, severity)
+
+    def event(self, partition: int, d: Decision) -> None:
+        old = self._open.pop(d.alert_id, None)
+        if old is not None:
+            self._gauge.labels(old[1], old[2]).dec()
+        if d.status != RESOLVED:
+            self._open[d.alert_id] = (partition, d.type, d.severity)
+            self._gauge.labels(d.type, d.severity).inc()
+
+    def forget_partition(self, partition: int) -> None:
+        for alert_id in [a for a, v in self._open.items() if v[0] == partition]:
+            _, t, sev = self._open.pop(alert_id)
+            self._gauge.labels(t, sev).dec()
+
+
+def make_app(settings: Settings, counters: Counters | None = None, metrics: Metrics | None = None) -> faust.App:
+    """A Faust app with earlywarn's topics, table and agents, configured by *settings*.
+
+    *metrics* defaults to a fresh :class:`Metrics` in its own registry (``app.earlywarn_metrics``).
+    """
     if settings.pseudonym_secret == DEV_SECRET:
         log.warning("EARLYWARN_PSEUDONYM_SECRET is the development default: set your own in production")
     counters = counters if counters is not None else Counters()
+    metrics = metrics if metrics is not None else Metrics(CollectorRegistry())
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -107,6 +156,8 @@ def make_app(settings: Settings, counters: Counters | None = None) -> faust.App:
         value_serializer="raw",  # we encode with orjson ourselves: faster, and bytes stay bytes
     )
     app.earlywarn_counters = counters  # type: ignore[attr-defined]
+    app.earlywarn_metrics = metrics  # type: ignore[attr-defined]
+    app.sensors.add(BrokerErrorSensor(metrics))
     cfg = settings.detect
     route = router(settings.partitions)
 
@@ -122,6 +173,7 @@ def make_app(settings: Settings, counters: Counters | None = None) -> faust.App:
                       partitions=settings.partitions, use_partitioner=True)
 
     enricher = Enricher(settings.pseudonym_secret.encode())
+    newest_event = [float("-inf")]  # newest ticket event time ingested here (for the gauge)
     aggregator = Aggregator(cfg, route)
     # Event-time progress of the ticket partitions this worker reads: source -> [newest ts, last wall].
     sources: dict[str, list[float | None]] = {}
@@ -138,45 +190,73 @@ def make_app(settings: Settings, counters: Counters | None = None) -> faust.App:
             out[src] = [newest, idle]
         return out
 
-    def send_deltas(msgs: dict[int, dict[str, Any]]) -> None:
+    delta_send_seconds = metrics.delta_send_seconds
+    ingest_timing = metrics.stage("ingest_batch")
+    windows_timing = metrics.stage("windows_message")
+    flush_timing = metrics.stage("flush")
+
+    def sent_since(started: float) -> Callable[[Any], None]:
+        def on_sent(_fut: Any) -> None:
+            delta_send_seconds.observe(time.monotonic() - started)
+        return on_sent
+
+    def send_deltas(msgs: dict[int, dict[str, Any]], started: float | None = None) -> None:
+        # One callback per batch, shared by its few delta messages: called when the broker acks.
+        on_sent = sent_since(started) if started is not None else None
         for p, msg in msgs.items():
-            deltas.send_soon(value=orjson.dumps(msg), partition=p)
+            deltas.send_soon(value=orjson.dumps(msg), partition=p, callback=on_sent)
         counters.delta_messages += len(msgs)
+        metrics.delta_messages_sent.inc(len(msgs))
 
     @app.agent(tickets)
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             now = time.monotonic()
+            started = time.perf_counter()
             if not counters.first_ingest_at:
                 counters.first_ingest_at = time.time()
             seen: dict[str, float] = {}
+            tally: dict[tuple[str, str], int] = {}  # (kind, district_code) -> tickets, for the metrics
+            n_tickets = 0
             for ev in events:
                 msg = ev.message
                 payload: bytes = ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b"")
                 src = str(msg.partition)
-                counters.messages += 1
                 for r in decode(payload, max_bytes=settings.max_message_bytes):
                     if isinstance(r, Rejection):
                         counters.deadlettered += 1
                         counters.deadletter_reasons[r.reason.value] = counters.deadletter_reasons.get(r.reason.value, 0) + 1
+                        metrics.count_deadletter(r.reason.value)
                         deadletter.send_soon(value=deadletter_record(
                             r.reason.value, r.detail, _element_bytes(payload, r.index),
                             topic=msg.topic, partition=msg.partition, offset=msg.offset, index=r.index))
                         continue
                     assert isinstance(r, Ticket)
-                    counters.tickets += 1
+                    n_tickets += 1
+                    tk = (r.kind.value, r.district_code)
+                    tally[tk] = tally.get(tk, 0) + 1
                     aggregator.add(enricher.enrich(r))
                     if r.ts > seen.get(src, float("-inf")):
                         seen[src] = r.ts
                 sources.setdefault(src, [None, None])[1] = now
+            counters.messages += len(events)
+            counters.tickets += n_tickets
+            metrics.input_messages.inc(len(events))
+            metrics.count_tickets(tally)
             # Progress is published only with the deltas it covers (no await in between),
             # so no partition can see an event time before the tickets behind it.
             for src, ts in seen.items():
                 old = sources[src][0]
                 sources[src][0] = ts if old is None else max(old, ts)
+            if seen:
+                newest = max(seen.values())
+                if newest > newest_event[0]:
+                    newest_event[0] = newest
+                    metrics.event_time.set(newest)
             marks = watermarks(now)
             idle_reported.update({s: v[1] for s, v in marks.items()})
-            send_deltas(aggregator.drain(marks))
+            send_deltas(aggregator.drain(marks), started=now)
+            ingest_timing.observe(time.perf_counter() - started)
 
     @app.timer(interval=1.0)
     async def heartbeat() -> None:
@@ -203,38 +283,59 @@ def make_app(settings: Settings, counters: Counters | None = None) -> faust.App:
             eng = engines[p] = PartitionEngine(p, cfg, load=load, clock=clock)
         return eng
 
-    def publish(decisions: list[Decision]) -> None:
+    open_alerts = OpenAlerts(metrics)
+
+    def publish(partition: int, decisions: list[Decision]) -> None:
+        wall = time.time()
         for d in decisions:
             alert = render(d)
             alerts.send_soon(key=d.alert_id.encode(), value=orjson.dumps(alert))
             counters.alerts += 1
             counters.alerts_by_type[d.type] = counters.alerts_by_type.get(d.type, 0) + 1
+            # Alerts are rare next to messages: per-alert label lookups cost nothing here.
+            metrics.alerts.labels(d.type, d.severity, d.status).inc()
+            if d.status != RESOLVED:
+                metrics.alert_score.labels(d.type).observe(d.score)
+            metrics.alert_event_lag_seconds.observe(wall - d.raised_at)
+            open_alerts.event(partition, d)
             for cb in counters.on_alert:
                 cb(alert)
 
     async def flush() -> None:
+        started = time.perf_counter()
+        writes = 0
         for p, eng in engines.items():
-            for tk, value in eng.take_dirty().items():
+            dirty = eng.take_dirty()
+            for tk, value in dirty.items():
                 state[tk] = orjson.dumps(value)
-                counters.state_writes += 1
             state[clock_key(p, settings.partitions)] = orjson.dumps(eng.clock_dict())
+            writes += len(dirty) + 1
+            counters.state_writes += len(dirty)
+            metrics.flush_dirty_keys.observe(len(dirty))
+            metrics.engine_keys.labels(str(p)).set(len(eng.states))
         counters.flushes += 1
+        metrics.state_flushes.inc()
+        metrics.state_writes.inc(writes)
         last_flush[0] = time.monotonic()
         done, pending[:] = list(pending), []
         if window_stream:
             for ev in done:
                 await window_stream[0].ack(ev)
+        flush_timing.observe(time.perf_counter() - started)
 
     @app.agent(deltas)
     async def windows(stream: faust.StreamT[bytes]) -> None:
         s = stream.noack()
         window_stream[:] = [s]
         async for ev in s.events():
-            eng = engine(ev.message.partition)
-            publish(eng.apply(orjson.loads(ev.value)))
+            started = time.perf_counter()
+            p = ev.message.partition
+            publish(p, engine(p).apply(orjson.loads(ev.value), offset=ev.message.offset))
             counters.deltas_applied += 1
             counters.last_applied_at = time.time()
+            metrics.delta_messages_applied.inc()
             pending.append(ev)
+            windows_timing.observe(time.perf_counter() - started)
             if time.monotonic() - last_flush[0] >= settings.flush_seconds:
                 await flush()
 
@@ -248,13 +349,65 @@ def make_app(settings: Settings, counters: Counters | None = None) -> faust.App:
         # Persist before another worker takes the partitions, then forget them here.
         if pending or engines:
             await flush()
+            # The new owner recovers from the changelog: our writes must be on the broker first.
+            await app.producer.flush()
         for tp in revoked:
             if tp.topic == settings.topic_deltas:
                 engines.pop(tp.partition, None)
+                open_alerts.forget_partition(tp.partition)
+                with suppress(KeyError):
+                    metrics.engine_keys.remove(str(tp.partition))
         sources_revoked = {str(tp.partition) for tp in revoked if tp.topic == settings.topic_tickets}
         for src in sources_revoked:
             sources.pop(src, None)
             idle_reported.pop(src, None)
+
+    lag_topics = (settings.topic_tickets, settings.topic_deltas)
+
+    def fetched_highwater(tp: TP) -> int | None:
+        try:
+            return app.consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - not fetched yet, or just revoked
+            return None
+
+    @app.timer(interval=LAG_SECONDS)
+    async def refresh_lag() -> None:
+        # Highwater minus committed offset (Faust's own record of what it committed; before
+        # the first commit, what it has read; before any read, the start of the partition).
+        # Only the topics our agents consume: changelogs are read for recovery, never committed.
+        # The highwater is the larger of the last fetch response's and a ListOffsets answer:
+        # either can be the staler one (and the embedded broker's ListOffsets lags behind).
+        try:
+            assigned = [tp for tp in app.consumer.assignment() if tp.topic in lag_topics]
+        except ConsumerNotStarted:
+            return
+        if not assigned:
+            for topic in lag_topics:
+                metrics.consumer_lag.labels(topic).set(0)
+            return
+        try:
+            listed = await app.consumer.highwaters(*assigned)
+        except ConsumerNotStarted:
+            return
+        except Exception as exc:  # noqa: BLE001 - a failed refresh must not stop the worker
+            metrics.broker_errors.labels("offsets").inc()
+            log.warning("consumer lag refresh failed: %r", exc)
+            listed = {}
+        committed = getattr(app.consumer, "_committed_offset", {})
+        read = getattr(app.consumer, "_read_offset", {})
+        lag = dict.fromkeys(lag_topics, 0)
+        for tp in assigned:
+            known = [hw for hw in (listed.get(tp), fetched_highwater(tp)) if hw is not None]
+            if not known:
+                continue
+            hw = max(known)
+            done = committed.get(tp)
+            if done is None:
+                last_read = read.get(tp)
+                done = 0 if last_read is None else last_read + 1
+            lag[tp.topic] += max(0, hw - done)
+        for topic, n in lag.items():
+            metrics.consumer_lag.labels(topic).set(n)
 
     app.earlywarn_flush = flush  # type: ignore[attr-defined]
     return app

@@ -1,26 +1,45 @@
-"""Running a worker: create the topics, then hand the app to Faust's worker."""
+"""Running a worker: create the topics, then hand the app to Faust's worker.
+
+The worker's web server (``EARLYWARN_WEB_HOST``:``EARLYWARN_WEB_PORT``) serves
+``/metrics`` (Prometheus text format, from the worker's own registry) and ``/stats/``
+(the shell's counters as JSON, for the demo and the tests).
+"""
 
 from __future__ import annotations
 
 import faust
 import orjson
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from earlywarn.settings import Settings
 from streams.app import Counters, make_app
 from streams.kafka_io import ensure_topics
+from streams.metrics import Metrics
 
 
-def build(settings: Settings, counters: Counters | None = None) -> faust.App:
-    """The app with its web pages: ``/stats/`` (the worker's counters as JSON)."""
+def build(settings: Settings, counters: Counters | None = None, metrics: Metrics | None = None) -> faust.App:
+    """The app with its web pages: ``/metrics`` and ``/stats/``.
+
+    *metrics* defaults to a fresh :class:`Metrics` in a registry of its own (not the
+    process-global default, so nothing imported by accident is exported).
+    """
     counters = counters or Counters()
-    app = make_app(settings, counters)
+    metrics = metrics or Metrics(CollectorRegistry())
+    app = make_app(settings, counters, metrics)
+    registry = metrics.registry
 
     @app.page("/stats/")
     class Stats(View):
         async def get(self, request: Request) -> Response:
             data = {k: v for k, v in vars(counters).items() if k != "on_alert"}
             return self.bytes(orjson.dumps(data), content_type="application/json")
+
+    @app.page("/metrics")
+    class PrometheusMetrics(View):
+        async def get(self, request: Request) -> Response:
+            # aiohttp refuses a charset inside content_type=, so the header is set whole.
+            return self.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
 

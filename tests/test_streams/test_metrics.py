@@ -1,0 +1,203 @@
+"""Metrics: Prometheus naming, closed label sets, and the numbers a real worker exports.
+
+The unit tests build their own registry. The broker test runs a real worker subprocess,
+feeds it simulated tickets and bad messages, and reads ``/metrics`` over HTTP.
+"""
+
+from __future__ import annotations
+
+import doctest
+import time
+import urllib.request
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pytest
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+from detectors.engine import Decision
+from earlywarn.simulate import SimConfig, generate
+from schemas.regions import SHANGHAI_DISTRICTS
+from streams import metrics as m
+from streams.app import OpenAlerts
+from streams.kafka_io import produce
+from streams.metrics import Metrics
+
+# Every label a metric may carry -> a check of its value. Only closed sets; ``partition``
+# and ``topic`` are bounded by the deployment's own configuration.
+LABELS: dict[str, Any] = {
+    "kind": set(m.KINDS),
+    "district": set(m.DISTRICTS),
+    "reason": set(m.DEADLETTER_REASONS),
+    "type": set(m.ALERT_TYPES),
+    "severity": set(m.ALERT_SEVERITIES),
+    "status": set(m.ALERT_STATUSES),
+    "stage": set(m.STAGES),
+    "receiver": set(m.PUSH_RECEIVERS),
+    "outcome": set(m.PUSH_OUTCOMES),
+    "operation": set(m.REDIS_OPERATIONS) | set(m.BROKER_OPERATIONS),
+    "partition": lambda v: v.isdigit() and int(v) < 1024,
+    "topic": lambda v: bool(v) and len(v) < 250,
+    "le": lambda v: True,  # histogram buckets
+}
+
+
+def label_problems(families: Any) -> list[str]:
+    """Names and labels that break the conventions, as readable strings (empty when all is well)."""
+    problems = []
+    for fam in families:
+        if not fam.name.startswith("earlywarn_"):
+            problems.append(f"{fam.name}: no earlywarn_ prefix")
+        if not fam.documentation:
+            problems.append(f"{fam.name}: no help text")
+        for s in fam.samples:
+            if fam.type == "counter" and not (s.name.endswith("_total") or s.name.endswith("_created")):
+                problems.append(f"{s.name}: a counter sample must end in _total")
+            if fam.type != "counter" and s.name.endswith("_total"):
+                problems.append(f"{s.name}: only counters end in _total")
+            for label, value in s.labels.items():
+                allowed = LABELS.get(label)
+                if allowed is None:
+                    problems.append(f"{s.name}: label {label!r} is not from a closed set")
+                elif not (allowed(value) if callable(allowed) else value in allowed):
+                    problems.append(f"{s.name}{{{label}={value!r}}}: value outside the closed set")
+        if any(w in fam.name for w in ("_milliseconds", "_minutes", "_hours", "_ms")):
+            problems.append(f"{fam.name}: use base units (seconds)")
+    return problems
+
+
+def decision(alert_id: str, status: str, severity: str = "warning", type_: str = "group_dispute") -> Decision:
+    return Decision(alert_id=alert_id, type=type_, status=status, severity=severity, dimension="firm",
+                    key="name:x", label="x", district_code="310115", window_start=0.0, window_end=3600.0,
+                    raised_at=3600.0, observed=9, expected=1.0, score=0.999, distinct_complainants=6,
+                    ticket_ids=("T1",), top_terms=("退费",))
+
+
+def test_names_follow_prometheus_conventions_and_labels_come_from_closed_sets() -> None:
+    metrics = Metrics(CollectorRegistry())
+    metrics.count_tickets({("complaint", "310115"): 4, ("report", "440305"): 1, ("praise", "310115"): 9})
+    metrics.count_deadletter("not_json")
+    metrics.engine_keys.labels("3").set(10)
+    metrics.consumer_lag.labels("tickets").set(0)
+    metrics.stage("ingest_batch").observe(0.01)
+    families = list(metrics.registry.collect())
+    assert families and label_problems(families) == []
+    # Base units: every histogram of time is in seconds; the hot-path helpers did their sums.
+    get = metrics.registry.get_sample_value
+    assert get("earlywarn_tickets_total", {"kind": "complaint", "district": "310115"}) == 4
+    assert get("earlywarn_tickets_total", {"kind": "report", "district": "other"}) == 1
+    assert sum(s.value for f in families if f.name == "earlywarn_tickets" for s in f.samples
+               if s.name.endswith("_total")) == 5  # a kind outside the contract never becomes a series
+    assert get("earlywarn_deadletters_total", {"reason": "not_json"}) == 1
+    # Closed sets are there at zero from the start (a board shows 0, not "no data").
+    assert get("earlywarn_deadletters_total", {"reason": "bad_district"}) == 0
+    assert get("earlywarn_pushes_total", {"receiver": "webhook", "outcome": "failed"}) == 0
+    assert get("earlywarn_broker_errors_total", {"operation": "produce"}) == 0
+    assert len(m.DISTRICTS) == len(SHANGHAI_DISTRICTS) + 1
+
+
+def test_the_module_examples_run() -> None:
+    # streams/ is not in pytest's doctest paths; the module's examples are part of its spec.
+    assert doctest.testmod(m).failed == 0
+
+
+def test_each_metrics_object_has_its_own_registry_and_the_global_one_stays_clean() -> None:
+    a, b = Metrics(CollectorRegistry()), Metrics(CollectorRegistry())  # no "duplicated timeseries"
+    a.input_messages.inc(3)
+    assert b.registry.get_sample_value("earlywarn_input_messages_total") == 0
+    assert REGISTRY.get_sample_value("earlywarn_input_messages_total") is None
+
+
+def test_open_alerts_follow_open_update_and_resolved_and_leave_with_their_partition() -> None:
+    metrics = Metrics(CollectorRegistry())
+    tracker = OpenAlerts(metrics)
+
+    def gauge(severity: str, type_: str = "group_dispute") -> float | None:
+        return metrics.registry.get_sample_value("earlywarn_open_alerts", {"type": type_, "severity": severity})
+
+    tracker.event(0, decision("a1", "open", "warning"))
+    tracker.event(1, decision("a2", "open", "warning"))
+    assert gauge("warning") == 2
+    tracker.event(0, decision("a1", "update", "critical"))  # escalated: moves, is not counted twice
+    assert (gauge("warning"), gauge("critical")) == (1, 1)
+    tracker.event(0, decision("a1", "resolved", "critical"))
+    tracker.event(0, decision("never-seen", "resolved", "critical"))  # opened before this worker owned it
+    assert (gauge("warning"), gauge("critical")) == (1, 0)
+    tracker.forget_partition(1)
+    assert gauge("warning") == 0
+
+
+# ---------------------------------------------------------------- a real worker
+
+
+def scrape(port: int) -> tuple[str, dict[str, Any]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+        content_type = r.headers["Content-Type"]
+        text = r.read().decode()
+    return content_type, {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def value(families: dict[str, Any], sample: str, **labels: str) -> float:
+    """The sum of *sample*'s values over the series matching *labels*."""
+    family = next(f for f in families.values() if any(s.name == sample for s in f.samples))
+    return sum(s.value for s in family.samples if s.name == sample and labels.items() <= s.labels.items())
+
+
+@pytest.mark.broker
+def test_a_worker_exports_what_it_did(stream_env: Any) -> None:
+    tickets, _ = generate(SimConfig(seed=5, days=2, tickets_per_day=300))
+    good = list(tickets)
+    good[0] = {**good[0], "district_code": "440305"}  # Shenzhen: counted under "other"
+    # Most tickets one per message, the last 100 as one bulk-feed batch with a bad element.
+    batch = [*good[-100:-50], {**good[-50], "kind": 7}, *good[-49:]]
+    bad = [b"this is not json", b'{"ticket_id": "B1"}', orjson.dumps({**good[1], "district_code": "Pudong"})]
+    messages = [orjson.dumps(t) for t in good[:-100]] + bad + [orjson.dumps(batch)]
+    counted = good[:-100] + good[-100:-50] + good[-49:]
+
+    w = stream_env.start_worker()
+    produce(stream_env.settings, messages)
+    w.wait_stats(lambda s: s["tickets"] + s["deadlettered"] >= len(counted) + len(bad) + 1, timeout=60)
+    deadline = time.monotonic() + 30
+    while True:
+        content_type, fams = scrape(w.settings.web_port)
+        lag = {s.labels["topic"]: s.value for s in fams["earlywarn_consumer_lag_messages"].samples}
+        flushed = value(fams, "earlywarn_processing_seconds_count", stage="flush") > 0
+        sent = value(fams, "earlywarn_delta_send_seconds_count") > 0
+        if (flushed and sent and lag.get(stream_env.settings.topic_tickets) == 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    stats = w.stats()
+
+    assert content_type.startswith("text/plain")
+    assert label_problems(fams.values()) == []
+    # Every good ticket counted once, by kind and by district (Shenzhen's as "other").
+    assert value(fams, "earlywarn_tickets_total") == len(counted) == stats["tickets"]
+    for kind, n in Counter(t["kind"] for t in counted).items():
+        assert value(fams, "earlywarn_tickets_total", kind=kind) == n
+    assert value(fams, "earlywarn_tickets_total", district="other") == 1
+    assert value(fams, "earlywarn_tickets_total", district="310115") == sum(
+        t["district_code"] == "310115" for t in counted)
+    assert value(fams, "earlywarn_input_messages_total") == len(messages)
+    # Every bad one by its reason.
+    for reason, n in {"not_json": 1, "missing_field": 1, "bad_district": 1, "wrong_type": 1, "oversize": 0}.items():
+        assert value(fams, "earlywarn_deadletters_total", reason=reason) == n, reason
+    # The stages ran and were timed; deltas went out and came back in.
+    assert value(fams, "earlywarn_processing_seconds_count", stage="ingest_batch") > 0
+    assert value(fams, "earlywarn_processing_seconds_count", stage="windows_message") > 0
+    assert value(fams, "earlywarn_processing_seconds_count", stage="flush") > 0
+    assert value(fams, "earlywarn_delta_send_seconds_count") > 0
+    assert value(fams, "earlywarn_delta_messages_sent_total") == stats["delta_messages"] > 0
+    assert 0 < value(fams, "earlywarn_delta_messages_applied_total") <= stats["delta_messages"]
+    assert value(fams, "earlywarn_state_flushes_total") >= 1
+    assert value(fams, "earlywarn_engine_keys") > 0
+    newest = max(datetime.fromisoformat(t["received_at"]).timestamp() for t in counted)
+    assert value(fams, "earlywarn_ingest_event_time_seconds") == newest
+    # Lag: both consumed topics reported, the tickets all committed.
+    assert set(lag) == {stream_env.settings.topic_tickets, stream_env.settings.topic_deltas}
+    assert lag[stream_env.settings.topic_tickets] == 0
+    assert value(fams, "earlywarn_broker_errors_total") == 0
+    # Two days are inside the engine's warm-up: no alerts yet, and the alert metrics say so.
+    assert value(fams, "earlywarn_alerts_total") == stats["alerts"] == 0
