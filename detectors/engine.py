@@ -246,6 +246,7 @@ class Clock:
     day_evals: dict[str, int] = field(default_factory=dict)  # dim -> keys judged today (key x tick)
     prev_day_evals: dict[str, int] = field(default_factory=dict)
     late: int = 0  # (key, bucket) deltas that arrived after their bucket's tick
+    applied: int = -1  # offset of the last delta message folded in (the stream's); replays skip
 
     def to_dict(self, rhythm: Rhythm) -> dict[str, Any]:
         return {
@@ -253,6 +254,7 @@ class Clock:
             "d": {str(b): sorted(ks) for b, ks in self.due.items()},
             "o": sorted(self.open), "day": self.day,
             "de": self.day_evals, "pd": self.prev_day_evals, "late": self.late, "r": rhythm.to_dict(),
+            "ap": self.applied,
         }
 
     @classmethod
@@ -262,7 +264,7 @@ class Clock:
             sources={k: list(x) for k, x in v["s"].items()}, last_tick=v["t"], first_tick=v["ft"],
             due={int(b): set(ks) for b, ks in v["d"].items()}, open=set(v["o"]), day=v["day"],
             day_evals=dict(v["de"]), prev_day_evals=dict(v["pd"]),
-            late=v["late"],
+            late=v["late"], applied=v.get("ap", -1),
         )
 
 
@@ -316,9 +318,18 @@ class PartitionEngine:
 
     # ---- input
 
-    def apply(self, msg: dict[str, Any]) -> list[Decision]:
-        """Fold one delta message in; return the decisions of every tick it lets close."""
+    def apply(self, msg: dict[str, Any], offset: int | None = None) -> list[Decision]:
+        """Fold one delta message in; return the decisions of every tick it lets close.
+
+        *offset* (the stream's) makes replays harmless: the clock, persisted with the
+        states, remembers the last offset folded in, and a message at or before it is
+        skipped, so redelivery after a rebalance or crash never counts twice.
+        """
         clock = self.clock
+        if offset is not None:
+            if offset <= clock.applied:
+                return []
+            clock.applied = offset
         for dim, key, label, category, deltas in msg["k"]:
             tk = table_key(dim, key)
             s = self.state(tk, dim, key)
