@@ -30,7 +30,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.baseline import Prior, Rhythm, per_day, predictive
+from detectors.scores import score_of_log_p
 from detectors.tail import log_nb_sf
+from detectors.text import domain_words
 from detectors.windows import (
     BUCKET_SECONDS,
     BUCKETS_PER_DAY,
@@ -282,9 +284,13 @@ class PartitionEngine:
         config: DetectConfig,
         load: Callable[[str], dict[str, Any] | None] = lambda _k: None,
         clock: dict[str, Any] | None = None,
+        named_terms: frozenset[str] | None = None,
     ) -> None:
         self.partition = partition
         self.config = config
+        # A term names a demand only if it is a named practice or problem (the domain
+        # dictionary: 强制办卡, 先用后付, 含绒量不足); any other word surging is a hot word.
+        self.named_terms = domain_words() if named_terms is None else named_terms
         self._load = load
         self.rhythm = Rhythm()
         self.clock = Clock.from_dict(clock, self.rhythm) if clock else Clock()
@@ -352,6 +358,19 @@ class PartitionEngine:
             newest = ts if old is None or old[0] is None else (old[0] if ts is None else max(old[0], ts))
             clock.sources[src] = [newest, idle]
         return self._advance(self._target_tick())
+
+    def done_to(self) -> float:
+        """The event time up to which this partition has decided everything (its last tick's end).
+
+        A partition with no keys yet has decided nothing, up to wherever its watermark is.
+        """
+        tick = self.clock.last_tick
+        if tick < 0:
+            target = self._target_tick()
+            if target is None:
+                return float("-inf")
+            tick = target
+        return bucket_start(tick + 1)
 
     def finish(self) -> list[Decision]:
         """End of input: evaluate every bucket up to the newest one seen."""
@@ -518,6 +537,8 @@ class PartitionEngine:
                 if total and top / total >= cfg.firm_share_explains and firms.get("-", 0) != top:
                     continue  # one firm's story: its group dispute explains it
                 kind = CONCENTRATED_DEMAND if len(firms) - ("-" in firms) >= cfg.min_firms else TERM_SURGE
+                if s.dim == TERM and s.key not in self.named_terms:
+                    kind = TERM_SURGE
                 if kind == TERM_SURGE and s.dim != TERM:
                     continue
             else:
@@ -663,14 +684,15 @@ class PartitionEngine:
     def _decision(self, s: KeyState, ep: Episode, t: int, f: _Finding, status: str, severity: str,
                   n_tests: int) -> Decision:
         ev = self._evidence(s, ep.start_bucket, t, f.issue)
-        p = min(1.0, math.exp(max(f.log_p, -745.0)) * n_tests)
+        # Bonferroni over the windows tried; the score keeps its order however small p gets.
+        log_p = min(0.0, f.log_p + math.log(n_tests))
         return Decision(
             alert_id=ep.alert_id, type=f.type, status=status, severity=severity,
             dimension=f.dimension, key=f.subject_key, label=f.label or f.subject_key,
             district_code=ev["district"],
             window_start=bucket_start(t - f.width + 1), window_end=bucket_start(t + 1),
             raised_at=bucket_start(t + 1), observed=f.observed, expected=round(f.expected, 3),
-            score=score_of(p), distinct_complainants=ev["people"], ticket_ids=ev["ids"],
+            score=score_of_log_p(log_p), distinct_complainants=ev["people"], ticket_ids=ev["ids"],
             top_terms=ev["terms"] if s.dim != TERM else (s.key, *[x for x in ev["terms"] if x != s.key][:7]),
             firms=ev["firms"], amount=ev["amount"], top_issue=f.issue or ev["issue"],
         )
@@ -688,11 +710,6 @@ class PartitionEngine:
         )
 
 
-def score_of(p: float) -> float:
-    """The anomaly score of a (multiplicity-adjusted) tail probability *p*: ``1 - p``, in [0, 1]."""
-    return round(1.0 - p, 6)
-
-
 # --------------------------------------------------------------------------- offline
 
 
@@ -708,6 +725,9 @@ class OfflineEngine:
         self.config = config
         self.aggregator = Aggregator(config, route)
         self.engines = [PartitionEngine(p, config) for p in range(config.partitions)]
+        from detectors.stage import AlertStage  # stage.py builds on this module
+
+        self.stage = AlertStage(config.partitions, named_terms=domain_words())
         self._newest: float | None = None
 
     def feed(self, batch: Iterable[Enriched]) -> list[Decision]:
@@ -718,14 +738,13 @@ class OfflineEngine:
         msgs = self.aggregator.drain({"0": [self._newest, False]})
         out: list[Decision] = []
         for p, msg in msgs.items():
-            out.extend(self.engines[p].apply(msg))
-        return sorted(out, key=decision_order)
+            eng = self.engines[p]
+            decided = eng.apply(msg)
+            out.extend(self.stage.offer(p, eng.done_to(), decided))
+        return out
 
     def finish(self) -> list[Decision]:
-        out: list[Decision] = []
-        for eng in self.engines:
-            out.extend(eng.finish())
-        return sorted(out, key=decision_order)
+        return self.stage.finish([d for eng in self.engines for d in eng.finish()])
 
 
 def decision_order(d: Decision) -> tuple[float, str, str]:

@@ -176,6 +176,12 @@ def _read_words(source: PathLike | None, bundled: str) -> frozenset[str]:
     return frozenset(word for word in (line.strip() for line in text.splitlines()) if word)
 
 
+@lru_cache(maxsize=None)
+def domain_words(source: PathLike | None = None) -> frozenset[str]:
+    """The words of the domain dictionary (the bundled one unless *source* is given)."""
+    return frozenset(word for word, _, _ in _read_user_dict(source))
+
+
 def _build_rjieba(user_entries: Sequence[tuple[str, int, str | None]]) -> rjieba.Jieba:
     """An rjieba instance holding jieba's dictionary plus the user words, with jieba's total."""
     fields = _jieba_data("dict.txt").read_bytes().decode("utf-8").split()

@@ -141,6 +141,7 @@ def run(n: int, bootstrap: str | None = None) -> dict[str, float]:
             app_id=f"bench-engine-{stamp}", topic_tickets=f"bench-{stamp}-tickets",
             topic_deadletter=f"bench-{stamp}-dead", topic_alerts=f"bench-{stamp}-alerts",
             topic_inspection=f"bench-{stamp}-inspection", topic_deltas=f"bench-{stamp}-deltas",
+            topic_decisions=f"bench-{stamp}-decisions",
             web_port=free_port(), data_dir=str(tmp / "data"), session_timeout=10.0,
             rebalance_timeout=10.0, log_level="error")
         ensure_topics(settings)

@@ -30,6 +30,7 @@ class Settings:
     topic_alerts: str = "alerts"
     topic_inspection: str = "inspection.tasks"
     topic_deltas: str = "earlywarn-deltas"
+    topic_decisions: str = "earlywarn-decisions"
     ticket_partitions: int = 4
     partitions: int = 8
     store: str = "memory://"
@@ -80,6 +81,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "topic_alerts": ("EARLYWARN_TOPIC_ALERTS", "output topic (alert contract v1, key = alert_id)"),
     "topic_inspection": ("EARLYWARN_TOPIC_INSPECTION", "inspection tasks for warning/critical alerts"),
     "topic_deltas": ("EARLYWARN_TOPIC_DELTAS", "internal: pre-aggregated per-key deltas"),
+    "topic_decisions": ("EARLYWARN_TOPIC_DECISIONS", "internal: every partition's decisions, to the alert stage (1 partition)"),
     "ticket_partitions": ("EARLYWARN_TICKET_PARTITIONS", "partitions of the tickets topic (the watermark waits for all)"),
     "partitions": ("EARLYWARN_PARTITIONS", "partitions keys are routed to; fixed for a deployment"),
     "store": ("EARLYWARN_STORE", "Faust table store: memory:// or rocksdb://"),

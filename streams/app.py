@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import faust
@@ -36,6 +36,8 @@ from prometheus_client import CollectorRegistry
 from alerts.render import render
 from detectors.engine import RESOLVED, Aggregator, Decision, PartitionEngine
 from detectors.enrich import Enricher
+from detectors.stage import AlertStage, decision_from_dict
+from detectors.text import domain_words
 from earlywarn.settings import DEV_SECRET, Settings
 from schemas.tickets import Rejection, Ticket, decode
 from streams.metrics import Metrics
@@ -105,8 +107,8 @@ class OpenAlerts:
     """The ``earlywarn_open_alerts`` gauge, kept from the alert events this worker publishes.
 
     open / update set an alert's (type, severity), resolved removes it. Alerts are tracked
-    with their delta partition so that, when a partition moves to another worker, its
-    alerts leave this worker's gauge (the new owner counts them from their next event).
+    with the alert stage's partition so that, when it moves to another worker, its alerts
+    leave this worker's gauge (the new owner counts them from their next event).
     """
 
     def __init__(self, metrics: Metrics) -> None:
@@ -167,10 +169,14 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
                            key_serializer="raw", partitions=settings.ticket_partitions)
     deltas = app.topic(settings.topic_deltas, value_type=bytes, value_serializer="raw",
                        key_serializer="raw", partitions=settings.partitions)
+    decisions = app.topic(settings.topic_decisions, value_type=bytes, value_serializer="raw",
+                          key_serializer="raw", partitions=1)
     alerts = app.topic(settings.topic_alerts, value_type=bytes, value_serializer="raw",
                        key_serializer="raw", partitions=1)
     state = app.Table(f"{settings.app_id}-state", default=None, key_type=str, value_type=bytes,
                       partitions=settings.partitions, use_partitioner=True)
+    stage_table = app.Table(f"{settings.app_id}-stage", default=None, key_type=str, value_type=bytes,
+                            partitions=1, use_partitioner=True)
 
     enricher = Enricher(settings.pseudonym_secret.encode())
     newest_event = [float("-inf")]  # newest ticket event time ingested here (for the gauge)
@@ -268,6 +274,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             send_deltas(aggregator.drain(marks))
 
     engines: dict[int, PartitionEngine] = {}
+    reported: dict[int, float] = {}  # partition -> the done_to last sent to the alert stage
     pending: list[Any] = []
     last_flush = [time.monotonic()]
     window_stream: list[faust.StreamT[bytes]] = []
@@ -330,7 +337,14 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         async for ev in s.events():
             started = time.perf_counter()
             p = ev.message.partition
-            publish(p, engine(p).apply(orjson.loads(ev.value), offset=ev.message.offset))
+            eng = engine(p)
+            decided = eng.apply(orjson.loads(ev.value), offset=ev.message.offset)
+            done_to = eng.done_to()
+            # To the alert stage: this partition's decisions and how far it has decided, once
+            # per tick it passes (a replayed report is recognised there and ignored).
+            if decided or done_to > reported.get(p, float("-inf")):
+                reported[p] = done_to
+                decisions.send_soon(value=orjson.dumps({"p": p, "to": done_to, "d": [asdict(d) for d in decided]}))
             counters.deltas_applied += 1
             counters.last_applied_at = time.time()
             metrics.delta_messages_applied.inc()
@@ -343,18 +357,63 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
     async def flush_when_quiet() -> None:
         if pending and time.monotonic() - last_flush[0] >= settings.flush_seconds:
             await flush()
+        if stage_pending and time.monotonic() - stage_flushed[0] >= settings.flush_seconds:
+            await flush_stage()
+
+    # The alert stage: one partition, so one worker sees every partition's decisions and
+    # publishes one alert per episode (detectors.stage). Its state is a single table value,
+    # written every flush_seconds like the windows' (input acked only after it is written).
+    stage_box: list[AlertStage | None] = [None]
+    stage_pending: list[Any] = []
+    stage_flushed = [time.monotonic()]
+    stage_stream: list[faust.StreamT[bytes]] = []
+
+    def alert_stage() -> AlertStage:
+        st = stage_box[0]
+        if st is None:
+            st = stage_box[0] = AlertStage(settings.partitions, named_terms=domain_words())
+            raw = stage_table.get("stage")
+            if raw is not None:
+                st.load(orjson.loads(raw))
+        return st
+
+    async def flush_stage() -> None:
+        if stage_box[0] is not None:
+            stage_table["stage"] = orjson.dumps(stage_box[0].to_dict())
+        stage_flushed[0] = time.monotonic()
+        done, stage_pending[:] = list(stage_pending), []
+        if stage_stream:
+            for ev in done:
+                await stage_stream[0].ack(ev)
+
+    @app.agent(decisions)
+    async def release(stream: faust.StreamT[bytes]) -> None:
+        s = stream.noack()
+        stage_stream[:] = [s]
+        async for ev in s.events():
+            m = orjson.loads(ev.value)
+            publish(ev.message.partition, alert_stage().offer(m["p"], m["to"], [decision_from_dict(x) for x in m["d"]]))
+            stage_pending.append(ev)
+            if time.monotonic() - stage_flushed[0] >= settings.flush_seconds:
+                await flush_stage()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, revoked: set[TP], **_: Any) -> None:
         # Persist before another worker takes the partitions, then forget them here.
-        if pending or engines:
+        losing_stage = any(tp.topic == settings.topic_decisions for tp in revoked)
+        if pending or engines or (losing_stage and stage_box[0] is not None):
             await flush()
+            if losing_stage:
+                await flush_stage()
             # The new owner recovers from the changelog: our writes must be on the broker first.
             await app.producer.flush()
         for tp in revoked:
+            if tp.topic == settings.topic_decisions:
+                stage_box[0] = None
+                open_alerts.forget_partition(tp.partition)
             if tp.topic == settings.topic_deltas:
                 engines.pop(tp.partition, None)
-                open_alerts.forget_partition(tp.partition)
+                reported.pop(tp.partition, None)
                 with suppress(KeyError):
                     metrics.engine_keys.remove(str(tp.partition))
         sources_revoked = {str(tp.partition) for tp in revoked if tp.topic == settings.topic_tickets}
@@ -362,7 +421,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             sources.pop(src, None)
             idle_reported.pop(src, None)
 
-    lag_topics = (settings.topic_tickets, settings.topic_deltas)
+    lag_topics = (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions)
 
     def fetched_highwater(tp: TP) -> int | None:
         try:

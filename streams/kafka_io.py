@@ -24,6 +24,7 @@ def topic_plan(settings: Settings) -> dict[str, int]:
         settings.topic_tickets: settings.ticket_partitions,
         settings.topic_deadletter: settings.ticket_partitions,
         settings.topic_deltas: settings.partitions,
+        settings.topic_decisions: 1,
         settings.topic_alerts: 1,
         settings.topic_inspection: 1,
     }

@@ -110,6 +110,7 @@ def new_stream_env(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFact
             topic_alerts=f"{prefix}-alerts",
             topic_inspection=f"{prefix}-inspection.tasks",
             topic_deltas=f"{prefix}-deltas",
+            topic_decisions=f"{prefix}-decisions",
             ticket_partitions=4,
             partitions=4,
             # Test-sized timing: quick group joins, quick idle detection and flushes.

@@ -196,7 +196,8 @@ def test_a_worker_exports_what_it_did(stream_env: Any) -> None:
     newest = max(datetime.fromisoformat(t["received_at"]).timestamp() for t in counted)
     assert value(fams, "earlywarn_ingest_event_time_seconds") == newest
     # Lag: both consumed topics reported, the tickets all committed.
-    assert set(lag) == {stream_env.settings.topic_tickets, stream_env.settings.topic_deltas}
+    assert set(lag) == {stream_env.settings.topic_tickets, stream_env.settings.topic_deltas,
+                        stream_env.settings.topic_decisions}
     assert lag[stream_env.settings.topic_tickets] == 0
     assert value(fams, "earlywarn_broker_errors_total") == 0
     # Two days are inside the engine's warm-up: no alerts yet, and the alert metrics say so.
