@@ -26,6 +26,7 @@ _BUCKETS_PER_HOUR = 3600 // BUCKET_SECONDS
 _BUCKETS_PER_WEEK = 7 * BUCKETS_PER_DAY
 # bucket index of Monday 00:00 local in the bucket-of-week cycle (1970-01-01 was a Thursday)
 _WEEK_SHIFT = (LOCAL_OFFSET // BUCKET_SECONDS) + 3 * BUCKETS_PER_DAY
+_LOCAL_BUCKETS = LOCAL_OFFSET // BUCKET_SECONDS  # buckets from UTC midnight to local midnight
 
 # The prior weekly shape of hotline traffic (hour of day), before any is learned:
 # quiet at night, peaks mid-morning and mid-afternoon; weekends at about two thirds.
@@ -40,6 +41,11 @@ def bucket_of_local(year: int, month: int, day: int, hour: int) -> int:
     return ts // BUCKET_SECONDS
 
 
+def _weekday(local_day: int) -> int:
+    """Monday is 0; local day 0 is 1970-01-01 (a Thursday) in Shanghai."""
+    return (local_day + 3) % 7
+
+
 def hour_of_week(bucket: int) -> int:
     """Monday 00:00 local is hour 0."""
     local_hours = (bucket * BUCKET_SECONDS + LOCAL_OFFSET) // 3600
@@ -50,8 +56,8 @@ def hour_of_week(bucket: int) -> int:
 class Rhythm:
     """Traffic profile over the week, mean 1: hour-of-day shape times day-of-week level.
 
-    Learned from completed days only (a half-seen day would bias both toward the hours and
-    days seen so far). Each completed day adds its normalised hour shape and, under its
+    Learned from completed local (Shanghai) days only: a half-seen day, such as the one a
+    deployment starts in, would bias both toward the hours and days seen so far. Each completed day adds its normalised hour shape and, under its
     weekday, its total. Both estimates shrink toward the hotline's usual shape with
     ``hour_prior_days`` and ``day_prior_weeks`` of pseudo-data, so the daily shape is
     learned within days and the weekly one within weeks. Old days are forgotten with a
@@ -68,6 +74,7 @@ class Rhythm:
         days = [1.0] * 5 + [_WEEKEND] * 2
         self._prior_day = [7 * d / sum(days) for d in days]  # mean 1 over a week
         self._today = -1
+        self._today_whole = False  # seen from its first bucket (the day a stream starts in is not)
         self._today_hours = [0.0] * 24
         self._shape_sum = [0.0] * 24  # sum of completed days' hour shares (forgotten)
         self._shape_days = 0.0
@@ -80,11 +87,13 @@ class Rhythm:
 
     def learn(self, bucket: int, n: float) -> None:
         """Count *n* tickets in *bucket*; buckets come in non-decreasing order."""
-        day = bucket // BUCKETS_PER_DAY
+        day, into = divmod(bucket + _LOCAL_BUCKETS, BUCKETS_PER_DAY)  # local days
         if day != self._today:
-            if self._today >= 0:
+            first = self._today < 0
+            if not first:
                 self._close_days(self._today, day)
             self._today = day
+            self._today_whole = into == 0 or not first
         if n:
             self._today_hours[hour_of_week(bucket) % 24] += n
 
@@ -95,14 +104,14 @@ class Rhythm:
         self._day_total = [x * decay for x in self._day_total]
         self._day_seen = [x * decay for x in self._day_seen]
         total = sum(self._today_hours)
-        weekday = hour_of_week(done * BUCKETS_PER_DAY) // 24
-        if total > 0:
-            self._shape_sum = [a + h / total for a, h in zip(self._shape_sum, self._today_hours)]
-            self._shape_days += 1.0
-        self._day_total[weekday] += total
-        self._day_seen[weekday] += 1.0
+        if self._today_whole:
+            if total > 0:
+                self._shape_sum = [a + h / total for a, h in zip(self._shape_sum, self._today_hours)]
+                self._shape_days += 1.0
+            self._day_total[_weekday(done)] += total
+            self._day_seen[_weekday(done)] += 1.0
         for skipped in range(done + 1, min(now, done + 8)):  # whole days without a ticket
-            self._day_seen[hour_of_week(skipped * BUCKETS_PER_DAY) // 24] += 1.0
+            self._day_seen[_weekday(skipped)] += 1.0
         self._today_hours = [0.0] * 24
         self._refresh()
 
@@ -144,11 +153,12 @@ class Rhythm:
         self._cum = cum
 
     def to_dict(self) -> dict[str, object]:
-        return {"t": self._today, "th": self._today_hours, "ss": self._shape_sum, "sd": self._shape_days,
+        return {"t": self._today, "w": self._today_whole, "th": self._today_hours, "ss": self._shape_sum, "sd": self._shape_days,
                 "dt": self._day_total, "ds": self._day_seen, "h": self._hour, "d": self._day}
 
     def load(self, v: dict[str, object]) -> None:
         self._today = int(v["t"])  # type: ignore[arg-type]
+        self._today_whole = bool(v.get("w", True))
         self._today_hours = list(v["th"])  # type: ignore[arg-type]
         self._shape_sum = list(v["ss"])  # type: ignore[arg-type]
         self._shape_days = float(v["sd"])  # type: ignore[arg-type]
