@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from detectors.baseline import Prior, Rhythm, per_day, predictive
@@ -124,27 +125,21 @@ class Aggregator:
 
     def __init__(self, config: DetectConfig, route: Callable[[str], int]) -> None:
         self.config = config
-        self.route = route
-        self._keys: dict[str, list[Any]] = {}  # table key -> [dim, key, label, category, {bucket: Delta}]
-
-    def _delta(self, dim: str, key: str, label: str | None, category: str | None, bucket: int) -> list[Any]:
-        tk = table_key(dim, key)
-        entry = self._keys.get(tk)
-        if entry is None:
-            entry = self._keys[tk] = [dim, key, label or key, category or "", {}]
-        elif label:
-            entry[2] = label
-        d = entry[4].get(bucket)
-        if d is None:  # Delta.to_list() layout, built directly: no object per key per batch
-            d = entry[4][bucket] = [bucket, 0, [], [], {}, {}, {}, {}, 0.0]
-        return d
+        # The partitioner is murmur2 in pure Python (~10 us a key); hot keys recur every batch.
+        self.route = lru_cache(maxsize=1 << 16)(route)
+        # Per dimension: key -> [label, category, {bucket: delta in Delta.to_list() layout}].
+        # No table key is built per ticket: ``drain`` builds one per key per batch.
+        self._keys: dict[str, dict[str, list[Any]]] = {dim: {} for dim in (FIRM, PRODUCT, ISSUE, TERM)}
 
     def add(self, e: Enriched) -> None:
         b = bucket_of(e.ts)
         terms = e.terms
         person, tid, amount, district, issue = e.person, e.ticket_id, e.amount, e.district, e.issue
-        if e.firm_key:
-            d = self._delta(FIRM, e.firm_key, e.firm_label, e.category, b)
+        firm = e.firm_key
+        keys = self._keys
+        # A key's label is the last one given in the batch, its category the first one.
+        if firm:
+            d = _delta(keys[FIRM], firm, e.firm_label, e.category, b)
             d[1] += 1
             d[2].append(person)
             d[3].append(tid)
@@ -155,27 +150,38 @@ class Aggregator:
             dt = d[4]
             for t in terms:
                 dt[t] = dt.get(t, 0) + 1
-        firm = e.firm_key or "-"
-        spread: list[tuple[str, str, str | None, str | None]] = []
+        else:
+            firm = "-"
+        spread = []  # the product and issue keys count the ticket's terms too
         if e.product_key:
-            spread.append((PRODUCT, e.product_key, e.product_label, e.category))
+            spread.append(_delta(keys[PRODUCT], e.product_key, e.product_label, e.category, b))
         if issue:
-            spread.append((ISSUE, issue, issue, None))
-        for t in terms:
-            spread.append((TERM, t, t, None))
-        for dim, key, label, category in spread:
-            d = self._delta(dim, key, label, category, b)
+            spread.append(_delta(keys[ISSUE], issue, issue, None, b))
+        for d in spread:
             d[1] += 1
             d[2].append(person)
             d[3].append(tid)
             d[8] += amount
             d[5][firm] = d[5].get(firm, 0) + 1
             d[7][district] = d[7].get(district, 0) + 1
-            if dim != TERM:
-                dt = d[4]
-                for t in terms:
-                    dt[t] = dt.get(t, 0) + 1
-            elif issue:
+            dt = d[4]
+            for t in terms:
+                dt[t] = dt.get(t, 0) + 1
+        term_keys = keys[TERM]
+        for t in terms:  # ~8 a ticket: _delta inlined
+            entry = term_keys.get(t)
+            if entry is None:
+                entry = term_keys[t] = [t, "", {}]
+            d = entry[2].get(b)
+            if d is None:
+                d = entry[2][b] = [b, 0, [], [], {}, {}, {}, {}, 0.0]
+            d[1] += 1
+            d[2].append(person)
+            d[3].append(tid)
+            d[8] += amount
+            d[5][firm] = d[5].get(firm, 0) + 1
+            d[7][district] = d[7].get(district, 0) + 1
+            if issue:
                 d[6][issue] = d[6].get(issue, 0) + 1
 
     def drain(self, watermarks: dict[str, list[Any]]) -> dict[int, dict[str, Any]]:
@@ -187,10 +193,26 @@ class Aggregator:
         out: dict[int, dict[str, Any]] = {
             p: {"v": 1, "w": watermarks, "k": []} for p in range(self.config.partitions)
         }
-        for tk, (dim, key, label, category, deltas) in self._keys.items():
-            out[self.route(tk)]["k"].append([dim, key, label, category, list(deltas.values())])
-        self._keys = {}
+        route = self.route
+        for dim, keys in self._keys.items():
+            for key, (label, category, deltas) in keys.items():
+                out[route(f"{dim}:{key}")]["k"].append([dim, key, label, category, list(deltas.values())])
+            keys.clear()
         return out
+
+
+def _delta(keys: dict[str, list[Any]], key: str, label: str | None, category: str | None,
+           bucket: int) -> list[Any]:
+    """*key*'s delta for *bucket* in this batch (``Delta.to_list()`` layout: no object per key per batch)."""
+    entry = keys.get(key)
+    if entry is None:
+        entry = keys[key] = [label or key, category or "", {}]
+    elif label:
+        entry[0] = label
+    d = entry[2].get(bucket)
+    if d is None:
+        d = entry[2][bucket] = [bucket, 0, [], [], {}, {}, {}, {}, 0.0]
+    return d
 
 
 # --------------------------------------------------------------------------- window side
@@ -336,23 +358,26 @@ class PartitionEngine:
             if offset <= clock.applied:
                 return []
             clock.applied = offset
+        due, last_tick, states, dirty = clock.due, clock.last_tick, self.states, self._dirty
         for dim, key, label, category, deltas in msg["k"]:
-            tk = table_key(dim, key)
-            s = self.state(tk, dim, key)
+            tk = f"{dim}:{key}"  # table_key, inlined: once per key per message
+            s = states.get(tk) or self.state(tk, dim, key)
             if label:
                 s.label = label
             if category:
                 s.category = category
             for raw in deltas:
                 s.add_raw(raw)
-                bucket = raw[0]
-                if clock.last_tick < 0 or bucket > clock.last_tick:
-                    due_at = bucket
-                else:
+                due_at = raw[0]
+                if last_tick >= 0 and due_at <= last_tick:  # late: its bucket's tick is past; judged at the next one
                     clock.late += raw[1]
-                    due_at = clock.last_tick + 1
-                clock.due.setdefault(due_at, set()).add(tk)
-            self._dirty.add(tk)
+                    due_at = last_tick + 1
+                keys = due.get(due_at)
+                if keys is None:
+                    due[due_at] = {tk}
+                else:
+                    keys.add(tk)
+            dirty.add(tk)
         for src, (ts, idle) in msg["w"].items():
             old = clock.sources.get(src)
             newest = ts if old is None or old[0] is None else (old[0] if ts is None else max(old[0], ts))
@@ -432,25 +457,27 @@ class PartitionEngine:
             clock.day = day
         out: list[Decision] = []
         tickets = 0  # every key's tickets in this bucket: only the shape of the rhythm matters
+        # The hot loop (every key with tickets in the bucket): names bound once.
+        min_people, longest, evals, states = self.config.min_people, self.config.longest, clock.day_evals, self.states
+        dirty, learn = self._dirty, self._learn
         for tk in sorted(keys):
-            s = self.state(tk)
-            clock.day_evals[s.dim] = clock.day_evals.get(s.dim, 0) + 1
+            s = states.get(tk) or self.state(tk)
+            evals[s.dim] = evals.get(s.dim, 0) + 1
             b = s.buckets.get(t)
             if b is not None:
                 tickets += b.n
-            if not s.episodes and (s.retained < self.config.min_people
-                                   or s.count(t, self.config.longest) < self.config.min_people):
+            if not s.episodes and (s.retained < min_people or s.count(t, longest) < min_people):
                 # Most keys: too few tickets to matter. Learning waits (it catches up in one
                 # step) but never more than two days, so old buckets are pruned.
                 if t - s.learned_to > 2 * BUCKETS_PER_DAY:
-                    self._learn(s, t - self.config.longest)
+                    learn(s, t - longest)
                     s.prune(s.learned_to + 1)
-                    self._dirty.add(tk)
+                    dirty.add(tk)
                 continue
-            self._learn(s, t - self.config.longest)
+            learn(s, t - longest)
             out.extend(self._judge(s, t))
-            s.prune(s.learned_to + 1)
-            self._dirty.add(tk)
+            s.prune(s.learned_to + 1)  # after judging: evidence reaches back to an episode's start
+            dirty.add(tk)
         for tk in sorted(clock.open):
             s = self.state(tk)
             for ek in sorted(s.episodes):
@@ -474,19 +501,26 @@ class PartitionEngine:
         s.base_count *= decay
         s.base_people *= decay
         s.base_exposure *= decay
-        for i in s.base_issues:
-            s.base_issues[i] *= decay
+        # Only a firm's issues are judged (_judge_issues): other keys, most of them terms
+        # judged at every tick, need not learn theirs.
+        issues = s.base_issues if s.dim == FIRM else None
+        if issues:
+            for i in issues:
+                issues[i] *= decay
         stop = upto
         if s.episodes:  # an ongoing episode must not inflate its own baseline
             stop = min(upto, min(e.start_bucket for e in s.episodes.values()) - 1)
         if stop > start:
             s.base_exposure += self.rhythm.exposure(start, stop)
-            for b, bk in s.buckets.items():
-                if start < b <= stop:
-                    s.base_count += bk.n
-                    s.base_people += len(bk.people)
+            # Bucket by bucket, oldest first, so the sums do not depend on the order buckets arrived in.
+            count, people = s.base_count, s.base_people
+            for bk in s.between(start, stop):
+                count += bk.n
+                people += len(bk.people)
+                if issues is not None:
                     for i, c in bk.issues.items():
-                        s.base_issues[i] = s.base_issues.get(i, 0.0) + c
+                        issues[i] = issues.get(i, 0.0) + c
+            s.base_count, s.base_people = count, people
         s.learned_to = upto
 
     def _alpha(self, dim: str) -> float:
@@ -508,11 +542,9 @@ class PartitionEngine:
         prior = PRIORS[s.dim]
         findings: list[_Finding] = []
         best: _Finding | None = None
-        recent = s.window(t, cfg.longest)  # oldest first, sorted once
         for w in cfg.windows:
             lo = t - w
-            buckets = [bk for b, bk in recent if b > lo]
-            n = sum(bk.n for bk in buckets)
+            n = s.count(t, w)
             if n < cfg.min_people:
                 continue
             exposure = self.rhythm.exposure(lo, t)
@@ -521,6 +553,7 @@ class PartitionEngine:
             # People never outnumber tickets: when the tickets are unremarkable, so are the people.
             if n <= mean or (mean >= 3.0 and n - mean < 3.0 * math.sqrt(mean + mean * mean / r)):
                 continue
+            buckets = s.between(lo, t)
             people: set[str] = set()
             for bk in buckets:
                 people |= bk.people

@@ -17,6 +17,7 @@ counters of the terms, firms, issues and districts seen, enough to explain an al
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,9 +41,14 @@ def _merge_counter(into: dict[str, int], other: dict[str, int]) -> None:
     for k, v in other.items():
         into[k] = into.get(k, 0) + v
     if len(into) > MAX_COUNTER * 2:  # prune lazily: keep the heavy hitters
-        keep = Counter(into).most_common(MAX_COUNTER)
+        keep = _heavy(into)
         into.clear()
         into.update(keep)
+
+
+def _heavy(counter: dict[str, int]) -> dict[str, int]:
+    """The heavy hitters ``_merge_counter`` keeps."""
+    return dict(Counter(counter).most_common(MAX_COUNTER))
 
 
 @dataclass(slots=True)
@@ -73,18 +79,29 @@ class Bucket:
 
     __slots__ = ("n", "people", "ids", "terms", "firms", "issues", "districts", "amount")
 
-    def __init__(self, n: int = 0, people: set[str] | None = None, ids: list[str] | None = None,
-                 terms: dict[str, int] | None = None, firms: dict[str, int] | None = None,
-                 issues: dict[str, int] | None = None, districts: dict[str, int] | None = None,
-                 amount: float = 0.0) -> None:
+    def __init__(self, n: int, people: set[str], ids: list[str], terms: dict[str, int], firms: dict[str, int],
+                 issues: dict[str, int], districts: dict[str, int], amount: float) -> None:
         self.n = n
-        self.people = people if people is not None else set()
-        self.ids = ids if ids is not None else []
-        self.terms = terms if terms is not None else {}
-        self.firms = firms if firms is not None else {}
-        self.issues = issues if issues is not None else {}
-        self.districts = districts if districts is not None else {}
+        self.people = people
+        self.ids = ids
+        self.terms = terms
+        self.firms = firms
+        self.issues = issues
+        self.districts = districts
         self.amount = amount
+
+    @classmethod
+    def of(cls, d: list[Any]) -> Bucket:
+        """A new bucket holding one delta (wire form): copies of its parts, made in C, with
+        the counters as merging into empty ones would leave them."""
+        terms, firms, issues, districts = d[4], d[5], d[6], d[7]
+        cap = 2 * MAX_COUNTER
+        return cls(d[1], set(d[2]), d[3][:MAX_IDS_PER_BUCKET],
+                   dict(terms) if len(terms) <= cap else _heavy(terms),
+                   dict(firms) if len(firms) <= cap else _heavy(firms),
+                   dict(issues) if len(issues) <= cap else _heavy(issues),
+                   dict(districts) if len(districts) <= cap else _heavy(districts),
+                   0.0 + d[8])
 
 
 @dataclass(slots=True)
@@ -105,7 +122,16 @@ class Episode:
 
 @dataclass(slots=True)
 class KeyState:
-    """Everything kept for one key of one dimension."""
+    """Everything kept for one key of one dimension.
+
+    ``buckets`` maps a bucket index to its ``Bucket``; beside it the key keeps the indices
+    in ascending order and their ticket counts, so a window is two bisections and a C-level
+    sum, and learning and pruning touch only the buckets they learn or drop. A busy key
+    holds a few hundred buckets (a day of windows plus up to two days of lazy learning)
+    and is evaluated at every tick, so passes over all of them were most of the cost.
+    Only ``add_raw``, ``prune`` and ``from_dict`` change the buckets, and they keep the
+    three in step.
+    """
 
     dim: str
     key: str
@@ -123,18 +149,32 @@ class KeyState:
     learned_to: int = -1
     first_bucket: int = -1
     episodes: dict[str, Episode] = field(default_factory=dict)  # "type|subject key" -> open episode
+    order: list[int] = field(default_factory=list, repr=False)  # the keys of ``buckets``, ascending
+    counts: list[int] = field(default_factory=list, repr=False)  # ``buckets[order[i]].n``
 
     def add(self, d: Delta) -> None:
         self.add_raw(d.to_list())
 
     def add_raw(self, d: list[Any]) -> None:
-        """Add a delta in its wire form (``Delta.to_list()``): the hot path, no objects made."""
-        bucket = d[0]
+        """Add a delta in its wire form (``Delta.to_list()``): the hot path, no Delta made."""
+        bucket, n = d[0], d[1]
+        order = self.order
+        self.retained += n
         b = self.buckets.get(bucket)
-        if b is None:
-            b = self.buckets[bucket] = Bucket()
-        b.n += d[1]
-        self.retained += d[1]
+        if b is None:  # the common case: a bucket's tickets arrive in one batch
+            self.buckets[bucket] = Bucket.of(d)
+            if not order or bucket > order[-1]:
+                order.append(bucket)
+                self.counts.append(n)
+            else:  # a late ticket's bucket, older than the newest kept
+                i = bisect_left(order, bucket)
+                order.insert(i, bucket)
+                self.counts.insert(i, n)
+            if self.first_bucket < 0 or bucket < self.first_bucket:
+                self.first_bucket = bucket
+            return
+        b.n += n
+        self.counts[-1 if order[-1] == bucket else bisect_left(order, bucket)] += n
         b.people.update(d[2])
         room = MAX_IDS_PER_BUCKET - len(b.ids)
         if room > 0:
@@ -148,37 +188,44 @@ class KeyState:
         if d[7]:
             _merge_counter(b.districts, d[7])
         b.amount += d[8]
-        if self.first_bucket < 0 or bucket < self.first_bucket:
-            self.first_bucket = bucket
+
+    def between(self, lo: int, hi: int) -> list[Bucket]:
+        """The buckets in (lo, hi], oldest first."""
+        order, buckets = self.order, self.buckets
+        return [buckets[b] for b in order[bisect_right(order, lo):bisect_right(order, hi)]]
 
     def window(self, end: int, width: int) -> list[tuple[int, Bucket]]:
         """The (bucket index, bucket) pairs in (end - width, end], oldest first."""
-        lo = end - width
-        return [(b, self.buckets[b]) for b in sorted(self.buckets) if lo < b <= end]
+        order, buckets = self.order, self.buckets
+        return [(b, buckets[b]) for b in order[bisect_right(order, end - width):bisect_right(order, end)]]
 
     def count(self, end: int, width: int) -> int:
-        lo = end - width
-        return sum(bk.n for b, bk in self.buckets.items() if lo < b <= end)
+        """Tickets in (end - width, end]."""
+        order = self.order
+        return sum(self.counts[bisect_right(order, end - width):bisect_right(order, end)])
 
     def people(self, end: int, width: int) -> int:
-        lo = end - width
         seen: set[str] = set()
-        for b, bk in self.buckets.items():
-            if lo < b <= end:
-                seen |= bk.people
+        for bk in self.between(end - width, end):
+            seen |= bk.people
         return len(seen)
 
     def prune(self, before: int) -> None:
         """Forget buckets older than *before* (they have been learned already)."""
-        for b in [b for b in self.buckets if b < before]:
-            self.retained -= self.buckets.pop(b).n
+        i = bisect_left(self.order, before)
+        if i:
+            for b in self.order[:i]:
+                del self.buckets[b]
+            self.retained -= sum(self.counts[:i])
+            del self.order[:i], self.counts[:i]
 
     # Serialisation: compact lists, stable field order, for the changelog.
     def to_dict(self) -> dict[str, Any]:
+        buckets = self.buckets
         return {
             "d": self.dim, "k": self.key, "l": self.label, "di": self.district, "c": self.category,
             "b": [[b, bk.n, sorted(bk.people), bk.ids, bk.terms, bk.firms, bk.issues, bk.districts, bk.amount]
-                  for b, bk in sorted(self.buckets.items())],
+                  for b, bk in ((b, buckets[b]) for b in self.order)],
             "bc": self.base_count, "bp": self.base_people, "be": self.base_exposure, "bi": self.base_issues,
             "lt": self.learned_to, "fb": self.first_bucket,
             "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
@@ -189,8 +236,10 @@ class KeyState:
     @classmethod
     def from_dict(cls, v: dict[str, Any]) -> KeyState:
         s = cls(v["d"], v["k"], v["l"], v["di"], v["c"])
-        for b, n, people, ids, terms, firms, issues, districts, amount in v["b"]:
+        for b, n, people, ids, terms, firms, issues, districts, amount in sorted(v["b"], key=lambda x: x[0]):
             s.buckets[b] = Bucket(n, set(people), ids, terms, firms, issues, districts, amount)
+            s.order.append(b)
+            s.counts.append(n)
             s.retained += n
         s.base_count, s.base_people, s.base_exposure = v["bc"], v["bp"], v["be"]
         s.base_issues = dict(v["bi"])

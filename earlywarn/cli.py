@@ -7,6 +7,7 @@ for usage and configuration problems and 1 for failures while running.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from collections.abc import Iterator
@@ -61,7 +62,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from earlywarn.detect import DetectStats, deadletter_line, detect
+    from earlywarn.detect import DetectStats, deadletter_line, default_workers, detect
 
     settings = _settings(args)
     stats = DetectStats()
@@ -75,7 +76,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     out = sys.stdout.buffer
     try:
-        for alert in detect(_open_lines(args.file), settings, on_reject=on_reject, stats=stats):
+        workers = default_workers() if args.workers is None else args.workers
+        for alert in detect(_open_lines(args.file), settings, on_reject=on_reject, stats=stats, workers=workers):
             out.write(orjson.dumps(alert) + b"\n")
         out.flush()
     finally:
@@ -216,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("detect", help="offline: tickets JSONL in, alerts JSONL out (the stream's core)")
     sp.add_argument("file", help="JSONL file, or - for standard input")
     sp.add_argument("--deadletter", help="write rejected lines here (JSONL with line number and reason)")
+    sp.add_argument("--workers", type=int, default=None,
+                    help="processes that decode and segment tickets beside detection (default: one per other core; "
+                         "0: all in one process); the alerts are the same either way")
     sp.set_defaults(func=cmd_detect)
 
     sp = sub.add_parser("eval", help="score detection on the simulator's scenario suite")
@@ -240,8 +245,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _tune_gc() -> None:
+    """Full cyclic collections only rarely: the engine's state is many small, long-lived containers.
+
+    The partitions keep tens of thousands of buckets (each a set of people and a list
+    of ticket ids); with CPython's default thresholds a full collection walks all of them
+    (and touches every string they hold) every ~70 000 allocations: 35-45 % of offline
+    ``detect`` time, measured. The state holds no reference cycles (it is freed by reference
+    counting), so young collections stay as they are and a full one waits for 100 times as
+    many young ones as the default. What the imports built is frozen out of collections.
+    """
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 1000)
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _tune_gc()
     try:
         return int(args.func(args) or 0)
     except (CliError, SettingsError) as exc:

@@ -17,6 +17,7 @@ from detectors.engine import (
     GROUP_DISPUTE,
     OPEN,
     RESOLVED,
+    Aggregator,
     DetectConfig,
     Enriched,
     OfflineEngine,
@@ -232,3 +233,39 @@ def test_state_survives_serialisation_midway(quiet: list[Enriched]) -> None:
 def iter_chunks(xs: list[Enriched], n: int) -> Iterator[list[Enriched]]:
     for i in range(0, len(xs), n):
         yield xs[i:i + n]
+
+
+def test_only_firm_keys_learn_issue_baselines() -> None:
+    """Issues are judged per firm only; the terms, products and issues judged at every tick skip them."""
+    eng = OfflineEngine(CFG, route)
+    eng.feed(burst("IB", T0, hours=20, people=40))
+    eng.feed(burst("IC", T0 + 3 * DAY, hours=1, people=1))  # days later: the burst gets learned
+    eng.finish()
+    states = {tk: s for e in eng.engines for tk, s in e.states.items()}
+    assert states["firm:SHOP"].base_issues and states["firm:SHOP"].base_count > 0
+    assert states["term:退费"].base_count > 0 and states["term:退费"].base_issues == {}
+    assert states["issue:预付卡"].base_issues == {}
+
+
+def test_a_batch_becomes_one_delta_per_key_and_bucket() -> None:
+    agg = Aggregator(CFG, route)
+    t = T0 + 60
+    agg.add(Enriched("A1", t, "310115", "p_a", firm_key="F", firm_label="甲", product_key="卡", category="健身",
+                     issue="退费", amount=10.0, terms=("闭店", "退费")))
+    agg.add(Enriched("A2", t + 1, "310101", "p_b", firm_key="F", firm_label="甲店", product_key="卡",
+                     category="美容", terms=("闭店",)))
+    agg.add(Enriched("A3", t + 900, "310101", "p_b", firm_key="F", terms=("闭店",)))  # the next bucket
+    msgs = agg.drain({"0": [t + 900, False]})
+    keys = {(dim, key): (label, category, deltas) for m in msgs.values() for dim, key, label, category, deltas in m["k"]}
+    b = bucket_of(t)
+    assert set(keys) == {("firm", "F"), ("product", "卡"), ("issue", "退费"), ("term", "闭店"), ("term", "退费")}
+    label, category, deltas = keys["firm", "F"]
+    assert (label, category) == ("甲店", "健身")  # the last label given, the first category
+    assert deltas == [[b, 2, ["p_a", "p_b"], ["A1", "A2"], {"闭店": 2, "退费": 1}, {}, {"退费": 1},
+                       {"310115": 1, "310101": 1}, 10.0],
+                      [b + 1, 1, ["p_b"], ["A3"], {"闭店": 1}, {}, {}, {"310101": 1}, 0.0]]
+    assert keys["term", "闭店"][2][0] == [b, 2, ["p_a", "p_b"], ["A1", "A2"], {}, {"F": 2}, {"退费": 1},
+                                        {"310115": 1, "310101": 1}, 10.0]
+    assert keys["issue", "退费"][2] == [[b, 1, ["p_a"], ["A1"], {"闭店": 1, "退费": 1}, {"F": 1}, {}, {"310115": 1}, 10.0]]
+    assert all(m["w"] == {"0": [t + 900, False]} for m in msgs.values()) and sorted(msgs) == list(range(CFG.partitions))
+    assert agg.drain({})[0]["k"] == []  # drained: the next batch starts empty

@@ -1,0 +1,76 @@
+"""Per-key bucket state: its ordered index agrees with the buckets, whatever order deltas come in."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from detectors.windows import MAX_COUNTER, MAX_IDS_PER_BUCKET, Bucket, Delta, KeyState, _merge_counter
+
+
+def brute_count(s: KeyState, end: int, width: int) -> int:
+    return sum(bk.n for b, bk in s.buckets.items() if end - width < b <= end)
+
+
+def random_delta(rng: random.Random, bucket: int) -> Delta:
+    n = rng.randint(1, 4)
+    return Delta(bucket=bucket, n=n, people=[f"p{rng.randint(0, 9)}" for _ in range(n)],
+                 ids=[f"T{rng.getrandbits(32)}" for _ in range(n)],
+                 terms={f"t{rng.randint(0, 80)}": rng.randint(1, 3) for _ in range(rng.randint(0, 60))},
+                 districts={"310115": n}, amount=float(n))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_order_and_counts_follow_the_buckets_through_late_deltas_and_pruning(seed: int) -> None:
+    rng = random.Random(seed)
+    s = KeyState("term", "退费")
+    newest = 1000
+    for step in range(400):
+        newest += rng.random() < 0.5
+        bucket = newest - (rng.randint(1, 30) if rng.random() < 0.15 else 0)  # some late, some into old buckets
+        s.add(random_delta(rng, bucket))
+        if step % 37 == 36:
+            s.prune(newest - rng.randint(20, 60))
+        assert s.order == sorted(s.buckets)
+        assert s.counts == [s.buckets[b].n for b in s.order]
+        assert s.retained == sum(s.counts)
+        for width in (1, 4, 16, 96):
+            assert s.count(newest, width) == brute_count(s, newest, width)
+            assert [b for b, _ in s.window(newest, width)] == sorted(b for b in s.buckets if newest - width < b <= newest)
+        assert s.between(newest - 8, newest - 2) == [bk for _, bk in s.window(newest - 2, 6)]
+    assert min(s.buckets) >= s.first_bucket
+
+
+def test_a_new_bucket_holds_what_merging_into_an_empty_one_leaves() -> None:
+    rng = random.Random(3)
+    for _ in range(200):
+        d = random_delta(rng, 7)
+        d.ids = [f"T{i}" for i in range(rng.randint(0, 2 * MAX_IDS_PER_BUCKET))]
+        made = Bucket.of(d.to_list())
+        merged = Bucket(0, set(), [], {}, {}, {}, {}, 0.0)
+        for into, other in ((merged.terms, d.terms), (merged.firms, d.firms), (merged.issues, d.issues),
+                            (merged.districts, d.districts)):
+            _merge_counter(into, other)
+        assert list(made.terms.items()) == list(merged.terms.items())  # same heavy hitters, same order
+        assert len(made.terms) <= 2 * MAX_COUNTER
+        assert made.ids == d.ids[:MAX_IDS_PER_BUCKET] and made.people == set(d.people)
+        assert made.terms is not d.terms and made.districts is not d.districts  # copies: the delta stays the sender's
+
+
+def test_a_heavy_counter_keeps_its_heaviest() -> None:
+    terms = {f"t{i}": i for i in range(3 * MAX_COUNTER)}
+    made = Bucket.of(Delta(bucket=1, n=1, terms=terms).to_list())
+    assert Counter(made.terms) == Counter(dict(Counter(terms).most_common(MAX_COUNTER)))
+
+
+def test_serialisation_keeps_the_order_index() -> None:
+    rng = random.Random(9)
+    s = KeyState("firm", "F1")
+    for b in (5, 3, 9, 4, 9, 1):
+        s.add(random_delta(rng, b))
+    back = KeyState.from_dict(s.to_dict())
+    assert back.order == [1, 3, 4, 5, 9] == s.order
+    assert back.counts == s.counts and back.retained == s.retained
+    assert back.to_dict() == s.to_dict()
