@@ -84,7 +84,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "topic_decisions": ("EARLYWARN_TOPIC_DECISIONS", "internal: every partition's decisions, to the alert stage (1 partition)"),
     "ticket_partitions": ("EARLYWARN_TICKET_PARTITIONS", "partitions of the tickets topic (the watermark waits for all)"),
     "partitions": ("EARLYWARN_PARTITIONS", "partitions keys are routed to; fixed for a deployment"),
-    "store": ("EARLYWARN_STORE", "Faust table store: memory:// or rocksdb://"),
+    "store": ("EARLYWARN_STORE", "Faust table store: memory:// (the only one tested; see Operations)"),
     "data_dir": ("EARLYWARN_DATA_DIR", "where a worker keeps its local table store"),
     "pseudonym_secret": ("EARLYWARN_PSEUDONYM_SECRET", "HMAC key for complainant pseudonyms; set it in production"),
     "max_message_bytes": ("EARLYWARN_MAX_MESSAGE_BYTES", "larger input messages are dead-lettered as oversize"),

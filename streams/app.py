@@ -12,6 +12,15 @@ the state table (changelog-backed, co-partitioned by the same murmur2 routing) e
 from the last flush and nothing is lost. A table write costs about half a Kafka message
 here, so writes are combined per key per flush, never made per ticket.
 
+Handing partitions over (a rebalance, or a worker stopping) is exact, not at-least-once.
+Before Faust waits for in-flight events, window state is flushed (which acknowledges the
+delta messages it holds), and once ingest is idle, how far each ticket partition was
+ingested goes to the ``ingested`` table, co-partitioned with the tickets topic. The next
+owner of a ticket partition recovers that table and skips what was already ingested, so a
+ticket is never counted twice even when Faust's own offset commit lags behind (it does:
+a commit waits for the producer, and a rebalance does not wait for a late commit). Only a
+crash (no clean hand-over) can still count a batch twice.
+
 Per-event work in both agents is synchronous: no awaits on the hot path. Metrics
 (streams/metrics.py) are counted per batch or per message, never per ticket per metric;
 consumer lag is refreshed by a timer, off the hot path.
@@ -22,7 +31,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -41,11 +50,12 @@ from detectors.text import domain_words
 from earlywarn.settings import DEV_SECRET, Settings
 from schemas.tickets import Rejection, Ticket, decode
 from streams.metrics import Metrics
-from streams.routing import clock_key, router
+from streams.routing import clock_key, partition_key, router
 
 log = logging.getLogger("earlywarn")
 
 LAG_SECONDS = 5.0  # how often consumer lag is refreshed (one offsets request per refresh)
+STAGE_KEY = b"stage"  # the alert stage's one table key
 
 
 @dataclass
@@ -56,8 +66,10 @@ class Counters:
     tickets: int = 0
     deadlettered: int = 0
     deadletter_reasons: dict[str, int] = field(default_factory=dict)
+    redelivered: int = 0  # ticket messages skipped because a previous owner had ingested them
     delta_messages: int = 0
     deltas_applied: int = 0
+    late_tickets: int = 0  # counted after their bucket was judged (the stream then differs from detect)
     first_ingest_at: float = 0.0  # wall clock of the first ticket batch (for rates)
     last_applied_at: float = 0.0  # wall clock of the last delta message applied
     alerts: int = 0
@@ -129,6 +141,27 @@ class OpenAlerts:
             self._gauge.labels(t, sev).dec()
 
 
+class EarlywarnApp(faust.App):
+    """A Faust app that settles its own state when partitions are handed over.
+
+    Faust calls ``_consumer_wait_empty`` on a rebalance and on stop, after the flow of
+    events has been stopped and before the offsets are committed and partitions let go.
+    The windows agent acknowledges events only when window state is flushed, so without a
+    flush here the wait never ends (a stopping app runs no timers): the worker hangs on
+    SIGTERM. ``settle_before`` runs first, ``settle_after`` once in-flight events are done.
+    """
+
+    settle_before: list[Callable[[], Awaitable[None]]]
+    settle_after: list[Callable[[], Awaitable[None]]]
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        for hook in self.settle_before:
+            await hook()
+        await super()._consumer_wait_empty(consumer, logger)
+        for hook in self.settle_after:
+            await hook()
+
+
 def make_app(settings: Settings, counters: Counters | None = None, metrics: Metrics | None = None) -> faust.App:
     """A Faust app with earlywarn's topics, table and agents, configured by *settings*.
 
@@ -138,7 +171,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         log.warning("EARLYWARN_PSEUDONYM_SECRET is the development default: set your own in production")
     counters = counters if counters is not None else Counters()
     metrics = metrics if metrics is not None else Metrics(CollectorRegistry())
-    app = faust.App(
+    app = EarlywarnApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
         store=settings.store,
@@ -157,6 +190,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         key_serializer="raw",
         value_serializer="raw",  # we encode with orjson ourselves: faster, and bytes stay bytes
     )
+    app.settle_before, app.settle_after = [], []
     app.earlywarn_counters = counters  # type: ignore[attr-defined]
     app.earlywarn_metrics = metrics  # type: ignore[attr-defined]
     app.sensors.add(BrokerErrorSensor(metrics))
@@ -173,26 +207,63 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
                           key_serializer="raw", partitions=1)
     alerts = app.topic(settings.topic_alerts, value_type=bytes, value_serializer="raw",
                        key_serializer="raw", partitions=1)
-    state = app.Table(f"{settings.app_id}-state", default=None, key_type=str, value_type=bytes,
+    # Table keys are bytes so that Faust writes them to the changelog raw (a str key would be
+    # JSON-encoded, quotes and all, and hash to another partition than its stream's): the
+    # changelog partition of a key is then the partition routing.router gives it, and the
+    # worker that owns a partition recovers exactly that partition's keys.
+    state = app.Table(f"{settings.app_id}-state", default=None, key_type=bytes, value_type=bytes,
                       partitions=settings.partitions, use_partitioner=True)
-    stage_table = app.Table(f"{settings.app_id}-stage", default=None, key_type=str, value_type=bytes,
+    stage_table = app.Table(f"{settings.app_id}-stage", default=None, key_type=bytes, value_type=bytes,
                             partitions=1, use_partitioner=True)
+    # Ticket partition -> the offset ingest resumes from. Co-partitioned with the tickets
+    # topic (same partition count), so a ticket partition's new owner recovers its entry.
+    ingested = app.Table(f"{settings.app_id}-ingested", default=None, key_type=bytes, value_type=bytes,
+                         partitions=settings.ticket_partitions, use_partitioner=True)
 
     enricher = Enricher(settings.pseudonym_secret.encode())
     newest_event = [float("-inf")]  # newest ticket event time ingested here (for the gauge)
     aggregator = Aggregator(cfg, route)
-    # Event-time progress of the ticket partitions this worker reads: source -> [newest ts, last wall].
-    sources: dict[str, list[float | None]] = {}
+    # Event-time progress of the ticket partitions this worker reads:
+    # source -> [newest ts | None, wall clock of the last input (or of assignment), next offset | None].
+    sources: dict[str, list[Any]] = {}
     idle_reported: dict[str, bool] = {}
 
+    def fetched_highwater(tp: TP) -> int | None:
+        try:
+            return app.consumer.highwater(tp)
+        except Exception:  # noqa: BLE001 - not fetched yet, or just revoked
+            return None
+
+    def resume_key(src: str) -> bytes:
+        return partition_key("~ingested", int(src), settings.ticket_partitions).encode()
+
+    # Ticket partition -> the offset below which a previous owner already ingested. Read on
+    # the first message after an assignment: streams resume only once tables are recovered.
+    resume: dict[str, int] = {}
+
+    def resume_offset(src: str) -> int:
+        off = resume.get(src)
+        if off is None:
+            raw = ingested.get(resume_key(src))
+            off = resume[src] = -1 if raw is None else int(raw)
+        return off
+
+    def caught_up(tp: TP, next_offset: int | None) -> bool:
+        hw = fetched_highwater(tp)
+        return hw is not None and next_offset is not None and next_offset >= hw
+
     def watermarks(now: float) -> dict[str, list[Any]]:
+        # A partition is idle only when this worker has ingested all the broker holds of it
+        # and nothing new came for idle_seconds. Silence alone is not enough: a partition
+        # waiting through a rebalance, a recovery or a slow fetch still has tickets to come,
+        # and calling it idle would let event time run past them (they would arrive late).
         out: dict[str, list[Any]] = {}
         for tp in app.consumer.assignment() if app.consumer else ():
             if tp.topic != settings.topic_tickets:
                 continue
             src = str(tp.partition)
-            newest, last = sources.get(src, (None, None))
-            idle = last is None or now - last >= settings.idle_seconds
+            newest, last, next_offset = sources.get(src, (None, None, None))
+            idle = last is not None and now - last >= settings.idle_seconds and caught_up(tp, next_offset)
             out[src] = [newest, idle]
         return out
 
@@ -226,8 +297,16 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             n_tickets = 0
             for ev in events:
                 msg = ev.message
-                payload: bytes = ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b"")
                 src = str(msg.partition)
+                entry = sources.setdefault(src, [None, None, None])
+                # Already ingested: by a previous owner, or here before Faust sought back to
+                # a lagging committed offset (it does so after every rebalance).
+                if msg.offset < max(resume_offset(src), -1 if entry[2] is None else entry[2]):
+                    counters.redelivered += 1
+                    entry[1], entry[2] = now, max(entry[2] or 0, msg.offset + 1)
+                    continue
+                entry[1], entry[2] = now, msg.offset + 1
+                payload: bytes = ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b"")
                 for r in decode(payload, max_bytes=settings.max_message_bytes):
                     if isinstance(r, Rejection):
                         counters.deadlettered += 1
@@ -244,7 +323,6 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
                     aggregator.add(enricher.enrich(r))
                     if r.ts > seen.get(src, float("-inf")):
                         seen[src] = r.ts
-                sources.setdefault(src, [None, None])[1] = now
             counters.messages += len(events)
             counters.tickets += n_tickets
             metrics.input_messages.inc(len(events))
@@ -264,11 +342,29 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             send_deltas(aggregator.drain(marks), started=now)
             ingest_timing.observe(time.perf_counter() - started)
 
+    async def track_new_sources(now: float) -> None:
+        # A ticket partition assigned here but not read yet starts where the group stands:
+        # its committed offset, or its first offset when the group never committed it.
+        for tp in app.consumer.assignment():
+            src = str(tp.partition)
+            if tp.topic != settings.topic_tickets or src in sources:
+                continue
+            start = getattr(app.consumer, "_committed_offset", {}).get(tp)
+            if start is None:
+                start = (await app.consumer.earliest_offsets(tp)).get(tp)
+            if src not in sources:  # the ingest agent may have read it meanwhile
+                sources[src] = [None, now, start]
+
     @app.timer(interval=1.0)
     async def heartbeat() -> None:
         # Tell every delta partition when a ticket partition goes quiet (or was never fed),
         # so event time can move on without it; quiet everywhere means "end of input so far".
-        marks = watermarks(time.monotonic())
+        now = time.monotonic()
+        try:
+            await track_new_sources(now)
+        except ConsumerNotStarted:
+            return
+        marks = watermarks(now)
         if marks and any(idle_reported.get(s) != v[1] for s, v in marks.items()):
             idle_reported.update({s: v[1] for s, v in marks.items()})
             send_deltas(aggregator.drain(marks))
@@ -280,7 +376,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
     window_stream: list[faust.StreamT[bytes]] = []
 
     def load(tk: str) -> dict[str, Any] | None:
-        raw = state.get(tk)
+        raw = state.get(tk.encode())
         return None if raw is None else orjson.loads(raw)
 
     def engine(p: int) -> PartitionEngine:
@@ -314,8 +410,8 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         for p, eng in engines.items():
             dirty = eng.take_dirty()
             for tk, value in dirty.items():
-                state[tk] = orjson.dumps(value)
-            state[clock_key(p, settings.partitions)] = orjson.dumps(eng.clock_dict())
+                state[tk.encode()] = orjson.dumps(value)
+            state[clock_key(p, settings.partitions).encode()] = orjson.dumps(eng.clock_dict())
             writes += len(dirty) + 1
             counters.state_writes += len(dirty)
             metrics.flush_dirty_keys.observe(len(dirty))
@@ -338,7 +434,9 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             started = time.perf_counter()
             p = ev.message.partition
             eng = engine(p)
+            late = eng.clock.late
             decided = eng.apply(orjson.loads(ev.value), offset=ev.message.offset)
+            counters.late_tickets += eng.clock.late - late
             done_to = eng.done_to()
             # To the alert stage: this partition's decisions and how far it has decided, once
             # per tick it passes (a replayed report is recognised there and ignored).
@@ -372,14 +470,14 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         st = stage_box[0]
         if st is None:
             st = stage_box[0] = AlertStage(settings.partitions, named_terms=domain_words())
-            raw = stage_table.get("stage")
+            raw = stage_table.get(STAGE_KEY)
             if raw is not None:
                 st.load(orjson.loads(raw))
         return st
 
     async def flush_stage() -> None:
         if stage_box[0] is not None:
-            stage_table["stage"] = orjson.dumps(stage_box[0].to_dict())
+            stage_table[STAGE_KEY] = orjson.dumps(stage_box[0].to_dict())
         stage_flushed[0] = time.monotonic()
         done, stage_pending[:] = list(stage_pending), []
         if stage_stream:
@@ -397,16 +495,45 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             if time.monotonic() - stage_flushed[0] >= settings.flush_seconds:
                 await flush_stage()
 
+    async def flush_windows() -> None:
+        # Acknowledges the delta and decision messages held back since the last flush.
+        if pending or engines:
+            await flush()
+        if stage_pending or stage_box[0] is not None:
+            await flush_stage()
+
+    async def record_progress() -> None:
+        # Ingest is idle now. Its deltas and the window state go to the broker first: a
+        # resume offset must never claim more than was sent.
+        await flush_windows()
+        await app.producer.flush()
+        owned = {str(tp.partition) for tp in app.consumer.assignment() if tp.topic == settings.topic_tickets}
+        for src in owned & resume.keys():  # read here since the assignment
+            ingested[resume_key(src)] = str(max(sources[src][2], resume[src])).encode()
+        # Written last and alone, one record per changelog partition: the embedded broker
+        # answers ListOffsets with the start of a partition's last record batch plus one,
+        # not its end, and Faust recovers a changelog only up to that answer. A lone last
+        # record makes the answer exact (Apache Kafka needs none of this).
+        for p, eng in engines.items():
+            state[clock_key(p, settings.partitions).encode()] = orjson.dumps(eng.clock_dict())
+        if stage_box[0] is not None:
+            stage_table[STAGE_KEY] = orjson.dumps(stage_box[0].to_dict())
+        await app.producer.flush()
+
+    app.settle_before.append(flush_windows)
+    app.settle_after.append(record_progress)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(_sender: Any, assigned: set[TP], **_: Any) -> None:
+        # The heartbeat may have tracked partitions mid-rebalance that went elsewhere.
+        mine = {str(tp.partition) for tp in assigned if tp.topic == settings.topic_tickets}
+        for src in set(sources) - mine:
+            sources.pop(src, None)
+            idle_reported.pop(src, None)
+
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, revoked: set[TP], **_: Any) -> None:
-        # Persist before another worker takes the partitions, then forget them here.
-        losing_stage = any(tp.topic == settings.topic_decisions for tp in revoked)
-        if pending or engines or (losing_stage and stage_box[0] is not None):
-            await flush()
-            if losing_stage:
-                await flush_stage()
-            # The new owner recovers from the changelog: our writes must be on the broker first.
-            await app.producer.flush()
+        # Everything was persisted while settling (see EarlywarnApp): forget the partitions.
         for tp in revoked:
             if tp.topic == settings.topic_decisions:
                 stage_box[0] = None
@@ -419,15 +546,10 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         sources_revoked = {str(tp.partition) for tp in revoked if tp.topic == settings.topic_tickets}
         for src in sources_revoked:
             sources.pop(src, None)
+            resume.pop(src, None)
             idle_reported.pop(src, None)
 
     lag_topics = (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions)
-
-    def fetched_highwater(tp: TP) -> int | None:
-        try:
-            return app.consumer.highwater(tp)
-        except Exception:  # noqa: BLE001 - not fetched yet, or just revoked
-            return None
 
     @app.timer(interval=LAG_SECONDS)
     async def refresh_lag() -> None:

@@ -28,11 +28,20 @@ def router(partitions: int) -> Callable[[str], int]:
     return route
 
 
-@lru_cache(maxsize=256)
-def clock_key(partition: int, partitions: int) -> str:
-    """A table key that routes to *partition*, under which that partition's clock is kept."""
+@lru_cache(maxsize=1024)
+def partition_key(prefix: str, partition: int, partitions: int) -> str:
+    """A table key that routes to *partition*: where that partition's own bookkeeping is kept.
+
+    >>> router(8)(partition_key("~clock", 5, 8))
+    5
+    """
     route = router(partitions)
     n = 0
-    while route(f"~clock:{partition}:{n}") != partition:
+    while route(f"{prefix}:{partition}:{n}") != partition:
         n += 1
-    return f"~clock:{partition}:{n}"
+    return f"{prefix}:{partition}:{n}"
+
+
+def clock_key(partition: int, partitions: int) -> str:
+    """The table key under which a delta partition's clock is kept."""
+    return partition_key("~clock", partition, partitions)

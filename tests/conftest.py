@@ -80,13 +80,18 @@ class StreamEnv:
     tmp: Path
     workers: list[Worker] = field(default_factory=list)
 
-    def start_worker(self) -> Worker:
+    def spawn_worker(self) -> Worker:
+        """A worker process, started but perhaps not serving yet."""
         s = self.settings.with_(web_port=free_port(), data_dir=str(self.tmp / f"data-{len(self.workers)}"))
         log = self.tmp / f"worker-{len(self.workers)}.log"
         proc = subprocess.Popen([sys.executable, "-m", "earlywarn", "worker"], env=env_of(s),
                                 stdout=log.open("wb"), stderr=subprocess.STDOUT)
         w = Worker(s, proc, log)
         self.workers.append(w)
+        return w
+
+    def start_worker(self) -> Worker:
+        w = self.spawn_worker()
         w.wait_stats(lambda st: True, timeout=60)
         return w
 
