@@ -760,7 +760,7 @@ class OfflineEngine:
         self.engines = [PartitionEngine(p, config) for p in range(config.partitions)]
         from detectors.stage import AlertStage  # stage.py builds on this module
 
-        self.stage = AlertStage(config.partitions, named_terms=domain_words())
+        self.stage = AlertStage(config.partitions)
         self._newest: float | None = None
 
     def feed(self, batch: Iterable[Enriched]) -> list[Decision]:

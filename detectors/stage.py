@@ -66,6 +66,7 @@ from detectors.engine import (
     Decision,
     decision_order,
 )
+from detectors.text import domain_words
 
 _RANK = {PRODUCT: 0, FIRM: 2, FIRM_ISSUE: 3, TERM: 4, ISSUE: 5}  # a named term: 1; a term surge: 6
 _SIGNATURE_TERMS = 5  # top terms that stand for an alert's story
@@ -86,7 +87,7 @@ class AlertStage:
 
     partitions: int
     explained_share: float = 0.5
-    named_terms: frozenset[str] = frozenset()  # terms ranked above the rest (the domain dictionary)
+    named_terms: frozenset[str] = field(default_factory=domain_words)  # ranked above other terms
     _done: dict[int, float] = field(default_factory=dict)  # partition -> last tick end it finished
     _held: list[Decision] = field(default_factory=list)
     _shown: dict[str, _Shown] = field(default_factory=dict)  # published alerts, until resolved

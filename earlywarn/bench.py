@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from earlywarn.settings import SETTINGS_DOC, Settings, from_env
-from streams.broker import EmbeddedBroker, free_port, start_broker
+from streams.broker import EmbeddedBroker, free_port, start_broker, stop_process
 from streams.kafka_io import ensure_topics, produce
 
 _TRIVIAL = r'''
@@ -106,12 +106,7 @@ def _engine_rate(settings: Settings, n: int, tmp: Path) -> tuple[float, dict[str
             time.sleep(0.25)
         raise RuntimeError("engine did not finish in 15 minutes")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
 
 
 def _detect_rate(lines: list[bytes], settings: Settings) -> float:

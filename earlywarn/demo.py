@@ -23,7 +23,7 @@ from rich.table import Table
 
 from earlywarn.settings import SETTINGS_DOC, Settings, from_env
 from earlywarn.simulate import SimConfig, generate
-from streams.broker import free_port, start_broker
+from streams.broker import free_port, start_broker, stop_process
 from streams.kafka_io import ensure_topics, follow, produce
 
 # Malformed messages mixed into the firehose, to show that nothing is lost: they are dead-lettered.
@@ -157,10 +157,6 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
         return 130
     finally:
         stop.set()
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        if worker is not None:
+            stop_process(worker, timeout=15)
         broker.stop()

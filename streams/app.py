@@ -46,7 +46,6 @@ from alerts.render import render
 from detectors.engine import RESOLVED, Aggregator, Decision, PartitionEngine
 from detectors.enrich import Enricher
 from detectors.stage import AlertStage, decision_from_dict
-from detectors.text import domain_words
 from earlywarn.settings import DEV_SECRET, Settings
 from schemas.tickets import Rejection, Ticket, decode
 from streams.metrics import Metrics
@@ -370,7 +369,6 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             send_deltas(aggregator.drain(marks))
 
     engines: dict[int, PartitionEngine] = {}
-    reported: dict[int, float] = {}  # partition -> the done_to last sent to the alert stage
     pending: list[Any] = []
     last_flush = [time.monotonic()]
     window_stream: list[faust.StreamT[bytes]] = []
@@ -434,14 +432,13 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             started = time.perf_counter()
             p = ev.message.partition
             eng = engine(p)
-            late = eng.clock.late
+            late, before = eng.clock.late, eng.done_to()
             decided = eng.apply(orjson.loads(ev.value), offset=ev.message.offset)
             counters.late_tickets += eng.clock.late - late
             done_to = eng.done_to()
             # To the alert stage: this partition's decisions and how far it has decided, once
             # per tick it passes (a replayed report is recognised there and ignored).
-            if decided or done_to > reported.get(p, float("-inf")):
-                reported[p] = done_to
+            if decided or done_to > before:
                 decisions.send_soon(value=orjson.dumps({"p": p, "to": done_to, "d": [asdict(d) for d in decided]}))
             counters.deltas_applied += 1
             counters.last_applied_at = time.time()
@@ -469,7 +466,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
     def alert_stage() -> AlertStage:
         st = stage_box[0]
         if st is None:
-            st = stage_box[0] = AlertStage(settings.partitions, named_terms=domain_words())
+            st = stage_box[0] = AlertStage(settings.partitions)
             raw = stage_table.get(STAGE_KEY)
             if raw is not None:
                 st.load(orjson.loads(raw))
@@ -499,7 +496,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         # Acknowledges the delta and decision messages held back since the last flush.
         if pending or engines:
             await flush()
-        if stage_pending or stage_box[0] is not None:
+        if stage_pending:  # the stage's state itself is written once more, last, in record_progress
             await flush_stage()
 
     async def record_progress() -> None:
@@ -540,7 +537,6 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
                 open_alerts.forget_partition(tp.partition)
             if tp.topic == settings.topic_deltas:
                 engines.pop(tp.partition, None)
-                reported.pop(tp.partition, None)
                 with suppress(KeyError):
                     metrics.engine_keys.remove(str(tp.partition))
         sources_revoked = {str(tp.partition) for tp in revoked if tp.topic == settings.topic_tickets}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from earlywarn.settings import SETTINGS_DOC, Settings, from_env
-from streams.broker import EmbeddedBroker, free_port, start_broker
+from streams.broker import EmbeddedBroker, free_port, start_broker, stop_process
 
 _ids = itertools.count(1)
 
@@ -63,13 +63,7 @@ class Worker:
         raise AssertionError(f"worker stats never matched; last {last}\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 @dataclass
