@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from detectors.windows import BUCKET_SECONDS, BUCKETS_PER_DAY
@@ -61,11 +62,14 @@ class Rhythm:
     weekday, its total. Both estimates shrink toward the hotline's usual shape with
     ``hour_prior_days`` and ``day_prior_weeks`` of pseudo-data, so the daily shape is
     learned within days and the weekly one within weeks. Old days are forgotten with a
-    half-life.
+    half-life. *day_factor* (local day -> expected volume factor, from the calendar) scales
+    each day's total back to an ordinary day's before it is learned, so a week-long
+    holiday does not lower its weekdays for the weeks after.
     """
 
     def __init__(self, *, hour_prior_days: float = 2.0, day_prior_weeks: float = 2.0,
-                 half_life_weeks: float = 8.0) -> None:
+                 half_life_weeks: float = 8.0, day_factor: Callable[[int], float] | None = None) -> None:
+        self.day_factor = day_factor
         self.hour_prior_days = hour_prior_days
         self.day_prior_weeks = day_prior_weeks
         self.half_life_weeks = half_life_weeks
@@ -108,7 +112,7 @@ class Rhythm:
             if total > 0:
                 self._shape_sum = [a + h / total for a, h in zip(self._shape_sum, self._today_hours)]
                 self._shape_days += 1.0
-            self._day_total[_weekday(done)] += total
+            self._day_total[_weekday(done)] += total / (self.day_factor(done) if self.day_factor else 1.0)
             self._day_seen[_weekday(done)] += 1.0
         for skipped in range(done + 1, min(now, done + 8)):  # whole days without a ticket
             self._day_seen[_weekday(skipped)] += 1.0

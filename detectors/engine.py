@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from detectors.baseline import Prior, Rhythm, per_day, predictive
+from detectors.calendar import load_calendar
 from detectors.scores import score_of_log_p
 from detectors.tail import log_nb_sf
 from detectors.text import domain_words
@@ -46,6 +47,7 @@ from detectors.windows import (
 from schemas.alerts import alert_id
 
 FIRM, PRODUCT, ISSUE, TERM, FIRM_ISSUE = "firm", "product", "issue", "term", "firm_issue"
+PLATFORM_TERM = "platform_term"  # a named practice among one platform's tickets: "京选商城|七天无理由"
 GROUP_DISPUTE, CONCENTRATED_DEMAND, TERM_SURGE = "group_dispute", "concentrated_demand", "term_surge"
 OPEN, UPDATE, RESOLVED = "open", "update", "resolved"
 INFO, WARNING, CRITICAL = "info", "warning", "critical"
@@ -64,7 +66,7 @@ class DetectConfig:
     lateness_seconds: float = 600.0
     min_people: int = 5  # a group is at least this many distinct complainants (definition, not tuning)
     min_firms: int = 3  # a concentrated demand spans at least this many firms
-    false_alarms_per_day: float = 0.2  # the budget, per alert type, over the whole stream
+    false_alarms_per_day: float = 0.05  # the budget, per alert type, over the whole stream (all its dimensions)
     windows: tuple[int, ...] = (4, 16, 96)  # in buckets: 1 h, 4 h, 24 h
     quiet_buckets: int = 96  # an episode not anomalous for 24 h is resolved
     half_life_days: float = 28.0
@@ -72,6 +74,7 @@ class DetectConfig:
     firm_share_explains: float = 0.6  # a term or product surge mostly at one firm is that firm's story
     warmup_days: float = 7.0  # no decisions until baselines have seen a week (backfill a fresh deployment)
     dispersion: float = 3.0  # NB shape cap: complaint counts are far burstier than Poisson (to be learned per dimension)
+    calendar: str = ""  # known volume effects (detectors.calendar.load_calendar): "" bundled, "none" off
 
     @property
     def longest(self) -> int:
@@ -84,7 +87,13 @@ PRIORS: dict[str, Prior] = {
     PRODUCT: Prior(per_day(1 / 10), BUCKETS_PER_DAY // 2),
     ISSUE: Prior(per_day(5.0), BUCKETS_PER_DAY // 2),
     TERM: Prior(per_day(1 / 5), BUCKETS_PER_DAY // 2),
+    PLATFORM_TERM: Prior(per_day(1 / 5), BUCKETS_PER_DAY // 2),
 }
+
+
+# The dimensions whose judgements share one alert type's false-alarm budget.
+_DEMANDS = (PRODUCT, ISSUE, TERM, PLATFORM_TERM)
+_RAISES_ALIKE: dict[str, tuple[str, ...]] = {FIRM: (FIRM,), **{d: _DEMANDS for d in _DEMANDS}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +112,7 @@ class Enriched:
     issue: str | None = None
     amount: float = 0.0
     terms: tuple[str, ...] = ()
+    platform: str | None = None  # the platform the firm sells on (or is), normalised
 
 
 def table_key(dim: str, key: str) -> str:
@@ -116,6 +126,11 @@ def table_key(dim: str, key: str) -> str:
 class Aggregator:
     """Pre-aggregates enriched tickets into per-partition delta messages.
 
+    A ticket counts under its firm, product, issue and every term; a ticket on a platform
+    also counts each named practice (a *named_terms* word: 七天无理由, 先用后付) under
+    the platform: a rule change at one platform is a surge there, however common the
+    practice's name is elsewhere.
+
     >>> agg = Aggregator(DetectConfig(partitions=2), route=lambda k: len(k) % 2)
     >>> agg.add(Enriched("T1", 1.7e9, "310115", "p_a", firm_key="F1", terms=("闭店",)))
     >>> msgs = agg.drain({"0": [1.7e9, False]})
@@ -123,13 +138,15 @@ class Aggregator:
     ([0, 1], 2)
     """
 
-    def __init__(self, config: DetectConfig, route: Callable[[str], int]) -> None:
+    def __init__(self, config: DetectConfig, route: Callable[[str], int],
+                 named_terms: frozenset[str] | None = None) -> None:
         self.config = config
+        self.named_terms = domain_words() if named_terms is None else named_terms
         # The partitioner is murmur2 in pure Python (~10 us a key); hot keys recur every batch.
         self.route = lru_cache(maxsize=1 << 16)(route)
         # Per dimension: key -> [label, category, {bucket: delta in Delta.to_list() layout}].
         # No table key is built per ticket: ``drain`` builds one per key per batch.
-        self._keys: dict[str, dict[str, list[Any]]] = {dim: {} for dim in (FIRM, PRODUCT, ISSUE, TERM)}
+        self._keys: dict[str, dict[str, list[Any]]] = {dim: {} for dim in (FIRM, PRODUCT, ISSUE, TERM, PLATFORM_TERM)}
 
     def add(self, e: Enriched) -> None:
         b = bucket_of(e.ts)
@@ -152,11 +169,14 @@ class Aggregator:
                 dt[t] = dt.get(t, 0) + 1
         else:
             firm = "-"
-        spread = []  # the product and issue keys count the ticket's terms too
+        spread = []  # the product, issue and platform-practice keys count the ticket's terms too
         if e.product_key:
             spread.append(_delta(keys[PRODUCT], e.product_key, e.product_label, e.category, b))
         if issue:
             spread.append(_delta(keys[ISSUE], issue, issue, None, b))
+        if e.platform:
+            for t in _practices(terms, self.named_terms):
+                spread.append(_delta(keys[PLATFORM_TERM], f"{e.platform}|{t}", f"{e.platform}·{t}", e.category, b))
         for d in spread:
             d[1] += 1
             d[2].append(person)
@@ -199,6 +219,18 @@ class Aggregator:
                 out[route(f"{dim}:{key}")]["k"].append([dim, key, label, category, list(deltas.values())])
             keys.clear()
         return out
+
+
+def _practices(terms: tuple[str, ...], named: frozenset[str]) -> list[str]:
+    """The named practices among *terms*, each by its shortest name (七天无理由, not also 七天无理由退货).
+
+    >>> _practices(("七天无理由退货", "七天无理由", "退货", "先用后付"), frozenset({"七天无理由", "七天无理由退货", "先用后付"}))
+    ['七天无理由', '先用后付']
+    """
+    found = [t for t in terms if t in named]
+    if len(found) < 2:
+        return found
+    return [t for t in found if not any(o != t and o in t for o in found)]
 
 
 def _delta(keys: dict[str, list[Any]], key: str, label: str | None, category: str | None,
@@ -314,7 +346,8 @@ class PartitionEngine:
         # dictionary: 强制办卡, 先用后付, 含绒量不足); any other word surging is a hot word.
         self.named_terms = domain_words() if named_terms is None else named_terms
         self._load = load
-        self.rhythm = Rhythm()
+        self.calendar = load_calendar(config.calendar)
+        self.rhythm = Rhythm(day_factor=self.calendar.factor)
         self.clock = Clock.from_dict(clock, self.rhythm) if clock else Clock()
         self.states: dict[str, KeyState] = {}
         self._dirty: set[str] = set()
@@ -511,7 +544,7 @@ class PartitionEngine:
         if s.episodes:  # an ongoing episode must not inflate its own baseline
             stop = min(upto, min(e.start_bucket for e in s.episodes.values()) - 1)
         if stop > start:
-            s.base_exposure += self.rhythm.exposure(start, stop)
+            s.base_exposure += self.calendar.exposure(self.rhythm, start, stop, s.category)
             # Bucket by bucket, oldest first, so the sums do not depend on the order buckets arrived in.
             count, people = s.base_count, s.base_people
             for bk in s.between(start, stop):
@@ -527,13 +560,13 @@ class PartitionEngine:
         """Per-test false-alarm rate: the daily budget spread over the judgements made per day.
 
         Every key with tickets in a bucket is judged at that tick, so a busy key is tested
-        many times a day; the budget is split over (key, tick) judgements, counted in this
-        partition and scaled by the partition count (keys are spread evenly by the hash).
+        many times a day; the budget of an alert type is split over the (key, tick)
+        judgements of every dimension that can raise it, counted in this partition and
+        scaled by the partition count (keys are spread evenly by the hash).
         """
         clock = self.clock
-        today = clock.day_evals.get(dim, 0)
-        tests = self.config.partitions * max(today, clock.prev_day_evals.get(dim, 0))
-        return self.config.false_alarms_per_day / max(100, tests)
+        tests = sum(max(clock.day_evals.get(d, 0), clock.prev_day_evals.get(d, 0)) for d in _RAISES_ALIKE[dim])
+        return self.config.false_alarms_per_day / max(100, self.config.partitions * tests)
 
     def _judge(self, s: KeyState, t: int) -> list[Decision]:
         cfg = self.config
@@ -547,7 +580,7 @@ class PartitionEngine:
             n = s.count(t, w)
             if n < cfg.min_people:
                 continue
-            exposure = self.rhythm.exposure(lo, t)
+            exposure = self.calendar.exposure(self.rhythm, lo, t, s.category)
             r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
             r = min(r, cfg.dispersion)
             # People never outnumber tickets: when the tickets are unremarkable, so are the people.
@@ -607,7 +640,7 @@ class PartitionEngine:
             for _, bk in s.window(t, w):
                 for i, c in bk.issues.items():
                     counts[i] = counts.get(i, 0) + c
-            exposure = self.rhythm.exposure(t - w, t)
+            exposure = self.calendar.exposure(self.rhythm, t - w, t, s.category)
             for issue, k in counts.items():
                 if k < cfg.min_people:
                     continue
@@ -786,6 +819,6 @@ def decision_order(d: Decision) -> tuple[float, str, str]:
 
 
 __all__ = [
-    "Aggregator", "BUCKET_SECONDS", "Decision", "DetectConfig", "Enriched", "OfflineEngine",
+    "PLATFORM_TERM", "Aggregator", "BUCKET_SECONDS", "Decision", "DetectConfig", "Enriched", "OfflineEngine",
     "PartitionEngine", "decision_order", "table_key",
 ]

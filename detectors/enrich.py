@@ -37,4 +37,5 @@ class Enricher:
             issue=text_key(t.issue_category),
             amount=float(t.amount or 0.0),
             terms=self.segmenter.terms(text),
+            platform=text_key(t.platform),
         )

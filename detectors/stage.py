@@ -19,9 +19,10 @@ first), then releases them tick by tick:
   product).
 * within a tick the more specific go first, so a defective product's alert explains its
   terms' and the shops that sold it, not the other way round. Specificity ranks what a
-  duty officer can act on: a product, a named practice (a term of the domain dictionary:
-  强制办卡, 先涨后降), a firm, a firm's issue, any other term, an issue category, a hot
-  word last; ties go to the broader, then to the longer term;
+  duty officer can act on: a product, a named practice at one platform, a named practice
+  anywhere (a term of the domain dictionary: 强制办卡, 先涨后降), a firm, a firm's issue,
+  any other term, an issue category, a hot word last; ties go to the broader, then to
+  the longer term;
 * an explained alert whose later update brings mostly new tickets is published then, as
   an ``open`` (staff have not seen it): it has become its own story;
 * updates and resolutions of published alerts pass through (before the tick's opens, so
@@ -59,6 +60,7 @@ from detectors.engine import (
     GROUP_DISPUTE,
     ISSUE,
     OPEN,
+    PLATFORM_TERM,
     PRODUCT,
     RESOLVED,
     TERM,
@@ -68,7 +70,7 @@ from detectors.engine import (
 )
 from detectors.text import domain_words
 
-_RANK = {PRODUCT: 0, FIRM: 2, FIRM_ISSUE: 3, TERM: 4, ISSUE: 5}  # a named term: 1; a term surge: 6
+_RANK = {PRODUCT: 0, PLATFORM_TERM: 1, FIRM: 3, FIRM_ISSUE: 4, TERM: 5, ISSUE: 6}  # a named term: 2; a term surge: 7
 _SIGNATURE_TERMS = 5  # top terms that stand for an alert's story
 
 
@@ -76,7 +78,7 @@ _SIGNATURE_TERMS = 5  # top terms that stand for an alert's story
 class _Shown:
     rank: int
     type: str
-    key: str  # the subject key when it is a term or a product, else ""
+    key: str  # the subject key when it is a term or a product (a platform's practice: the term), else ""
     terms: tuple[str, ...]
     evidence: set[str]
 
@@ -129,12 +131,12 @@ class AlertStage:
         return sorted(out, key=decision_order)
 
     def rank(self, d: Decision) -> int:
-        """Specificity: 0 (a product) to 6 (a term surge at a few firms); see the module docstring."""
+        """Specificity: 0 (a product) to 7 (a term surge at a few firms); see the module docstring."""
         if d.type == TERM_SURGE:
-            return 6
+            return 7
         if d.dimension == TERM and d.key in self.named_terms:
-            return 1
-        return _RANK.get(d.dimension, 5)
+            return 2
+        return _RANK.get(d.dimension, 6)
 
     def _judge(self, d: Decision) -> list[Decision]:
         aid = d.alert_id
@@ -158,7 +160,7 @@ class AlertStage:
             self._shown[teller].evidence.update(ids)
             return []
         self._hidden.pop(aid, None)
-        key = d.key if d.dimension in (TERM, PRODUCT) else ""
+        key = d.key if d.dimension in (TERM, PRODUCT) else d.key.rpartition("|")[2] if d.dimension == PLATFORM_TERM else ""
         self._shown[aid] = _Shown(rank, d.type, key, d.top_terms[:_SIGNATURE_TERMS], ids)
         return [d if d.status == OPEN else replace(d, status=OPEN)]
 

@@ -15,7 +15,8 @@ Rules (each is a choice; the reasons are in the comments where they are applied)
   ``subject.key`` is one of ``incident.keys``, and ``raised_at`` lies in ``[start_ts,
   end_ts + grace]``. For group disputes a firm-issue key ``"K|issue"`` also matches a
   firm incident keyed ``K`` and a firm key ``K`` matches a firm-issue incident
-  ``"K|issue"``: both name the firm a duty officer must act on.
+  ``"K|issue"``: both name the firm a duty officer must act on. For concentrated demands
+  a practice at one platform, ``"P|term"``, matches an incident keyed ``term``.
 * **Cross-type.** An alert of the *other* scored type that would match an incident (a
   concentrated demand raised on a prepaid-card closure's firm, say) is a cross-type hit:
   reported, neither true nor false. It points at the right episode, so counting it false
@@ -176,7 +177,8 @@ def _key_match(key: str, keys: Sequence[str], group: bool) -> bool:
     if key in keys:
         return True
     if not group:
-        return False
+        # A practice at one platform ("京选商城|七天无理由") names the practice.
+        return "|" in key and key.rpartition("|")[2] in keys
     # Firm and firm-issue name the same firm for a group dispute: "K|issue" ~ "K" both ways
     # (but "K|issue" is not "K|other": that is another firm-issue episode).
     base = key.rpartition("|")[0] if "|" in key else None

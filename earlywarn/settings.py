@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from detectors.calendar import CalendarError, load_calendar
 from detectors.engine import DetectConfig
 
 DEV_SECRET = "earlywarn-dev-secret-change-me"
@@ -46,7 +47,8 @@ class Settings:
     lateness_seconds: float = 600.0
     min_people: int = 5
     min_firms: int = 3
-    false_alarms_per_day: float = 0.2
+    false_alarms_per_day: float = 0.05
+    calendar: str = ""
     session_timeout: float = 30.0
     rebalance_timeout: float = 30.0
     log_level: str = "warn"
@@ -66,6 +68,7 @@ class Settings:
             min_people=self.min_people,
             min_firms=self.min_firms,
             false_alarms_per_day=self.false_alarms_per_day,
+            calendar=self.calendar,
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -98,6 +101,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "min_people": ("EARLYWARN_MIN_PEOPLE", "distinct complainants that make a group"),
     "min_firms": ("EARLYWARN_MIN_FIRMS", "firms a concentrated demand must span"),
     "false_alarms_per_day": ("EARLYWARN_FALSE_ALARMS_PER_DAY", "false-alarm budget per alert type per day"),
+    "calendar": ("EARLYWARN_CALENDAR", "calendar of known volume effects (CSV, see detectors/calendar.py); empty: the bundled one, none: no calendar"),
     "session_timeout": ("EARLYWARN_SESSION_TIMEOUT", "consumer session timeout, seconds"),
     "rebalance_timeout": ("EARLYWARN_REBALANCE_TIMEOUT", "consumer group rebalance timeout, seconds"),
     "log_level": ("EARLYWARN_LOG_LEVEL", "crit, error, warn, info or debug"),
@@ -127,4 +131,8 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings
         raise SettingsError("EARLYWARN_PSEUDONYM_SECRET is empty: set a long random secret")
     if s.partitions < 1 or s.ticket_partitions < 1:
         raise SettingsError("EARLYWARN_PARTITIONS and EARLYWARN_TICKET_PARTITIONS must be at least 1")
+    try:
+        load_calendar(s.calendar)
+    except CalendarError as exc:
+        raise SettingsError(f"EARLYWARN_CALENDAR: {exc}") from None
     return s

@@ -158,6 +158,28 @@ def test_product_across_many_firms_is_a_concentrated_demand(quiet: list[Enriched
     assert all(d.firms >= CFG.min_firms for d in out)
 
 
+def practice(prefix: str, start: float, hours: float, per_hour: float, platform: str | None) -> list[Enriched]:
+    """Complaints naming a common practice (七天无理由), one new person each, spread over 50 shops."""
+    rng = random.Random(prefix)
+    n = int(per_hour * hours)
+    return [Enriched(ticket_id=f"{prefix}{i:05d}", ts=start + rng.random() * hours * 3600, district="310105",
+                     person=f"p_{prefix}{i}", firm_key=f"M{rng.randrange(50)}", firm_label="网店", category="网购",
+                     issue="售后服务", terms=("七天无理由", "退货"), platform=platform)
+            for i in range(n)]
+
+
+def test_a_practice_surging_at_one_platform_is_a_demand_there(quiet: list[Enriched], quiet_alerts: set[str]) -> None:
+    common = practice("BG", T0, 14 * 24, per_hour=5.0, platform=None)  # ~120 a day, everywhere
+    policy = practice("PP", T0 + 10 * DAY, 10, per_hour=3.0, platform="京选")  # a rule change at one platform
+    known = {d.alert_id for d in run(quiet + common)}
+    out = added(run(quiet + common + policy), known | quiet_alerts, CONCENTRATED_DEMAND)
+    assert [(d.dimension, d.key, d.label) for d in out] == [("platform_term", "京选|七天无理由", "京选·七天无理由")]
+    assert out[0].firms >= CFG.min_firms
+    # Without the platform the same tickets are lost in the practice's everyday volume.
+    unplaced = [replace(e, platform=None) for e in policy]
+    assert added(run(quiet + common + unplaced), known | quiet_alerts, CONCENTRATED_DEMAND) == []
+
+
 def test_a_term_surge_at_one_firm_is_left_to_that_firms_group_dispute(quiet: list[Enriched],
                                                                     quiet_alerts: set[str]) -> None:
     incident = burst("GT", T0 + 10 * DAY, hours=3, people=20, terms=("跑路",))
@@ -269,3 +291,4 @@ def test_a_batch_becomes_one_delta_per_key_and_bucket() -> None:
     assert keys["issue", "退费"][2] == [[b, 1, ["p_a"], ["A1"], {"闭店": 1, "退费": 1}, {"F": 1}, {}, {"310115": 1}, 10.0]]
     assert all(m["w"] == {"0": [t + 900, False]} for m in msgs.values()) and sorted(msgs) == list(range(CFG.partitions))
     assert agg.drain({})[0]["k"] == []  # drained: the next batch starts empty
+
