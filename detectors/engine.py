@@ -91,6 +91,12 @@ PRIORS: dict[str, Prior] = {
 }
 
 
+# A firm joins its peers (same product category, same district) once watched this long; a
+# peer group of at least PEER_MIN firms gives a firm its prior, worth PEER_WEIGHT buckets.
+PEER_AFTER = 3 * BUCKETS_PER_DAY
+PEER_MIN = 5
+PEER_WEIGHT = 2 * BUCKETS_PER_DAY
+
 # The dimensions whose judgements share one alert type's false-alarm budget.
 _DEMANDS = (PRODUCT, ISSUE, TERM, PLATFORM_TERM)
 _RAISES_ALIKE: dict[str, tuple[str, ...]] = {FIRM: (FIRM,), **{d: _DEMANDS for d in _DEMANDS}}
@@ -303,6 +309,7 @@ class Clock:
     prev_day_evals: dict[str, int] = field(default_factory=dict)
     late: int = 0  # (key, bucket) deltas that arrived after their bucket's tick
     applied: int = -1  # offset of the last delta message folded in (the stream's); replays skip
+    peers: dict[str, list[float]] = field(default_factory=dict)  # "category|district" -> [sum log rate, firms]
 
     def to_dict(self, rhythm: Rhythm) -> dict[str, Any]:
         return {
@@ -310,7 +317,7 @@ class Clock:
             "d": {str(b): sorted(ks) for b, ks in self.due.items()},
             "o": sorted(self.open), "day": self.day,
             "de": self.day_evals, "pd": self.prev_day_evals, "late": self.late, "r": rhythm.to_dict(),
-            "ap": self.applied,
+            "ap": self.applied, "pe": self.peers,
         }
 
     @classmethod
@@ -320,7 +327,7 @@ class Clock:
             sources={k: list(x) for k, x in v["s"].items()}, last_tick=v["t"], first_tick=v["ft"],
             due={int(b): set(ks) for b, ks in v["d"].items()}, open=set(v["o"]), day=v["day"],
             day_evals=dict(v["de"]), prev_day_evals=dict(v["pd"]),
-            late=v["late"], applied=v.get("ap", -1),
+            late=v["late"], applied=v.get("ap", -1), peers={g: list(x) for g, x in v.get("pe", {}).items()},
         )
 
 
@@ -399,6 +406,9 @@ class PartitionEngine:
                 s.label = label
             if category:
                 s.category = category
+            if dim == FIRM and not s.district and deltas[0][7]:
+                counts = deltas[0][7]  # where its first tickets come from: its district, for its peers
+                s.district = max(sorted(counts), key=counts.__getitem__)
             for raw in deltas:
                 s.add_raw(raw)
                 due_at = raw[0]
@@ -544,7 +554,10 @@ class PartitionEngine:
         if s.episodes:  # an ongoing episode must not inflate its own baseline
             stop = min(upto, min(e.start_bucket for e in s.episodes.values()) - 1)
         if stop > start:
+            watched = s.base_exposure
             s.base_exposure += self.calendar.exposure(self.rhythm, start, stop, s.category)
+            if s.dim == FIRM and watched < PEER_AFTER <= s.base_exposure:
+                self._join_peers(s)
             # Bucket by bucket, oldest first, so the sums do not depend on the order buckets arrived in.
             count, people = s.base_count, s.base_people
             for bk in s.between(start, stop):
@@ -555,6 +568,27 @@ class PartitionEngine:
                         issues[i] = issues.get(i, 0.0) + c
             s.base_count, s.base_people = count, people
         s.learned_to = upto
+
+    def _join_peers(self, s: KeyState) -> None:
+        """Count a firm watched for PEER_AFTER into its peer groups (the rate it showed by then)."""
+        if not s.category:
+            return
+        log_rate = math.log((s.base_people + 0.5) / s.base_exposure)
+        for group in {f"{s.category}|{s.district}", f"{s.category}|"}:
+            g = self.clock.peers.setdefault(group, [0.0, 0.0])
+            g[0] += log_rate
+            g[1] += 1.0
+
+    def _prior(self, s: KeyState) -> Prior:
+        """The prior of a key's rate: for a firm, its peers' typical (geometric mean) rate, from
+        firms of its product category in its district, else in any district, else the default."""
+        if s.dim == FIRM and s.category:
+            peers = self.clock.peers
+            for group in (f"{s.category}|{s.district}", f"{s.category}|"):
+                g = peers.get(group)
+                if g is not None and g[1] >= PEER_MIN:
+                    return Prior(math.exp(g[0] / g[1]), PEER_WEIGHT)
+        return PRIORS[s.dim]
 
     def _alpha(self, dim: str) -> float:
         """Per-test false-alarm rate: the daily budget spread over the judgements made per day.
@@ -572,7 +606,7 @@ class PartitionEngine:
         cfg = self.config
         if t - self.clock.first_tick < cfg.warmup_days * BUCKETS_PER_DAY:
             return []  # baselines are still empty: everything would look new
-        prior = PRIORS[s.dim]
+        prior = self._prior(s)
         findings: list[_Finding] = []
         best: _Finding | None = None
         for w in cfg.windows:
@@ -629,7 +663,7 @@ class PartitionEngine:
     def _judge_issues(self, s: KeyState, t: int, alpha: float) -> _Finding | None:
         """One issue surging at a firm under its normal total volume (firm x issue)."""
         cfg = self.config
-        firm_prior = PRIORS[FIRM]
+        firm_prior = self._prior(s)
         # An issue's prior is a share of the firm's own learned rate, not the new-firm prior:
         # a busy firm with no 质量 complaints yet is not a firm where one is a surprise.
         firm_rate = (firm_prior.shape + s.base_people) / (firm_prior.weight + s.base_exposure)

@@ -292,3 +292,34 @@ def test_a_batch_becomes_one_delta_per_key_and_bucket() -> None:
     assert all(m["w"] == {"0": [t + 900, False]} for m in msgs.values()) and sorted(msgs) == list(range(CFG.partitions))
     assert agg.drain({})[0]["k"] == []  # drained: the next batch starts empty
 
+
+
+def peers(category: str, per_day: float, firms: int, days: int) -> list[Enriched]:
+    """*firms* steady firms of one product category in one district, each from new people."""
+    rng = random.Random(category)
+    out: list[Enriched] = []
+    for f in range(firms):
+        t = T0
+        while (t := t + rng.expovariate(per_day / DAY)) < T0 + days * DAY:
+            out.append(Enriched(ticket_id=f"{category}{len(out):06d}", ts=t, district="310101",
+                                person=f"p{category}{len(out)}", firm_key=f"{category}{f}", category=category))
+    return out
+
+
+def test_a_new_firm_is_judged_against_its_peers() -> None:
+    busy, quiet = peers("健身", 2.0, 40, 14), peers("书店", 0.05, 40, 14)
+    newcomers = [replace(e, category=category, district="310101")
+                 for firm, category in (("NEW-GYM", "健身"), ("NEW-BOOKS", "书店"))
+                 for e in burst(firm, T0 + 10 * DAY + 10 * 3600, hours=1, people=5, firm=firm)]
+    eng = OfflineEngine(CFG, route)
+    out = []
+    tickets = sorted(busy + quiet + newcomers, key=lambda e: e.ts)
+    for i in range(0, len(tickets), 500):
+        out.extend(eng.feed(tickets[i:i + 500]))
+    out.extend(eng.finish())
+    gym, books = (eng.engines[route(f"firm:{k}")] for k in ("NEW-GYM", "NEW-BOOKS"))
+    # Gyms here get about 40 times a bookshop's complaints: a new one is expected to as well.
+    assert gym._prior(gym.state("firm:NEW-GYM")).rate > 10 * books._prior(books.state("firm:NEW-BOOKS")).rate
+    alerts = {d.key: d for d in opened(out, GROUP_DISPUTE)}
+    assert alerts["NEW-GYM"].expected > alerts["NEW-BOOKS"].expected
+    assert alerts["NEW-GYM"].score < alerts["NEW-BOOKS"].score
