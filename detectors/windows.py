@@ -92,15 +92,16 @@ class Bucket:
 
     @classmethod
     def of(cls, d: list[Any]) -> Bucket:
-        """A new bucket holding one delta (wire form): copies of its parts, made in C, with
-        the counters as merging into empty ones would leave them."""
-        terms, firms, issues, districts = d[4], d[5], d[6], d[7]
+        """A new bucket holding one delta (wire form), with the counters as merging into
+        empty ones would leave them. It takes the delta's lists and dicts over rather than
+        copying them: a delta is applied once, and most key-buckets are made by one."""
+        ids, terms, firms, issues, districts = d[3], d[4], d[5], d[6], d[7]
         cap = 2 * MAX_COUNTER
-        return cls(d[1], set(d[2]), d[3][:MAX_IDS_PER_BUCKET],
-                   dict(terms) if len(terms) <= cap else _heavy(terms),
-                   dict(firms) if len(firms) <= cap else _heavy(firms),
-                   dict(issues) if len(issues) <= cap else _heavy(issues),
-                   dict(districts) if len(districts) <= cap else _heavy(districts),
+        return cls(d[1], set(d[2]), ids if len(ids) <= MAX_IDS_PER_BUCKET else ids[:MAX_IDS_PER_BUCKET],
+                   terms if len(terms) <= cap else _heavy(terms),
+                   firms if len(firms) <= cap else _heavy(firms),
+                   issues if len(issues) <= cap else _heavy(issues),
+                   districts if len(districts) <= cap else _heavy(districts),
                    0.0 + d[8])
 
 
@@ -153,10 +154,14 @@ class KeyState:
     counts: list[int] = field(default_factory=list, repr=False)  # ``buckets[order[i]].n``
 
     def add(self, d: Delta) -> None:
+        """Add a delta; the state may keep its lists and dicts (see ``add_raw``)."""
         self.add_raw(d.to_list())
 
     def add_raw(self, d: list[Any]) -> None:
-        """Add a delta in its wire form (``Delta.to_list()``): the hot path, no Delta made."""
+        """Add a delta in its wire form (``Delta.to_list()``): the hot path, no Delta made.
+
+        The state may keep the delta's lists and dicts (``Bucket.of``): the caller hands them over.
+        """
         bucket, n = d[0], d[1]
         order = self.order
         self.retained += n

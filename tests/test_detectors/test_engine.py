@@ -10,7 +10,7 @@ import pytest
 
 from detectors.baseline import Rhythm
 from detectors.tail import poisson_sf
-from detectors.windows import bucket_of
+from detectors.windows import KeyState, bucket_of
 
 from detectors.engine import (
     CONCENTRATED_DEMAND,
@@ -323,3 +323,24 @@ def test_a_new_firm_is_judged_against_its_peers() -> None:
     alerts = {d.key: d for d in opened(out, GROUP_DISPUTE)}
     assert alerts["NEW-GYM"].expected > alerts["NEW-BOOKS"].expected
     assert alerts["NEW-GYM"].score < alerts["NEW-BOOKS"].score
+
+
+def test_the_pre_screen_skips_most_judgements_and_changes_no_decision(quiet: list[Enriched],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    tickets = quiet + burst("GD", T0 + 10 * DAY, hours=3, people=15) + burst(
+        "CD", T0 + 11 * DAY, hours=10, people=30, firm="SELLER", firms=12, product="某品牌电动车电池",
+        terms=("电池", "起火", "质量"))
+    cfg = replace(CFG, false_alarms_per_day=20.0)  # a loose budget: many findings near the edge
+    judged = [0]
+    judge = PartitionEngine._judge
+
+    def counted(self: PartitionEngine, s: KeyState, t: int) -> list:
+        judged[0] += 1
+        return judge(self, s, t)
+
+    monkeypatch.setattr(PartitionEngine, "_judge", counted)
+    screened, screened_judged = run(tickets, cfg=cfg), judged[0]
+    monkeypatch.setattr(PartitionEngine, "_may_find", lambda self, s, t, exposures: True)
+    judged[0] = 0
+    assert run(tickets, cfg=cfg) == screened and {d.type for d in screened} >= {GROUP_DISPUTE, CONCENTRATED_DEMAND}
+    assert screened_judged < judged[0] / 2
