@@ -93,10 +93,10 @@ PRIORS: dict[str, Prior] = {
 
 
 # A firm joins its peers (same product category, same district) once watched this long; a
-# peer group of at least PEER_MIN firms gives a firm its prior, worth PEER_WEIGHT buckets.
+# peer group of at least PEER_MIN firms gives a firm its prior, worth at most PEER_WEIGHT buckets.
 PEER_AFTER = 3 * BUCKETS_PER_DAY
 PEER_MIN = 5
-PEER_WEIGHT = 2 * BUCKETS_PER_DAY
+PEER_WEIGHT = 7 * BUCKETS_PER_DAY
 
 # The dimensions whose judgements share one alert type's false-alarm budget.
 _DEMANDS = (PRODUCT, ISSUE, TERM, PLATFORM_TERM)
@@ -310,7 +310,7 @@ class Clock:
     prev_day_evals: dict[str, int] = field(default_factory=dict)
     late: int = 0  # (key, bucket) deltas that arrived after their bucket's tick
     applied: int = -1  # offset of the last delta message folded in (the stream's); replays skip
-    peers: dict[str, list[float]] = field(default_factory=dict)  # "category|district" -> [sum log rate, firms]
+    peers: dict[str, list[float]] = field(default_factory=dict)  # "category|district" -> [firms, sum rate, sum rate^2]
 
     def to_dict(self, rhythm: Rhythm) -> dict[str, Any]:
         return {
@@ -582,22 +582,36 @@ class PartitionEngine:
         """Count a firm watched for PEER_AFTER into its peer groups (the rate it showed by then)."""
         if not s.category:
             return
-        log_rate = math.log((s.base_people + 0.5) / s.base_exposure)
+        rate = s.base_people / s.base_exposure
         for group in {f"{s.category}|{s.district}", f"{s.category}|"}:
-            g = self.clock.peers.setdefault(group, [0.0, 0.0])
-            g[0] += log_rate
-            g[1] += 1.0
+            g = self.clock.peers.setdefault(group, [0.0, 0.0, 0.0])
+            g[0] += 1.0
+            g[1] += rate
+            g[2] += rate * rate
 
     def _prior(self, s: KeyState) -> Prior:
-        """The prior of a key's rate: for a firm, its peers' typical (geometric mean) rate, from
-        firms of its product category in its district, else in any district, else the default."""
+        """The prior of a key's rate: for a firm, the Gamma its peers' rates fit (firms of its
+        product category in its district, else in any district), else the default.
+
+        Fitted by moments (empirical Bayes): mean m and variance v of the peers' rates give
+        a prior worth m / v buckets. Alike peers give a firm with no history a firm
+        expectation; peers as varied as firm volumes usually are weigh next to nothing
+        against a firm's own history. Peers only ever raise the default: that a firm's
+        category is quiet is no reason to find five complaints at it more alarming than
+        the default prior does (small firms' chance bursts are the commonest false alarm).
+        """
+        default = PRIORS[s.dim]
         if s.dim == FIRM and s.category:
             peers = self.clock.peers
             for group in (f"{s.category}|{s.district}", f"{s.category}|"):
                 g = peers.get(group)
-                if g is not None and g[1] >= PEER_MIN:
-                    return Prior(math.exp(g[0] / g[1]), PEER_WEIGHT)
-        return PRIORS[s.dim]
+                if g is not None and g[0] >= PEER_MIN:
+                    mean = g[1] / g[0]
+                    if mean <= default.rate:
+                        break
+                    var = g[2] / g[0] - mean * mean
+                    return Prior(mean, PEER_WEIGHT if var * PEER_WEIGHT <= mean else mean / var)
+        return default
 
     def _alpha(self, dim: str) -> float:
         """Per-test false-alarm rate: the daily budget spread over the judgements made per day.
