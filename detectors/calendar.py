@@ -33,14 +33,10 @@ from datetime import date
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from detectors.baseline import LOCAL_OFFSET, Rhythm
 from detectors.windows import BUCKET_SECONDS, BUCKETS_PER_DAY
 
-if TYPE_CHECKING:
-    from detectors.baseline import Rhythm
-
-LOCAL_OFFSET = 8 * 3600  # Asia/Shanghai: a fixed +08:00
 _LOCAL_BUCKETS = LOCAL_OFFSET // BUCKET_SECONDS
 _EPOCH = date(1970, 1, 1)
 ALL = "*"

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -360,6 +360,8 @@ class PartitionEngine:
         self.states: dict[str, KeyState] = {}
         self._dirty: set[str] = set()
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
+        self._exposure_tick = -1  # the tick _exposure_cache holds (see _exposures)
+        self._exposure_cache: dict[str, list[tuple[int, float]]] = {}
 
     # ---- state
 
@@ -505,12 +507,10 @@ class PartitionEngine:
         cfg = self.config
         min_people, longest, evals, states = cfg.min_people, cfg.longest, clock.day_evals, self.states
         dirty, learn = self._dirty, self._learn
-        # _judge decides nothing during the warm-up. After it, keys that cannot be found
-        # anomalous are screened out before _judge (_may_find), with each window's exposure
-        # computed once for the tick per product category. Firms and keys with open episodes
-        # are always judged.
+        # Nothing is judged during the warm-up (baselines are still empty: everything would
+        # look new). After it, keys that cannot be found anomalous are screened out before
+        # _judge (_may_find). Firms and keys with open episodes are always judged.
         judging = t - clock.first_tick >= cfg.warmup_days * BUCKETS_PER_DAY
-        exposures: dict[str, list[tuple[int, float]]] = {}
         for tk in sorted(keys):
             s = states.get(tk) or self.state(tk)
             evals[s.dim] = evals.get(s.dim, 0) + 1
@@ -526,7 +526,7 @@ class PartitionEngine:
                     dirty.add(tk)
                 continue
             learn(s, t - longest)
-            if judging and (s.episodes or s.dim == FIRM or self._may_find(s, t, exposures)):
+            if judging and (s.episodes or s.dim == FIRM or self._may_find(s, t)):
                 out.extend(self._judge(s, t))
             s.prune(s.learned_to + 1)  # after judging: evidence reaches back to an episode's start
             dirty.add(tk)
@@ -625,50 +625,48 @@ class PartitionEngine:
         tests = sum(max(clock.day_evals.get(d, 0), clock.prev_day_evals.get(d, 0)) for d in _RAISES_ALIKE[dim])
         return self.config.false_alarms_per_day / max(100, self.config.partitions * tests)
 
-    def _may_find(self, s: KeyState, t: int, exposures: dict[str, list[tuple[int, float]]]) -> bool:
-        """Could ``_judge`` find anything on *s*? For keys other than firms (a firm's issues are judged apart).
-
-        Only if some window's ticket count passes ``_count_clears`` against the mean
-        ``_judge`` would expect, the first test ``_judge`` makes (people never outnumber
-        tickets). Most keys judged at a tick are common terms at their usual rate: more
-        than nine in ten stop here, at a fraction of ``_judge``'s cost. *exposures* caches,
-        per product category, each window's exposure at *t*: the same for every key of the
-        tick with that category.
-        """
-        cfg = self.config
-        windows = exposures.get(s.category)
+    def _exposures(self, t: int, category: str) -> list[tuple[int, float]]:
+        """Each window's (calendar-weighted) exposure at tick *t* for keys of *category*:
+        the same for every such key of the tick, so computed once per tick and category."""
+        if self._exposure_tick != t:
+            self._exposure_tick = t
+            self._exposure_cache.clear()
+        windows = self._exposure_cache.get(category)
         if windows is None:
-            windows = exposures[s.category] = [
-                (w, self.calendar.exposure(self.rhythm, t - w, t, s.category)) for w in cfg.windows]
+            windows = self._exposure_cache[category] = [
+                (w, self.calendar.exposure(self.rhythm, t - w, t, category)) for w in self.config.windows]
+        return windows
+
+    def _suspect_windows(self, s: KeyState, t: int) -> Iterator[tuple[int, int, float, float]]:
+        """(window, tickets, shape, mean) of each window whose ticket count ``_count_clears``
+        against the people ``_judge`` expects (people never outnumber tickets)."""
+        cfg = self.config
         prior = self._prior(s)
         order, counts = s.order, s.counts
         hi = bisect_right(order, t)
-        for w, exposure in windows:
+        for w, exposure in self._exposures(t, s.category):
             n = sum(counts[bisect_right(order, t - w, 0, hi):hi])  # s.count(t, w)
             if n >= cfg.min_people:
                 r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
-                if _count_clears(n, mean, min(r, cfg.dispersion)):
-                    return True
-        return False
+                r = min(r, cfg.dispersion)
+                if _count_clears(n, mean, r):
+                    yield w, n, r, mean
+
+    def _may_find(self, s: KeyState, t: int) -> bool:
+        """Could ``_judge`` find anything on *s*? For keys other than firms (a firm's issues are judged apart).
+
+        Most keys judged at a tick are common terms at their usual rate: more than nine in
+        ten have no suspect window and stop here, before ``_judge``'s budget and people sets.
+        """
+        return next(self._suspect_windows(s, t), None) is not None
 
     def _judge(self, s: KeyState, t: int) -> list[Decision]:
+        """Findings on *s* at tick *t*, past the warm-up (``_tick`` judges nothing before it)."""
         cfg = self.config
-        if t - self.clock.first_tick < cfg.warmup_days * BUCKETS_PER_DAY:
-            return []  # baselines are still empty: everything would look new
-        prior = self._prior(s)
         findings: list[_Finding] = []
         best: _Finding | None = None
-        for w in cfg.windows:
+        for w, n, r, mean in self._suspect_windows(s, t):
             lo = t - w
-            n = s.count(t, w)
-            if n < cfg.min_people:
-                continue
-            exposure = self.calendar.exposure(self.rhythm, lo, t, s.category)
-            r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
-            r = min(r, cfg.dispersion)
-            # People never outnumber tickets: when the tickets are unremarkable, so are the people.
-            if not _count_clears(n, mean, r):
-                continue
             buckets = s.between(lo, t)
             people: set[str] = set()
             for bk in buckets:
@@ -718,12 +716,11 @@ class PartitionEngine:
         firm_rate = (firm_prior.shape + s.base_people) / (firm_prior.weight + s.base_exposure)
         issue_prior = Prior(max(firm_rate * ISSUE_SHARE, firm_prior.rate), 2 * BUCKETS_PER_DAY)
         best: _Finding | None = None
-        for w in cfg.windows:
+        for w, exposure in self._exposures(t, s.category):
             counts: dict[str, int] = {}
             for _, bk in s.window(t, w):
                 for i, c in bk.issues.items():
                     counts[i] = counts.get(i, 0) + c
-            exposure = self.calendar.exposure(self.rhythm, t - w, t, s.category)
             for issue, k in counts.items():
                 if k < cfg.min_people:
                     continue
@@ -863,7 +860,7 @@ def _count_clears(n: int, mean: float, r: float) -> bool:
     """Whether *n* tickets in a window are remarkable enough for ``_judge`` to look at its people.
 
     Above the *mean*, and by three standard deviations of the Negative Binomial (shape *r*)
-    once the mean is large enough for that to mean something. ``_may_find`` screens with it too.
+    once the mean is large enough for that to mean something.
 
     >>> _count_clears(5, 0.4, 3.0), _count_clears(12, 8.0, 3.0), _count_clears(30, 8.0, 3.0)
     (True, False, True)

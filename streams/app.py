@@ -402,6 +402,9 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             for cb in counters.on_alert:
                 cb(alert)
 
+    def write_clock(p: int, eng: PartitionEngine) -> None:
+        state[clock_key(p, settings.partitions).encode()] = orjson.dumps(eng.clock_dict())
+
     async def flush() -> None:
         started = time.perf_counter()
         writes = 0
@@ -409,7 +412,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             dirty = eng.take_dirty()
             for tk, value in dirty.items():
                 state[tk.encode()] = orjson.dumps(value)
-            state[clock_key(p, settings.partitions).encode()] = orjson.dumps(eng.clock_dict())
+            write_clock(p, eng)
             writes += len(dirty) + 1
             counters.state_writes += len(dirty)
             metrics.flush_dirty_keys.observe(len(dirty))
@@ -472,9 +475,12 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
                 st.load(orjson.loads(raw))
         return st
 
-    async def flush_stage() -> None:
+    def write_stage() -> None:
         if stage_box[0] is not None:
             stage_table[STAGE_KEY] = orjson.dumps(stage_box[0].to_dict())
+
+    async def flush_stage() -> None:
+        write_stage()
         stage_flushed[0] = time.monotonic()
         done, stage_pending[:] = list(stage_pending), []
         if stage_stream:
@@ -512,9 +518,8 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         # not its end, and Faust recovers a changelog only up to that answer. A lone last
         # record makes the answer exact (Apache Kafka needs none of this).
         for p, eng in engines.items():
-            state[clock_key(p, settings.partitions).encode()] = orjson.dumps(eng.clock_dict())
-        if stage_box[0] is not None:
-            stage_table[STAGE_KEY] = orjson.dumps(stage_box[0].to_dict())
+            write_clock(p, eng)
+        write_stage()
         await app.producer.flush()
 
     app.settle_before.append(flush_windows)

@@ -340,7 +340,7 @@ def test_the_pre_screen_skips_most_judgements_and_changes_no_decision(quiet: lis
 
     monkeypatch.setattr(PartitionEngine, "_judge", counted)
     screened, screened_judged = run(tickets, cfg=cfg), judged[0]
-    monkeypatch.setattr(PartitionEngine, "_may_find", lambda self, s, t, exposures: True)
+    monkeypatch.setattr(PartitionEngine, "_may_find", lambda self, s, t: True)
     judged[0] = 0
     assert run(tickets, cfg=cfg) == screened and {d.type for d in screened} >= {GROUP_DISPUTE, CONCENTRATED_DEMAND}
     assert screened_judged < judged[0] / 2
