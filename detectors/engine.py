@@ -360,8 +360,10 @@ class PartitionEngine:
         self.states: dict[str, KeyState] = {}
         self._dirty: set[str] = set()
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
-        self._exposure_tick = -1  # the tick _exposure_cache holds (see _exposures)
-        self._exposure_cache: dict[str, list[tuple[int, float]]] = {}
+        # Memos of the current tick (see _tick): the rhythm only changes between ticks.
+        self._window_exposures: dict[str, list[tuple[int, float]]] = {}
+        self._span_exposures: dict[tuple[int, int, str], float] = {}
+        self._decays: dict[int, float] = {}  # span in buckets -> baseline decay over it
 
     # ---- state
 
@@ -494,6 +496,8 @@ class PartitionEngine:
 
     def _tick(self, t: int) -> list[Decision]:
         clock = self.clock
+        self._window_exposures.clear()
+        self._span_exposures.clear()
         keys = clock.due.pop(t, set())
         day = t // BUCKETS_PER_DAY
         if day != clock.day:
@@ -528,7 +532,8 @@ class PartitionEngine:
             learn(s, t - longest)
             if judging and (s.episodes or s.dim == FIRM or self._may_find(s, t)):
                 out.extend(self._judge(s, t))
-            s.prune(s.learned_to + 1)  # after judging: evidence reaches back to an episode's start
+            if s.order and s.order[0] <= s.learned_to:
+                s.prune(s.learned_to + 1)  # after judging: evidence reaches back to an episode's start
             dirty.add(tk)
         for tk in sorted(clock.open):
             s = self.state(tk)
@@ -549,7 +554,9 @@ class PartitionEngine:
         start = s.learned_to if s.learned_to >= 0 else min(s.first_bucket - 1, self.clock.first_tick)
         if upto <= start:
             return
-        decay = math.pow(0.5, (upto - start) / self._half_life)
+        decay = self._decays.get(upto - start)
+        if decay is None:
+            decay = self._decays[upto - start] = math.pow(0.5, (upto - start) / self._half_life)
         s.base_count *= decay
         s.base_people *= decay
         s.base_exposure *= decay
@@ -564,7 +571,11 @@ class PartitionEngine:
             stop = min(upto, min(e.start_bucket for e in s.episodes.values()) - 1)
         if stop > start:
             watched = s.base_exposure
-            s.base_exposure += self.calendar.exposure(self.rhythm, start, stop, s.category)
+            span = (start, stop, s.category)
+            exposure = self._span_exposures.get(span)
+            if exposure is None:  # most keys learn the same bucket at a tick
+                exposure = self._span_exposures[span] = self.calendar.exposure(self.rhythm, start, stop, s.category)
+            s.base_exposure += exposure
             if s.dim == FIRM and watched < PEER_AFTER <= s.base_exposure:
                 self._join_peers(s)
             # Bucket by bucket, oldest first, so the sums do not depend on the order buckets arrived in.
@@ -628,12 +639,9 @@ class PartitionEngine:
     def _exposures(self, t: int, category: str) -> list[tuple[int, float]]:
         """Each window's (calendar-weighted) exposure at tick *t* for keys of *category*:
         the same for every such key of the tick, so computed once per tick and category."""
-        if self._exposure_tick != t:
-            self._exposure_tick = t
-            self._exposure_cache.clear()
-        windows = self._exposure_cache.get(category)
+        windows = self._window_exposures.get(category)
         if windows is None:
-            windows = self._exposure_cache[category] = [
+            windows = self._window_exposures[category] = [
                 (w, self.calendar.exposure(self.rhythm, t - w, t, category)) for w in self.config.windows]
         return windows
 
@@ -889,13 +897,22 @@ class OfflineEngine:
         self._newest: float | None = None
 
     def feed(self, batch: Iterable[Enriched]) -> list[Decision]:
+        newest: float | None = None
         for e in batch:
             self.aggregator.add(e)
-            if self._newest is None or e.ts > self._newest:
-                self._newest = e.ts
-        msgs = self.aggregator.drain({"0": [self._newest, False]})
+            if newest is None or e.ts > newest:
+                newest = e.ts
+        return self.advance(self.aggregator.drain({}), newest)
+
+    def advance(self, msgs: dict[int, dict[str, Any]], newest: float | None) -> list[Decision]:
+        """Apply one batch's delta messages (``Aggregator.drain``, from this aggregator or
+        another process's), whose tickets reach event time *newest*."""
+        if newest is not None and (self._newest is None or newest > self._newest):
+            self._newest = newest
+        watermarks = {"0": [self._newest, False]}
         out: list[Decision] = []
         for p, msg in msgs.items():
+            msg["w"] = watermarks
             eng = self.engines[p]
             decided = eng.apply(msg)
             out.extend(self.stage.offer(p, eng.done_to(), decided))

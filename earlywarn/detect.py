@@ -4,10 +4,12 @@ Each line is one ticket-contract message (an object, or an array of them). Bad l
 reported with their line number and reason, optionally written to a dead-letter file, and
 never stop the run. The alerts are the ones the stream would raise for the same input.
 
-With ``workers`` > 0, decoding and enrichment (segmenting the narrative is most of its
-cost) run in that many forked processes, chunk by chunk, while this process runs the
-detection core; results come back in input order and are batched exactly as a single
-process batches them, so the alerts are the same, byte for byte.
+Input is taken in chunks of lines. Each chunk is decoded, enriched (segmenting the
+narrative is most of that) and pre-aggregated into per-partition deltas, as the stream's
+ingest agent does; this process folds the deltas into the partition engines. With
+``workers`` > 0 the first half runs in that many forked processes, chunk by chunk, while
+this process runs the second; chunks come back in input order, and since the engine
+decides the same whatever the batching, the alerts are the same, byte for byte.
 """
 
 from __future__ import annotations
@@ -17,28 +19,24 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from itertools import islice
-from operator import attrgetter
 from typing import Any
 
 from alerts.render import render
-from detectors.engine import Enriched, OfflineEngine
+from detectors.engine import Aggregator, OfflineEngine
 from detectors.enrich import Enricher
 from earlywarn.settings import Settings
 from schemas.tickets import Rejection, decode
 from streams.routing import router
 
-# One line's outcome: None for a blank line, else what it decoded to, in order.
-_Line = list[Enriched | Rejection] | None
 
 def default_workers() -> int:
     """Enrichment processes beside the detection core's own: one per other core."""
     return max(0, (os.cpu_count() or 1) - 1)
 
 
-CHUNK_LINES = 1000  # lines a worker decodes and enriches per task: big enough to amortise the pickling
-_as_tuple = attrgetter(*(f.name for f in fields(Enriched)))  # Enriched(*_as_tuple(e)) == e
+CHUNK_LINES = 1000  # lines per chunk: big enough to amortise a worker's pickling
 
 
 @dataclass
@@ -50,96 +48,105 @@ class DetectStats:
     alerts: int = 0
 
 
-def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = 2000,
+@dataclass(slots=True)
+class _Chunk:
+    """What one chunk of lines came to: the engine's input and what was rejected."""
+
+    lines: int
+    tickets: int
+    rejected: list[tuple[int, Rejection]]  # (line index in the chunk, why)
+    deltas: dict[int, dict[str, Any]]  # partition -> delta message (Aggregator.drain)
+    newest: float | None  # the newest event time in the chunk
+
+
+def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LINES,
            on_reject: Callable[[int, Rejection, bytes], None] | None = None,
            stats: DetectStats | None = None, enricher: Enricher | None = None,
            workers: int = 0) -> Iterator[dict[str, Any]]:
     """Yield alert-contract-v1 dicts for the tickets in *lines*, in event-time order.
 
-    *workers* > 0 decodes and enriches in that many forked processes (where ``fork`` exists).
+    *batch* lines are enriched and aggregated at a time; *workers* > 0 does that in that
+    many forked processes (where ``fork`` exists).
     """
     stats = stats if stats is not None else DetectStats()
     enricher = enricher or Enricher(settings.pseudonym_secret.encode())
     engine = OfflineEngine(settings.detect, router(settings.partitions))
+    chunks = _chunks(lines, batch)
     if workers > 0 and "fork" in multiprocessing.get_all_start_methods():
-        outcomes = _enrich_forked(lines, enricher, settings.max_message_bytes, workers)
+        done = _forked(chunks, (enricher, engine.aggregator, settings.max_message_bytes), workers)
     else:
-        outcomes = (_enrich_line(raw, enricher, settings.max_message_bytes) for raw in lines)
-    pending: list[Enriched] = []
-    for line_no, (raw, outcome) in enumerate(outcomes, 1):
-        stats.lines = line_no
-        if outcome is None:
-            continue
-        for r in outcome:
-            if isinstance(r, Rejection):
-                stats.rejected += 1
-                stats.reasons[r.reason.value] = stats.reasons.get(r.reason.value, 0) + 1
-                if on_reject is not None:
-                    on_reject(line_no, r, raw.rstrip(b"\r\n"))
-                continue
-            stats.tickets += 1
-            pending.append(r)
-        if len(pending) >= batch:
-            for d in engine.feed(pending):
-                stats.alerts += 1
-                yield render(d)
-            pending = []
-    for d in engine.feed(pending):
-        stats.alerts += 1
-        yield render(d)
+        done = ((c, _take(c, enricher, engine.aggregator, settings.max_message_bytes)) for c in chunks)
+    for raw_lines, chunk in done:
+        for i, r in chunk.rejected:
+            stats.rejected += 1
+            stats.reasons[r.reason.value] = stats.reasons.get(r.reason.value, 0) + 1
+            if on_reject is not None:
+                on_reject(stats.lines + i + 1, r, raw_lines[i].rstrip(b"\r\n"))
+        stats.lines += chunk.lines
+        stats.tickets += chunk.tickets
+        for d in engine.advance(chunk.deltas, chunk.newest):
+            stats.alerts += 1
+            yield render(d)
     for d in engine.finish():
         stats.alerts += 1
         yield render(d)
 
 
-def _enrich_line(raw: bytes, enricher: Enricher, max_bytes: int) -> tuple[bytes, _Line]:
-    payload = raw.rstrip(b"\r\n")
-    if not payload.strip():
-        return raw, None
-    return raw, [r if isinstance(r, Rejection) else enricher.enrich(r) for r in decode(payload, max_bytes=max_bytes)]
+def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    it = iter(lines)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
-# The forked workers' enricher: set just before the pool forks, so each worker inherits the
-# parent's (building a segmenter costs ~1.2 s and ~100 MB), never pickled.
-_worker: tuple[Enricher, int] | None = None
+def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int) -> _Chunk:
+    """Decode, enrich and aggregate one chunk of lines."""
+    rejected: list[tuple[int, Rejection]] = []
+    tickets = 0
+    newest: float | None = None
+    for i, raw in enumerate(raw_lines):
+        payload = raw.rstrip(b"\r\n")
+        if not payload.strip():
+            continue
+        for r in decode(payload, max_bytes=max_bytes):
+            if isinstance(r, Rejection):
+                rejected.append((i, r))
+                continue
+            e = enricher.enrich(r)
+            aggregator.add(e)
+            tickets += 1
+            if newest is None or e.ts > newest:
+                newest = e.ts
+    return _Chunk(len(raw_lines), tickets, rejected, aggregator.drain({}), newest)
 
 
-def _enrich_chunk(chunk: list[bytes]) -> list[Any]:
-    """A worker's task: each line's outcome, with tickets as plain tuples (cheaper to pickle)."""
+# The forked workers' enricher and aggregator: set just before the pool forks, so each
+# worker inherits the parent's (building a segmenter costs ~1.2 s and ~100 MB), never pickled.
+_worker: tuple[Enricher, Aggregator, int] | None = None
+
+
+def _take_in_worker(raw_lines: list[bytes]) -> _Chunk:
     assert _worker is not None
-    enricher, max_bytes = _worker
-    out: list[Any] = []
-    for raw in chunk:
-        _, outcome = _enrich_line(raw, enricher, max_bytes)
-        out.append(None if outcome is None else
-                   [r if isinstance(r, Rejection) else _as_tuple(r) for r in outcome])
-    return out
+    return _take(raw_lines, *_worker)
 
 
-def _enrich_forked(lines: Iterable[bytes], enricher: Enricher, max_bytes: int,
-                   workers: int) -> Iterator[tuple[bytes, _Line]]:
+def _forked(chunks: Iterator[list[bytes]], worker: tuple[Enricher, Aggregator, int],
+            workers: int) -> Iterator[tuple[list[bytes], _Chunk]]:
     global _worker
-    _worker = (enricher, max_bytes)
+    _worker = worker
     try:
         pool = multiprocessing.get_context("fork").Pool(workers)
     finally:
         _worker = None
     with pool:
-        it = iter(lines)
         # At most two chunks per worker in flight: reading runs ahead of detection by no more.
         in_flight: deque[tuple[list[bytes], Any]] = deque()
         while True:
-            while len(in_flight) < 2 * workers:
-                chunk = list(islice(it, CHUNK_LINES))
-                if not chunk:
-                    break
-                in_flight.append((chunk, pool.apply_async(_enrich_chunk, (chunk,))))
+            while len(in_flight) < 2 * workers and (chunk := next(chunks, None)) is not None:
+                in_flight.append((chunk, pool.apply_async(_take_in_worker, (chunk,))))
             if not in_flight:
                 return
             chunk, result = in_flight.popleft()
-            for raw, outcome in zip(chunk, result.get(), strict=True):
-                yield raw, (None if outcome is None else
-                            [r if isinstance(r, Rejection) else Enriched(*r) for r in outcome])
+            yield chunk, result.get()
 
 
 def deadletter_line(line_no: int, r: Rejection, raw: bytes) -> dict[str, Any]:
