@@ -518,7 +518,7 @@ class PartitionEngine:
         for tk in sorted(keys):
             s = states.get(tk) or self.state(tk)
             evals[s.dim] = evals.get(s.dim, 0) + 1
-            b = s.buckets.get(t)
+            b = s.get(t)
             if b is not None:
                 tickets += b.n
             if not s.episodes and (s.retained < min_people or s.count(t, longest) < min_people):
@@ -766,7 +766,7 @@ class PartitionEngine:
         ek = f"{f.type}|{f.subject_key}"
         ep = s.episodes.get(ek)
         buckets = [bk for _, bk in s.window(t, f.width)]
-        first = min(b for b, bk in s.buckets.items() if t - f.width < b <= t and bk.n)
+        first = next(b for b, bk in s.window(t, f.width) if bk.n)
         severity = self._severity(f, buckets)
         if ep is None:
             aid = alert_id(f.type, f.dimension, f.subject_key, bucket_start(first))
@@ -811,10 +811,7 @@ class PartitionEngine:
         firms: set[str] = set()
         people: set[str] = set()
         amount = 0.0
-        for b in sorted(s.buckets):
-            if not lo <= b <= hi:
-                continue
-            bk = s.buckets[b]
+        for bk in s.between(lo - 1, hi):
             if issue is not None and not bk.issues.get(issue):
                 continue
             if len(ids) < MAX_EVIDENCE:  # sorted: arrival order within a bucket is not the data's

@@ -125,13 +125,13 @@ class Episode:
 class KeyState:
     """Everything kept for one key of one dimension.
 
-    ``buckets`` maps a bucket index to its ``Bucket``; beside it the key keeps the indices
-    in ascending order and their ticket counts, so a window is two bisections and a C-level
-    sum, and learning and pruning touch only the buckets they learn or drop. A busy key
-    holds a few hundred buckets (a day of windows plus up to two days of lazy learning)
-    and is evaluated at every tick, so passes over all of them were most of the cost.
-    Only ``add_raw``, ``prune`` and ``from_dict`` change the buckets, and they keep the
-    three in step.
+    The buckets are three parallel lists: ``order``, the bucket indices ascending;
+    ``counts``, their ticket counts; ``slots``, the ``Bucket``s. A window is two bisections
+    and a C-level slice, and learning and pruning touch only the buckets they learn or drop
+    (pruning is one slice deletion). A busy key holds a few hundred buckets (a day of
+    windows plus up to two days of lazy learning) and is evaluated at every tick, so passes
+    over all of them were most of the cost. Only ``add_raw``, ``prune`` and ``from_dict``
+    change the buckets, and they keep the three in step.
     """
 
     dim: str
@@ -139,7 +139,6 @@ class KeyState:
     label: str = ""
     district: str = ""  # the district most of its tickets come from, when one
     category: str = ""  # product category, for peer priors
-    buckets: dict[int, Bucket] = field(default_factory=dict)
     retained: int = 0  # tickets in the buckets kept: an O(1) upper bound on any window's count
     # Baseline: exponentially forgotten ticket count and exposure (in buckets), learned
     # from closed buckets outside episodes, up to and including ``learned_to``.
@@ -150,8 +149,21 @@ class KeyState:
     learned_to: int = -1
     first_bucket: int = -1
     episodes: dict[str, Episode] = field(default_factory=dict)  # "type|subject key" -> open episode
-    order: list[int] = field(default_factory=list, repr=False)  # the keys of ``buckets``, ascending
-    counts: list[int] = field(default_factory=list, repr=False)  # ``buckets[order[i]].n``
+    order: list[int] = field(default_factory=list, repr=False)  # the bucket indices, ascending
+    counts: list[int] = field(default_factory=list, repr=False)  # ``slots[i].n``
+    slots: list[Bucket] = field(default_factory=list, repr=False)  # the bucket at ``order[i]``
+
+    @property
+    def buckets(self) -> dict[int, Bucket]:
+        """Bucket index -> bucket: a new dict, for reading (the hot paths use the lists)."""
+        return dict(zip(self.order, self.slots))
+
+    def get(self, bucket: int) -> Bucket | None:
+        order = self.order
+        if order and order[-1] == bucket:
+            return self.slots[-1]
+        i = bisect_left(order, bucket)
+        return self.slots[i] if i < len(order) and order[i] == bucket else None
 
     def add(self, d: Delta) -> None:
         """Add a delta; the state may keep its lists and dicts (see ``add_raw``)."""
@@ -165,21 +177,24 @@ class KeyState:
         bucket, n = d[0], d[1]
         order = self.order
         self.retained += n
-        b = self.buckets.get(bucket)
-        if b is None:  # the common case: a bucket's tickets arrive in one batch
-            self.buckets[bucket] = Bucket.of(d)
-            if not order or bucket > order[-1]:
-                order.append(bucket)
-                self.counts.append(n)
-            else:  # a late ticket's bucket, older than the newest kept
-                i = bisect_left(order, bucket)
-                order.insert(i, bucket)
-                self.counts.insert(i, n)
-            if self.first_bucket < 0 or bucket < self.first_bucket:
+        if not order or bucket > order[-1]:  # the common case: a new bucket, the newest
+            order.append(bucket)
+            self.counts.append(n)
+            self.slots.append(Bucket.of(d))
+            if self.first_bucket < 0 or bucket < self.first_bucket:  # (all pruned, then a late one)
                 self.first_bucket = bucket
             return
+        i = len(order) - 1 if order[-1] == bucket else bisect_left(order, bucket)
+        if order[i] != bucket:  # a late ticket's bucket, older than the newest kept
+            order.insert(i, bucket)
+            self.counts.insert(i, n)
+            self.slots.insert(i, Bucket.of(d))
+            if bucket < self.first_bucket:
+                self.first_bucket = bucket
+            return
+        b = self.slots[i]
         b.n += n
-        self.counts[-1 if order[-1] == bucket else bisect_left(order, bucket)] += n
+        self.counts[i] += n
         b.people.update(d[2])
         room = MAX_IDS_PER_BUCKET - len(b.ids)
         if room > 0:
@@ -196,13 +211,14 @@ class KeyState:
 
     def between(self, lo: int, hi: int) -> list[Bucket]:
         """The buckets in (lo, hi], oldest first."""
-        order, buckets = self.order, self.buckets
-        return [buckets[b] for b in order[bisect_right(order, lo):bisect_right(order, hi)]]
+        order = self.order
+        return self.slots[bisect_right(order, lo):bisect_right(order, hi)]
 
     def window(self, end: int, width: int) -> list[tuple[int, Bucket]]:
         """The (bucket index, bucket) pairs in (end - width, end], oldest first."""
-        order, buckets = self.order, self.buckets
-        return [(b, buckets[b]) for b in order[bisect_right(order, end - width):bisect_right(order, end)]]
+        order = self.order
+        i, j = bisect_right(order, end - width), bisect_right(order, end)
+        return list(zip(order[i:j], self.slots[i:j]))
 
     def count(self, end: int, width: int) -> int:
         """Tickets in (end - width, end]."""
@@ -219,18 +235,15 @@ class KeyState:
         """Forget buckets older than *before* (they have been learned already)."""
         i = bisect_left(self.order, before)
         if i:
-            for b in self.order[:i]:
-                del self.buckets[b]
             self.retained -= sum(self.counts[:i])
-            del self.order[:i], self.counts[:i]
+            del self.order[:i], self.counts[:i], self.slots[:i]
 
     # Serialisation: compact lists, stable field order, for the changelog.
     def to_dict(self) -> dict[str, Any]:
-        buckets = self.buckets
         return {
             "d": self.dim, "k": self.key, "l": self.label, "di": self.district, "c": self.category,
             "b": [[b, bk.n, sorted(bk.people), bk.ids, bk.terms, bk.firms, bk.issues, bk.districts, bk.amount]
-                  for b, bk in ((b, buckets[b]) for b in self.order)],
+                  for b, bk in zip(self.order, self.slots)],
             "bc": self.base_count, "bp": self.base_people, "be": self.base_exposure, "bi": self.base_issues,
             "lt": self.learned_to, "fb": self.first_bucket,
             "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
@@ -242,7 +255,7 @@ class KeyState:
     def from_dict(cls, v: dict[str, Any]) -> KeyState:
         s = cls(v["d"], v["k"], v["l"], v["di"], v["c"])
         for b, n, people, ids, terms, firms, issues, districts, amount in sorted(v["b"], key=lambda x: x[0]):
-            s.buckets[b] = Bucket(n, set(people), ids, terms, firms, issues, districts, amount)
+            s.slots.append(Bucket(n, set(people), ids, terms, firms, issues, districts, amount))
             s.order.append(b)
             s.counts.append(n)
             s.retained += n
