@@ -360,10 +360,8 @@ class PartitionEngine:
         self.states: dict[str, KeyState] = {}
         self._dirty: set[str] = set()
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
-        # Memos of the current tick (see _tick): the rhythm only changes between ticks.
+        # Each window's exposure per category at the current tick (see _exposures).
         self._window_exposures: dict[str, list[tuple[int, float]]] = {}
-        self._span_exposures: dict[tuple[int, int, str], float] = {}
-        self._decays: dict[int, float] = {}  # span in buckets -> baseline decay over it
 
     # ---- state
 
@@ -496,8 +494,7 @@ class PartitionEngine:
 
     def _tick(self, t: int) -> list[Decision]:
         clock = self.clock
-        self._window_exposures.clear()
-        self._span_exposures.clear()
+        self._window_exposures.clear()  # the rhythm changes between ticks
         keys = clock.due.pop(t, set())
         day = t // BUCKETS_PER_DAY
         if day != clock.day:
@@ -554,9 +551,7 @@ class PartitionEngine:
         start = s.learned_to if s.learned_to >= 0 else min(s.first_bucket - 1, self.clock.first_tick)
         if upto <= start:
             return
-        decay = self._decays.get(upto - start)
-        if decay is None:
-            decay = self._decays[upto - start] = math.pow(0.5, (upto - start) / self._half_life)
+        decay = math.pow(0.5, (upto - start) / self._half_life)
         s.base_count *= decay
         s.base_people *= decay
         s.base_exposure *= decay
@@ -571,11 +566,7 @@ class PartitionEngine:
             stop = min(upto, min(e.start_bucket for e in s.episodes.values()) - 1)
         if stop > start:
             watched = s.base_exposure
-            span = (start, stop, s.category)
-            exposure = self._span_exposures.get(span)
-            if exposure is None:  # most keys learn the same bucket at a tick
-                exposure = self._span_exposures[span] = self.calendar.exposure(self.rhythm, start, stop, s.category)
-            s.base_exposure += exposure
+            s.base_exposure += self.calendar.exposure(self.rhythm, start, stop, s.category)
             if s.dim == FIRM and watched < PEER_AFTER <= s.base_exposure:
                 self._join_peers(s)
             # Bucket by bucket, oldest first, so the sums do not depend on the order buckets arrived in.
