@@ -219,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("file", help="JSONL file, or - for standard input")
     sp.add_argument("--deadletter", help="write rejected lines here (JSONL with line number and reason)")
     sp.add_argument("--workers", type=int, default=None,
-                    help="processes that decode and segment tickets beside detection (default: one per other core; "
-                         "0: all in one process); the alerts are the same either way")
+                    help="processes that decode, segment and pre-aggregate tickets beside detection "
+                         "(default: one per other core; 0: all in one process); the alerts are the same either way")
     sp.set_defaults(func=cmd_detect)
 
     sp = sub.add_parser("eval", help="score detection on the simulator's scenario suite")
