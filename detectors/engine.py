@@ -529,8 +529,7 @@ class PartitionEngine:
             learn(s, t - longest)
             if judging and (s.episodes or s.dim == FIRM or self._may_find(s, t)):
                 out.extend(self._judge(s, t))
-            if s.order and s.order[0] <= s.learned_to:
-                s.prune(s.learned_to + 1)  # after judging: evidence reaches back to an episode's start
+            s.prune(s.learned_to + 1)  # after judging: evidence reaches back to an episode's start
             dirty.add(tk)
         for tk in sorted(clock.open):
             s = self.state(tk)
@@ -756,8 +755,9 @@ class PartitionEngine:
     def _episode(self, s: KeyState, t: int, f: _Finding, n_tests: int) -> list[Decision]:
         ek = f"{f.type}|{f.subject_key}"
         ep = s.episodes.get(ek)
-        buckets = [bk for _, bk in s.window(t, f.width)]
-        first = next(b for b, bk in s.window(t, f.width) if bk.n)
+        window = s.window(t, f.width)
+        buckets = [bk for _, bk in window]
+        first = next(b for b, bk in window if bk.n)
         severity = self._severity(f, buckets)
         if ep is None:
             aid = alert_id(f.type, f.dimension, f.subject_key, bucket_start(first))

@@ -153,12 +153,8 @@ class KeyState:
     counts: list[int] = field(default_factory=list, repr=False)  # ``slots[i].n``
     slots: list[Bucket] = field(default_factory=list, repr=False)  # the bucket at ``order[i]``
 
-    @property
-    def buckets(self) -> dict[int, Bucket]:
-        """Bucket index -> bucket: a new dict, for reading (the hot paths use the lists)."""
-        return dict(zip(self.order, self.slots))
-
     def get(self, bucket: int) -> Bucket | None:
+        """The bucket at index *bucket*, if kept."""
         order = self.order
         if order and order[-1] == bucket:
             return self.slots[-1]
@@ -233,10 +229,12 @@ class KeyState:
 
     def prune(self, before: int) -> None:
         """Forget buckets older than *before* (they have been learned already)."""
-        i = bisect_left(self.order, before)
-        if i:
-            self.retained -= sum(self.counts[:i])
-            del self.order[:i], self.counts[:i], self.slots[:i]
+        order = self.order
+        if not order or order[0] >= before:  # the common case at a tick: nothing to forget
+            return
+        i = bisect_left(order, before)
+        self.retained -= sum(self.counts[:i])
+        del order[:i], self.counts[:i], self.slots[:i]
 
     # Serialisation: compact lists, stable field order, for the changelog.
     def to_dict(self) -> dict[str, Any]:

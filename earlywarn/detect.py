@@ -52,7 +52,6 @@ class DetectStats:
 class _Chunk:
     """What one chunk of lines came to: the engine's input and what was rejected."""
 
-    lines: int
     tickets: int
     rejected: list[tuple[int, Rejection]]  # (line index in the chunk, why)
     deltas: dict[int, dict[str, Any]]  # partition -> delta message (Aggregator.drain)
@@ -82,7 +81,7 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
             stats.reasons[r.reason.value] = stats.reasons.get(r.reason.value, 0) + 1
             if on_reject is not None:
                 on_reject(stats.lines + i + 1, r, raw_lines[i].rstrip(b"\r\n"))
-        stats.lines += chunk.lines
+        stats.lines += len(raw_lines)
         stats.tickets += chunk.tickets
         for d in engine.advance(chunk.deltas, chunk.newest):
             stats.alerts += 1
@@ -116,7 +115,7 @@ def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, ma
             tickets += 1
             if newest is None or e.ts > newest:
                 newest = e.ts
-    return _Chunk(len(raw_lines), tickets, rejected, aggregator.drain({}), newest)
+    return _Chunk(tickets, rejected, aggregator.drain({}), newest)
 
 
 # The forked workers' enricher and aggregator: set just before the pool forks, so each
