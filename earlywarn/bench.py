@@ -35,6 +35,7 @@ from streams.kafka_io import ensure_topics, produce
 
 _TRIVIAL = r'''
 import sys, time, faust
+from streams.worker import Worker  # Faust's, with the log level it is given (see there)
 bootstrap, topic, n, parts = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 app = faust.App(f"bench-trivial-{time.time_ns()}", broker=f"kafka://{bootstrap}", store="memory://",
                 web_enabled=False, topic_disable_leader=True, consumer_auto_offset_reset="earliest",
@@ -51,7 +52,7 @@ async def count(stream):
         if seen[0] >= n:
             print(f"RATE {n / (time.perf_counter() - seen[1])}", flush=True)
             import os; os._exit(0)
-faust.Worker(app, loglevel="error", quiet=True, redirect_stdouts=False).execute_from_commandline()
+Worker(app, loglevel="error", quiet=True, redirect_stdouts=False).execute_from_commandline()
 '''
 
 
