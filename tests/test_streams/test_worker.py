@@ -23,7 +23,7 @@ def root_logging():
                                                 ("info", logging.INFO)])
 def test_root_logger_keeps_the_configured_level(root_logging, loglevel, expected):
     app = faust.App("test-worker-logging", broker="kafka://127.0.0.1:1", web_enabled=False)
-    Worker(app, loglevel=loglevel, quiet=True)._setup_logging()
+    Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)._setup_logging()
     assert root_logging.level == expected
     # Debug calls in the client libraries stop at the level check: no record is built.
     assert not logging.getLogger("aiokafka.conn").isEnabledFor(logging.DEBUG)
