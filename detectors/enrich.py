@@ -7,10 +7,14 @@ identity is replaced by a keyed pseudonym: phone numbers, names and raw ids stop
 
 from __future__ import annotations
 
-from detectors.engine import Enriched
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from detectors.engine import Aggregator, Enriched
 from detectors.text import Segmenter
 from schemas.normalise import firm_key, pseudonym, text_key
-from schemas.tickets import Ticket
+from schemas.tickets import Rejection, Ticket, decode
 
 
 class Enricher:
@@ -39,3 +43,41 @@ class Enricher:
             terms=self.segmenter.terms(text),
             platform=text_key(t.platform),
         )
+
+
+@dataclass(slots=True)
+class Taken:
+    """What one batch of input messages came to: the engine's input and what was rejected."""
+
+    tickets: int
+    rejected: list[tuple[int, Rejection]]  # (index of the message in the batch, why)
+    deltas: dict[int, dict[str, Any]]  # partition -> delta message (``Aggregator.drain``), no watermarks yet
+    newest: dict[str, float]  # source -> the newest event time of its tickets in the batch
+    tally: dict[tuple[str, str], int]  # (kind, district_code) -> tickets, for the metrics
+
+
+def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
+         sources: Sequence[str] | None = None) -> Taken:
+    """Decode, validate, enrich and pre-aggregate one batch of messages: ingest's whole work.
+
+    *sources* names each message's source (the stream's ticket partition); offline input
+    is one source, "0". Both shells call this (``detect`` in its worker processes too: what
+    it returns pickles). The deltas' watermarks are the caller's to set.
+    """
+    rejected: list[tuple[int, Rejection]] = []
+    newest: dict[str, float] = {}
+    tally: dict[tuple[str, str], int] = {}
+    tickets = 0
+    for i, payload in enumerate(payloads):
+        src = "0" if sources is None else sources[i]
+        for r in decode(payload, max_bytes=max_bytes):
+            if isinstance(r, Rejection):
+                rejected.append((i, r))
+                continue
+            aggregator.add(enricher.enrich(r))
+            tickets += 1
+            kd = (r.kind.value, r.district_code)
+            tally[kd] = tally.get(kd, 0) + 1
+            if r.ts > newest.get(src, float("-inf")):
+                newest[src] = r.ts
+    return Taken(tickets, rejected, aggregator.drain({}), newest, tally)

@@ -25,9 +25,9 @@ from typing import Any
 
 from alerts.render import render
 from detectors.engine import Aggregator, OfflineEngine
-from detectors.enrich import Enricher
+from detectors.enrich import Enricher, Taken, take
 from earlywarn.settings import Settings
-from schemas.tickets import Rejection, decode
+from schemas.tickets import Rejection
 from streams.routing import router
 
 
@@ -46,16 +46,6 @@ class DetectStats:
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     alerts: int = 0
-
-
-@dataclass(slots=True)
-class _Chunk:
-    """What one chunk of lines came to: the engine's input and what was rejected."""
-
-    tickets: int
-    rejected: list[tuple[int, Rejection]]  # (line index in the chunk, why)
-    deltas: dict[int, dict[str, Any]]  # partition -> delta message (Aggregator.drain)
-    newest: float | None  # the newest event time in the chunk
 
 
 def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LINES,
@@ -83,7 +73,7 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
                 on_reject(stats.lines + i + 1, r, raw_lines[i].rstrip(b"\r\n"))
         stats.lines += len(raw_lines)
         stats.tickets += chunk.tickets
-        for d in engine.advance(chunk.deltas, chunk.newest):
+        for d in engine.advance(chunk.deltas, chunk.newest.get("0")):
             stats.alerts += 1
             yield render(d)
     for d in engine.finish():
@@ -97,25 +87,12 @@ def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield chunk
 
 
-def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int) -> _Chunk:
-    """Decode, enrich and aggregate one chunk of lines."""
-    rejected: list[tuple[int, Rejection]] = []
-    tickets = 0
-    newest: float | None = None
-    for i, raw in enumerate(raw_lines):
-        payload = raw.rstrip(b"\r\n")
-        if not payload.strip():
-            continue
-        for r in decode(payload, max_bytes=max_bytes):
-            if isinstance(r, Rejection):
-                rejected.append((i, r))
-                continue
-            e = enricher.enrich(r)
-            aggregator.add(e)
-            tickets += 1
-            if newest is None or e.ts > newest:
-                newest = e.ts
-    return _Chunk(tickets, rejected, aggregator.drain({}), newest)
+def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int) -> Taken:
+    """Decode, enrich and aggregate one chunk of lines; blank lines are skipped."""
+    kept = [i for i, raw in enumerate(raw_lines) if raw.strip()]
+    taken = take([raw_lines[i].rstrip(b"\r\n") for i in kept], enricher, aggregator, max_bytes)
+    taken.rejected = [(kept[j], r) for j, r in taken.rejected]
+    return taken
 
 
 # The forked workers' enricher and aggregator: set just before the pool forks, so each
@@ -123,13 +100,13 @@ def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, ma
 _worker: tuple[Enricher, Aggregator, int] | None = None
 
 
-def _take_in_worker(raw_lines: list[bytes]) -> _Chunk:
+def _take_in_worker(raw_lines: list[bytes]) -> Taken:
     assert _worker is not None
     return _take(raw_lines, *_worker)
 
 
 def _forked(chunks: Iterator[list[bytes]], worker: tuple[Enricher, Aggregator, int],
-            workers: int) -> Iterator[tuple[list[bytes], _Chunk]]:
+            workers: int) -> Iterator[tuple[list[bytes], Taken]]:
     global _worker
     _worker = worker
     try:

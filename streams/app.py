@@ -44,10 +44,9 @@ from prometheus_client import CollectorRegistry
 
 from alerts.render import render
 from detectors.engine import RESOLVED, Aggregator, Decision, PartitionEngine
-from detectors.enrich import Enricher
+from detectors.enrich import Enricher, take
 from detectors.stage import AlertStage, decision_from_dict
 from earlywarn.settings import DEV_SECRET, Settings
-from schemas.tickets import Rejection, Ticket, decode
 from streams.metrics import Metrics
 from streams.routing import clock_key, partition_key, router
 
@@ -291,9 +290,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             started = time.perf_counter()
             if not counters.first_ingest_at:
                 counters.first_ingest_at = time.time()
-            seen: dict[str, float] = {}
-            tally: dict[tuple[str, str], int] = {}  # (kind, district_code) -> tickets, for the metrics
-            n_tickets = 0
+            fresh: list[Any] = []
             for ev in events:
                 msg = ev.message
                 src = str(msg.partition)
@@ -305,40 +302,37 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
                     entry[1], entry[2] = now, max(entry[2] or 0, msg.offset + 1)
                     continue
                 entry[1], entry[2] = now, msg.offset + 1
-                payload: bytes = ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b"")
-                for r in decode(payload, max_bytes=settings.max_message_bytes):
-                    if isinstance(r, Rejection):
-                        counters.deadlettered += 1
-                        counters.deadletter_reasons[r.reason.value] = counters.deadletter_reasons.get(r.reason.value, 0) + 1
-                        metrics.count_deadletter(r.reason.value)
-                        deadletter.send_soon(value=deadletter_record(
-                            r.reason.value, r.detail, _element_bytes(payload, r.index),
-                            topic=msg.topic, partition=msg.partition, offset=msg.offset, index=r.index))
-                        continue
-                    assert isinstance(r, Ticket)
-                    n_tickets += 1
-                    tk = (r.kind.value, r.district_code)
-                    tally[tk] = tally.get(tk, 0) + 1
-                    aggregator.add(enricher.enrich(r))
-                    if r.ts > seen.get(src, float("-inf")):
-                        seen[src] = r.ts
+                fresh.append(ev)
+            payloads = [ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b"") for ev in fresh]
+            taken = take(payloads, enricher, aggregator, settings.max_message_bytes,
+                         [str(ev.message.partition) for ev in fresh])
+            for i, r in taken.rejected:
+                msg = fresh[i].message
+                counters.deadlettered += 1
+                counters.deadletter_reasons[r.reason.value] = counters.deadletter_reasons.get(r.reason.value, 0) + 1
+                metrics.count_deadletter(r.reason.value)
+                deadletter.send_soon(value=deadletter_record(
+                    r.reason.value, r.detail, _element_bytes(payloads[i], r.index),
+                    topic=msg.topic, partition=msg.partition, offset=msg.offset, index=r.index))
             counters.messages += len(events)
-            counters.tickets += n_tickets
+            counters.tickets += taken.tickets
             metrics.input_messages.inc(len(events))
-            metrics.count_tickets(tally)
+            metrics.count_tickets(taken.tally)
             # Progress is published only with the deltas it covers (no await in between),
             # so no partition can see an event time before the tickets behind it.
-            for src, ts in seen.items():
+            for src, ts in taken.newest.items():
                 old = sources[src][0]
                 sources[src][0] = ts if old is None else max(old, ts)
-            if seen:
-                newest = max(seen.values())
+            if taken.newest:
+                newest = max(taken.newest.values())
                 if newest > newest_event[0]:
                     newest_event[0] = newest
                     metrics.event_time.set(newest)
             marks = watermarks(now)
             idle_reported.update({s: v[1] for s, v in marks.items()})
-            send_deltas(aggregator.drain(marks), started=now)
+            for delta in taken.deltas.values():
+                delta["w"] = marks
+            send_deltas(taken.deltas, started=now)
             ingest_timing.observe(time.perf_counter() - started)
 
     async def track_new_sources(now: float) -> None:
