@@ -40,7 +40,7 @@ class Settings:
     max_message_bytes: int = 262144
     batch_size: int = 500
     batch_seconds: float = 0.25
-    flush_seconds: float = 5.0
+    flush_seconds: float = 30.0
     idle_seconds: float = 5.0
     web_port: int = 6066
     web_host: str = "127.0.0.1"
@@ -93,7 +93,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "max_message_bytes": ("EARLYWARN_MAX_MESSAGE_BYTES", "larger input messages are dead-lettered as oversize"),
     "batch_size": ("EARLYWARN_BATCH_SIZE", "ticket messages ingested per batch"),
     "batch_seconds": ("EARLYWARN_BATCH_SECONDS", "longest wait to fill an ingest batch"),
-    "flush_seconds": ("EARLYWARN_FLUSH_SECONDS", "how often window state is written to the changelog"),
+    "flush_seconds": ("EARLYWARN_FLUSH_SECONDS", "how often window state is written to the changelog (a crash replays at most this much of the delta topic)"),
     "idle_seconds": ("EARLYWARN_IDLE_SECONDS", "a ticket partition silent this long no longer holds back event time"),
     "web_port": ("EARLYWARN_WEB_PORT", "port of the worker's web server (/metrics)"),
     "web_host": ("EARLYWARN_WEB_HOST", "interface the web server binds"),
