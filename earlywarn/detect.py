@@ -61,10 +61,11 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
     enricher = enricher or Enricher(settings.pseudonym_secret.encode())
     engine = OfflineEngine(settings.detect, router(settings.partitions))
     chunks = _chunks(lines, batch)
+    worker = (enricher, engine.aggregator, settings.max_message_bytes)
     if workers > 0 and "fork" in multiprocessing.get_all_start_methods():
-        done = _forked(chunks, (enricher, engine.aggregator, settings.max_message_bytes), workers)
+        done = _forked(chunks, worker, workers)
     else:
-        done = ((c, _take(c, enricher, engine.aggregator, settings.max_message_bytes)) for c in chunks)
+        done = ((c, _take(c, *worker)) for c in chunks)
     for raw_lines, chunk in done:
         for i, r in chunk.rejected:
             stats.rejected += 1

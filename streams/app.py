@@ -290,7 +290,9 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             started = time.perf_counter()
             if not counters.first_ingest_at:
                 counters.first_ingest_at = time.time()
-            fresh: list[Any] = []
+            fresh: list[Any] = []  # the events to ingest, their payloads and sources
+            payloads: list[bytes] = []
+            srcs: list[str] = []
             for ev in events:
                 msg = ev.message
                 src = str(msg.partition)
@@ -303,9 +305,9 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
                     continue
                 entry[1], entry[2] = now, msg.offset + 1
                 fresh.append(ev)
-            payloads = [ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b"") for ev in fresh]
-            taken = take(payloads, enricher, aggregator, settings.max_message_bytes,
-                         [str(ev.message.partition) for ev in fresh])
+                payloads.append(ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b""))
+                srcs.append(src)
+            taken = take(payloads, enricher, aggregator, settings.max_message_bytes, srcs)
             for i, r in taken.rejected:
                 msg = fresh[i].message
                 counters.deadlettered += 1
