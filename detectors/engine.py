@@ -868,17 +868,22 @@ def _count_clears(n: int, mean: float, r: float) -> bool:
 
 
 class OfflineEngine:
-    """Aggregator and every partition's engine in one process: what ``earlywarn detect`` runs.
+    """Aggregator and partition engines in one process: what ``earlywarn detect`` runs.
 
     Feeding it the tickets the stream reads, in batches of any size, gives the decisions
-    the stream gives (routing uses the stream's partitioner and partition count).
+    the stream gives (routing uses the stream's partitioner and partition count). It owns
+    every partition, or only *partitions* (``detect``'s worker processes split them):
+    ``apply`` and ``finish_partitions`` give what its engines decide, and ``advance`` and
+    ``finish`` pass that through the alert stage, which only an owner of every partition has.
     """
 
-    def __init__(self, config: DetectConfig, route: Callable[[str], int]) -> None:
+    def __init__(self, config: DetectConfig, route: Callable[[str], int],
+                 partitions: Iterable[int] | None = None) -> None:
         config = replace(config, sources=1)  # one reader: the file is its only source
         self.config = config
         self.aggregator = Aggregator(config, route)
-        self.engines = [PartitionEngine(p, config) for p in range(config.partitions)]
+        owned = range(config.partitions) if partitions is None else sorted(partitions)
+        self.engines = {p: PartitionEngine(p, config) for p in owned}
         from detectors.stage import AlertStage  # stage.py builds on this module
 
         self.stage = AlertStage(config.partitions)
@@ -892,22 +897,38 @@ class OfflineEngine:
                 newest = e.ts
         return self.advance(self.aggregator.drain({}), newest)
 
-    def advance(self, msgs: dict[int, dict[str, Any]], newest: float | None) -> list[Decision]:
+    def apply(self, msgs: dict[int, dict[str, Any]], newest: float | None) -> list[tuple[int, float, list[Decision]]]:
         """Apply one batch's delta messages (``Aggregator.drain``, from this aggregator or
-        another process's), whose tickets reach event time *newest*."""
+        another process's), whose tickets reach event time *newest*, to the partitions owned.
+
+        Returns (partition, the event time it is done to, its decisions) per owned
+        partition, in partition order: what ``AlertStage.offer`` takes.
+        """
         if newest is not None and (self._newest is None or newest > self._newest):
             self._newest = newest
         watermarks = {"0": [self._newest, False]}
-        out: list[Decision] = []
-        for p, msg in msgs.items():
-            msg["w"] = watermarks
-            eng = self.engines[p]
-            decided = eng.apply(msg)
-            out.extend(self.stage.offer(p, eng.done_to(), decided))
+        out = []
+        for p, msg in sorted(msgs.items()):
+            eng = self.engines.get(p)
+            if eng is not None:
+                msg["w"] = watermarks
+                decided = eng.apply(msg)
+                out.append((p, eng.done_to(), decided))
         return out
 
+    def advance(self, msgs: dict[int, dict[str, Any]], newest: float | None) -> list[Decision]:
+        """``apply``, through the alert stage."""
+        out: list[Decision] = []
+        for p, done_to, decided in self.apply(msgs, newest):
+            out.extend(self.stage.offer(p, done_to, decided))
+        return out
+
+    def finish_partitions(self) -> list[Decision]:
+        """End of input: the owned engines' last decisions, in partition order."""
+        return [d for eng in self.engines.values() for d in eng.finish()]
+
     def finish(self) -> list[Decision]:
-        return self.stage.finish([d for eng in self.engines for d in eng.finish()])
+        return self.stage.finish(self.finish_partitions())
 
 
 def decision_order(d: Decision) -> tuple[float, str, str]:

@@ -123,7 +123,7 @@ def _detect_rate(lines: list[bytes], settings: Settings) -> float:
 
     enricher = Enricher(settings.pseudonym_secret.encode())  # built once, as a worker does
     start = time.perf_counter()
-    # As ``earlywarn detect`` runs: enrichment and pre-aggregation in one forked process per other core.
+    # As ``earlywarn detect`` runs: by default both halves in forked processes, one per core each.
     for _ in detect(lines, settings, enricher=enricher, workers=default_workers()):
         pass
     return len(lines) / (time.perf_counter() - start)

@@ -219,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("file", help="JSONL file, or - for standard input")
     sp.add_argument("--deadletter", help="write rejected lines here (JSONL with line number and reason)")
     sp.add_argument("--workers", type=int, default=None,
-                    help="processes that decode, segment and pre-aggregate tickets beside detection "
-                         "(default: one per other core; 0: all in one process); the alerts are the same either way")
+                    help="N processes decode, segment and pre-aggregate tickets, and N more own a share of "
+                         "the partitions each (default: N = the cores, on one core 0; 0: all in this process); "
+                         "the alerts are the same either way")
     sp.set_defaults(func=cmd_detect)
 
     sp = sub.add_parser("eval", help="score detection on the simulator's scenario suite")

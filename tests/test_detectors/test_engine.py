@@ -227,7 +227,7 @@ def test_late_ticket_is_counted_but_ticks_are_not_revisited() -> None:
     eng.feed(late)
     engines = eng.engines
     # one late ticket, counted under each key it touches (firm, issue and its terms)
-    assert sum(e.clock.late for e in engines) == 2 + len(late[0].terms)
+    assert sum(e.clock.late for e in engines.values()) == 2 + len(late[0].terms)
     shop = engines[route("firm:SHOP")].states["firm:SHOP"]
     assert sum(b.n for b in shop.slots) + shop.base_count >= 4
 
@@ -242,7 +242,7 @@ def test_state_survives_serialisation_midway(quiet: list[Enriched]) -> None:
     for i in range(0, half, 400):
         out.extend(eng.feed(tickets[i:min(i + 400, half)]))
     # persist every partition, then rebuild engines that load lazily from what was persisted
-    for p, old in enumerate(eng.engines):
+    for p, old in list(eng.engines.items()):
         saved = {tk: old.states[tk].to_dict() for tk in old.states}
         clock = old.clock_dict()
         eng.engines[p] = PartitionEngine(p, eng.config, load=saved.get, clock=clock)
@@ -263,7 +263,7 @@ def test_only_firm_keys_learn_issue_baselines() -> None:
     eng.feed(burst("IB", T0, hours=20, people=40))
     eng.feed(burst("IC", T0 + 3 * DAY, hours=1, people=1))  # days later: the burst gets learned
     eng.finish()
-    states = {tk: s for e in eng.engines for tk, s in e.states.items()}
+    states = {tk: s for e in eng.engines.values() for tk, s in e.states.items()}
     assert states["firm:SHOP"].base_issues and states["firm:SHOP"].base_count > 0
     assert states["term:退费"].base_count > 0 and states["term:退费"].base_issues == {}
     assert states["issue:预付卡"].base_issues == {}

@@ -41,3 +41,26 @@ def test_workers_give_the_alerts_stats_and_rejections_one_process_gives(lines: l
     assert alone[2][0][2] == b"not json"
     assert run(lines, workers=2, batch=37) == alone  # many small chunks in flight
 
+
+
+class _Failing(Enricher):
+    def enrich(self, tickets: Any) -> Any:
+        raise ValueError("a bug in enrichment")
+
+
+def test_a_worker_process_that_fails_stops_the_run_with_an_error(lines: list[bytes]) -> None:
+    settings = from_env()
+    failing = _Failing(settings.pseudonym_secret.encode(), Enricher(b"k").segmenter)
+    with pytest.raises(RuntimeError, match=r"detect-ingest-\d failed with exit code 1"):
+        list(detect(iter(lines), settings, workers=2, enricher=failing))
+
+
+def test_a_run_stopped_early_stops_its_worker_processes(lines: list[bytes]) -> None:
+    import multiprocessing
+
+    settings = from_env()
+    alerts = detect(iter(lines), settings, batch=100, workers=2, enricher=Enricher(settings.pseudonym_secret.encode()))
+    next(alerts)
+    assert multiprocessing.active_children()
+    alerts.close()
+    assert not multiprocessing.active_children()
