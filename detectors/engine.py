@@ -722,13 +722,13 @@ class PartitionEngine:
             for issue, k in counts.items():
                 if k < cfg.min_people:
                     continue
-                people = self._issue_people(s, t, w, issue)
-                if people < cfg.min_people:
-                    continue
                 r, mean = predictive(s.base_issues.get(issue, 0.0), s.base_exposure, issue_prior, exposure)
-                r = min(r, cfg.dispersion)
-                if people <= mean:
+                if k <= mean:  # people never outnumber tickets: no need to count them
                     continue
+                people = self._issue_people(s, t, w, issue)
+                if people < cfg.min_people or people <= mean:
+                    continue
+                r = min(r, cfg.dispersion)
                 lp = log_nb_sf(people, r=r, mean=mean)
                 if best is None or lp < best.log_p:
                     best = _Finding(GROUP_DISPUTE, FIRM_ISSUE, f"{s.key}|{issue}", f"{s.label}·{issue}",
