@@ -6,8 +6,8 @@
 * engine: the real worker, every detector on, from the first ticket ingested to the last
   delta applied (consumer-group joins are excluded from every stream figure);
 * detect: the offline ``earlywarn detect`` core on the same tickets, as the command runs it
-  (decoding, enrichment and pre-aggregation in a forked process per other core,
-  detection in this one).
+  (by default in one forked process per core, each ingesting every Nth chunk and owning
+  every Nth partition).
 
 Tickets are sent one per message, as a live platform feed sends them. The machine is
 shared and noisy, so compare the ratios of one run, and repeat runs.
@@ -123,7 +123,7 @@ def _detect_rate(lines: list[bytes], settings: Settings) -> float:
 
     enricher = Enricher(settings.pseudonym_secret.encode())  # built once, as a worker does
     start = time.perf_counter()
-    # As ``earlywarn detect`` runs: by default both halves in forked processes, one per core each.
+    # As ``earlywarn detect`` runs: by default in one forked process per core.
     for _ in detect(lines, settings, enricher=enricher, workers=default_workers()):
         pass
     return len(lines) / (time.perf_counter() - start)

@@ -219,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("file", help="JSONL file, or - for standard input")
     sp.add_argument("--deadletter", help="write rejected lines here (JSONL with line number and reason)")
     sp.add_argument("--workers", type=int, default=None,
-                    help="N processes decode, segment and pre-aggregate tickets, and N more own a share of "
-                         "the partitions each (default: N = the cores, on one core 0; 0: all in this process); "
+                    help="N processes each decode, segment and pre-aggregate every Nth chunk of input and own "
+                         "every Nth partition (default: N = the cores, on one core 0; 0: all in this process); "
                          "the alerts are the same either way")
     sp.set_defaults(func=cmd_detect)
 

@@ -7,12 +7,12 @@ never stop the run. The alerts are the ones the stream would raise for the same 
 Input is taken in chunks of lines, and each goes through the stream's two halves. Ingest:
 decoded, enriched (segmenting the narratives is most of it) and pre-aggregated into one
 delta message per partition. Windows: each partition's engine folds its message in and
-decides. With ``workers`` = N > 0 both halves run in processes, as the stream runs them
-in workers: N enrich chunks in turn, and N own a share of the partitions each and take
-every chunk's messages for them, in input order. This process reads, keeps the books and
-passes decisions through the alert stage in partition and input order, as the one-process
-path does. The engine decides the same whatever the batching, so the alerts are the
-same, byte for byte.
+decides. With ``workers`` = N > 0 both halves run in N processes, as the stream runs them
+in N workers: each ingests every Nth chunk and owns every Nth partition, and takes every
+chunk's messages for its partitions, in input order. This process reads, keeps the books
+and passes decisions through the alert stage in partition and input order, as the
+one-process path does. The engine decides the same whatever the batching, so the alerts
+are the same, byte for byte.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from streams.routing import router
 
 
 def default_workers() -> int:
-    """One process per core for each half (they take turns on the cores), none on one core."""
+    """One process per core, none on one core."""
     cores = os.cpu_count() or 1
     return cores if cores > 1 else 0
 
@@ -61,8 +61,8 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
            workers: int = 0) -> Iterator[dict[str, Any]]:
     """Yield alert-contract-v1 dicts for the tickets in *lines*, in event-time order.
 
-    *batch* lines are enriched and aggregated at a time; *workers* > 0 runs ingest in that
-    many forked processes and the partition engines in as many more (where ``fork`` exists).
+    *batch* lines are enriched and aggregated at a time; *workers* > 0 runs both halves in
+    that many forked processes (where ``fork`` exists).
     """
     stats = stats if stats is not None else DetectStats()
     enricher = enricher or Enricher(settings.pseudonym_secret.encode())
@@ -114,25 +114,24 @@ def _in_process(chunks: Iterator[list[bytes]], enricher: Enricher, engine: Offli
 
 def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEngine, max_bytes: int,
             workers: int, last: list[Decision]) -> Iterator[_Done]:
-    """Both halves in forked processes: *workers* ingest processes take chunks in turn; as
-    many window processes (at most one per partition) own partitions p with p % count = i
-    and read every chunk's messages for them, in input order, from the ingest process
-    that had it. Every queue is read in the order it was written, so nothing is
-    reordered anywhere; at most two chunks per ingest process are in flight.
+    """Both halves in *workers* forked processes, as the stream's workers run them: process
+    k ingests chunks k, k + N, k + 2N, ... and owns partitions p with p % N = k. It keeps its
+    own share of each chunk it ingests and sends the others theirs; it folds in every
+    chunk's share in input order, ingesting its next chunk while it waits for another's.
+    Every queue is read in the order it was written, so nothing is reordered anywhere; at
+    most two chunks per process are in flight.
     """
     ctx = multiprocessing.get_context("fork")
-    lanes = min(workers, engine.config.partitions)
-    inboxes = [ctx.Queue() for _ in range(workers)]  # this process -> ingest i: chunks
-    taken = [ctx.Queue() for _ in range(workers)]  # ingest i -> this process: rejections, counts
-    deltas = [[ctx.Queue() for _ in range(lanes)] for _ in range(workers)]  # ingest i -> window j
-    decided = [ctx.Queue() for _ in range(lanes)]  # window j -> this process: decisions
-    # Forked, not spawned: each inherits the segmenter (~1.2 s and ~100 MB to build) and its engines.
-    procs = [ctx.Process(target=_ingest, args=(enricher, engine.aggregator, max_bytes, inboxes[i], taken[i],
-                                               deltas[i]), daemon=True, name=f"detect-ingest-{i}")
-             for i in range(workers)]
-    procs += [ctx.Process(target=_windows, args=(engine, j, lanes, [d[j] for d in deltas], decided[j]),
-                          daemon=True, name=f"detect-windows-{j}")
-              for j in range(lanes)]
+    n = workers
+    inboxes = [ctx.Queue() for _ in range(n)]  # this process -> k: its chunks, then None
+    taken = [ctx.Queue() for _ in range(n)]  # k -> this process: each chunk's rejections and count
+    decided = [ctx.Queue() for _ in range(n)]  # k -> this process: each chunk's decisions, then the last
+    shares = [[ctx.Queue() if j != k else None for j in range(n)] for k in range(n)]  # shares[k][j]: k -> j, deltas
+    # Forked, not spawned: each inherits the segmenter (~1.2 s and ~100 MB to build).
+    procs = [ctx.Process(target=_lane, args=(k, n, enricher, engine, max_bytes, inboxes[k], taken[k], decided[k],
+                                             shares[k], [shares[j][k] for j in range(n)]),
+                         daemon=True, name=f"detect-{k}")
+             for k in range(n)]
     for proc in procs:
         proc.start()
     finished = False
@@ -140,14 +139,14 @@ def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEn
         in_flight: deque[list[bytes]] = deque()
         sent = 0
         while True:
-            while len(in_flight) < 2 * workers and (chunk := next(chunks, None)) is not None:
-                inboxes[sent % workers].put(chunk)
+            while len(in_flight) < 2 * n and (chunk := next(chunks, None)) is not None:
+                inboxes[sent % n].put(chunk)
                 in_flight.append(chunk)
                 sent += 1
             if not in_flight:
                 break
             c = sent - len(in_flight)
-            rejected, tickets = _get(taken[c % workers], procs)
+            rejected, tickets = _get(taken[c % n], procs)
             results = sorted((r for q in decided for r in _get(q, procs)), key=_partition)
             yield in_flight.popleft(), rejected, tickets, results
         for q in inboxes:
@@ -182,30 +181,57 @@ def _get(q: Any, procs: list[Any]) -> Any:
                                    f"{dead[0].exitcode} (its error is printed above)") from None
 
 
-def _ingest(enricher: Enricher, aggregator: Aggregator, max_bytes: int, inbox: Any, out: Any,
-            lanes: list[Any]) -> None:
-    """An ingest process: chunks in; their rejections out to the reader, deltas out to the windows."""
-    n = len(lanes)
-    while (chunk := inbox.get()) is not None:
+def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, max_bytes: int, inbox: Any, taken: Any,
+          decided: Any, send: list[Any], receive: list[Any]) -> None:
+    """Process *k* of *n* (see ``_forked``): *send*[j] and *receive*[j] carry deltas to and from process j."""
+    mine = OfflineEngine(engine.config, engine.aggregator.route, [p for p in engine.engines if p % n == k])
+    aggregator = engine.aggregator
+    ahead: deque[tuple[dict[int, Any], float | None]] = deque()  # own chunks' shares, ingested, not folded in
+    ended = False  # no more chunks to ingest
+
+    def ingest(wait: bool) -> None:
+        nonlocal ended
+        try:
+            chunk = inbox.get(wait)
+        except queue.Empty:
+            return
+        if chunk is None:
+            ended = True
+            for j in range(n):
+                if j != k:
+                    send[j].put(None)
+            return
         t = _take(chunk, enricher, aggregator, max_bytes)
-        out.put((t.rejected, t.tickets))
+        taken.put((t.rejected, t.tickets))
         newest = t.newest.get("0")
-        for j, lane in enumerate(lanes):
-            # Pre-serialised: marshal is faster both ways than the queue's pickling, and these are plain data.
-            lane.put(marshal.dumps(({p: m for p, m in t.deltas.items() if p % n == j}, newest)))
-    for lane in lanes:
-        lane.put(None)
+        split: list[dict[int, Any]] = [{} for _ in range(n)]
+        for p, msg in t.deltas.items():
+            split[p % n][p] = msg
+        for j in range(n):
+            if j != k:  # marshalled here: faster both ways than the queue's pickling, and plain data
+                send[j].put(marshal.dumps((split[j], newest)))
+        ahead.append((split[k], newest))
 
-
-def _windows(engine: OfflineEngine, j: int, lanes: int, inboxes: list[Any], out: Any) -> None:
-    """A window process: partitions p % *lanes* == *j*; chunk c's messages come from ingest c % len(inboxes)."""
-    mine = OfflineEngine(engine.config, engine.aggregator.route, [p for p in engine.engines if p % lanes == j])
     c = 0
-    while (item := inboxes[c % len(inboxes)].get()) is not None:
-        msgs, newest = marshal.loads(item)
-        out.put(mine.apply(msgs, newest))
+    while True:
+        if c % n == k:
+            if not ahead and not ended:
+                ingest(wait=True)
+            if not ahead:
+                break
+            msgs, newest = ahead.popleft()
+        else:
+            if not ahead and not ended:
+                # Before waiting for another's share, if a chunk is here: the processes ingest
+                # side by side. Never waiting for one: it is sent only once this chunk is done.
+                ingest(wait=False)
+            item = receive[c % n].get()
+            if item is None:
+                break
+            msgs, newest = marshal.loads(item)
+        decided.put(mine.apply(msgs, newest))
         c += 1
-    out.put([(p, eng.finish()) for p, eng in mine.engines.items()])
+    decided.put([(p, eng.finish()) for p, eng in mine.engines.items()])
 
 
 def deadletter_line(line_no: int, r: Rejection, raw: bytes) -> dict[str, Any]:

@@ -40,6 +40,7 @@ def test_workers_give_the_alerts_stats_and_rejections_one_process_gives(lines: l
     assert [(n, reason) for n, reason, _ in alone[2]] == [(12, "not_json"), (13, "missing_field")]
     assert alone[2][0][2] == b"not json"
     assert run(lines, workers=2, batch=37) == alone  # many small chunks in flight
+    assert run(lines, workers=3, batch=450) == alone  # chunks not a multiple of the processes
 
 
 
@@ -51,7 +52,7 @@ class _Failing(Enricher):
 def test_a_worker_process_that_fails_stops_the_run_with_an_error(lines: list[bytes]) -> None:
     settings = from_env()
     failing = _Failing(settings.pseudonym_secret.encode(), Enricher(b"k").segmenter)
-    with pytest.raises(RuntimeError, match=r"detect-ingest-\d failed with exit code 1"):
+    with pytest.raises(RuntimeError, match=r"detect-\d failed with exit code 1"):
         list(detect(iter(lines), settings, workers=2, enricher=failing))
 
 
