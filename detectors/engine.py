@@ -640,12 +640,10 @@ class PartitionEngine:
         against the people ``_judge`` expects (people never outnumber tickets)."""
         cfg = self.config
         prior = self._prior(s)
-        order, cum, before = s.order, s.cum, s.cum_before
+        order, counts = s.order, s.counts
         hi = bisect_right(order, t)
-        upto = cum[hi - 1] if hi else before
         for w, exposure in self._exposures(t, s.category):
-            lo = bisect_right(order, t - w, 0, hi)
-            n = upto - (cum[lo - 1] if lo else before)  # s.count(t, w)
+            n = sum(counts[bisect_right(order, t - w, 0, hi):hi])  # s.count(t, w)
             if n >= cfg.min_people:
                 r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
                 r = min(r, cfg.dispersion)

@@ -126,9 +126,9 @@ class KeyState:
     """Everything kept for one key of one dimension.
 
     The buckets are three parallel lists: ``order``, the bucket indices ascending;
-    ``cum``, the running total of their ticket counts; ``slots``, the ``Bucket``s. A
-    window's count is two bisections and a subtraction, and learning and pruning touch
-    only the buckets they learn or drop (pruning is one slice deletion). A busy key holds a few hundred buckets (a day of
+    ``counts``, their ticket counts; ``slots``, the ``Bucket``s. A window is two bisections
+    and a C-level slice, and learning and pruning touch only the buckets they learn or drop
+    (pruning is one slice deletion). A busy key holds a few hundred buckets (a day of
     windows plus up to two days of lazy learning) and is evaluated at every tick, so passes
     over all of them were most of the cost. Only ``add_raw``, ``prune`` and ``from_dict``
     change the buckets, and they keep the three in step.
@@ -150,10 +150,7 @@ class KeyState:
     first_bucket: int = -1
     episodes: dict[str, Episode] = field(default_factory=dict)  # "type|subject key" -> open episode
     order: list[int] = field(default_factory=list, repr=False)  # the bucket indices, ascending
-    # Tickets in the buckets up to and including ``order[i]``, counted on from ``cum_before``
-    # (what the buckets pruned so far held: only differences of the two mean anything).
-    cum: list[int] = field(default_factory=list, repr=False)
-    cum_before: int = field(default=0, repr=False)
+    counts: list[int] = field(default_factory=list, repr=False)  # ``slots[i].n``
     slots: list[Bucket] = field(default_factory=list, repr=False)  # the bucket at ``order[i]``
 
     def get(self, bucket: int) -> Bucket | None:
@@ -176,10 +173,9 @@ class KeyState:
         bucket, n = d[0], d[1]
         order = self.order
         self.retained += n
-        cum = self.cum
         if not order or bucket > order[-1]:  # the common case: a new bucket, the newest
             order.append(bucket)
-            cum.append((cum[-1] if cum else self.cum_before) + n)
+            self.counts.append(n)
             self.slots.append(Bucket.of(d))
             if self.first_bucket < 0 or bucket < self.first_bucket:  # (all pruned, then a late one)
                 self.first_bucket = bucket
@@ -187,18 +183,14 @@ class KeyState:
         i = len(order) - 1 if order[-1] == bucket else bisect_left(order, bucket)
         if order[i] != bucket:  # a late ticket's bucket, older than the newest kept
             order.insert(i, bucket)
-            cum.insert(i, (cum[i - 1] if i else self.cum_before) + n)
-            for k in range(i + 1, len(cum)):
-                cum[k] += n
+            self.counts.insert(i, n)
             self.slots.insert(i, Bucket.of(d))
             if bucket < self.first_bucket:
                 self.first_bucket = bucket
             return
         b = self.slots[i]
         b.n += n
-        cum[i] += n
-        for k in range(i + 1, len(cum)):  # none, mostly: the newest bucket grew
-            cum[k] += n
+        self.counts[i] += n
         b.people.update(d[2])
         room = MAX_IDS_PER_BUCKET - len(b.ids)
         if room > 0:
@@ -226,9 +218,8 @@ class KeyState:
 
     def count(self, end: int, width: int) -> int:
         """Tickets in (end - width, end]."""
-        order, cum, before = self.order, self.cum, self.cum_before
-        i, j = bisect_right(order, end - width), bisect_right(order, end)
-        return (cum[j - 1] if j else before) - (cum[i - 1] if i else before)
+        order = self.order
+        return sum(self.counts[bisect_right(order, end - width):bisect_right(order, end)])
 
     def people(self, end: int, width: int) -> int:
         seen: set[str] = set()
@@ -242,10 +233,8 @@ class KeyState:
         if not order or order[0] >= before:  # the common case at a tick: nothing to forget
             return
         i = bisect_left(order, before)
-        cum = self.cum
-        self.retained -= cum[i - 1] - self.cum_before
-        self.cum_before = cum[i - 1]
-        del order[:i], cum[:i], self.slots[:i]
+        self.retained -= sum(self.counts[:i])
+        del order[:i], self.counts[:i], self.slots[:i]
 
     # Serialisation: compact lists, stable field order, for the changelog.
     def to_dict(self) -> dict[str, Any]:
@@ -266,8 +255,8 @@ class KeyState:
         for b, n, people, ids, terms, firms, issues, districts, amount in sorted(v["b"], key=lambda x: x[0]):
             s.slots.append(Bucket(n, set(people), ids, terms, firms, issues, districts, amount))
             s.order.append(b)
+            s.counts.append(n)
             s.retained += n
-            s.cum.append(s.retained)
         s.base_count, s.base_people, s.base_exposure = v["bc"], v["bp"], v["be"]
         s.base_issues = dict(v["bi"])
         s.learned_to, s.first_bucket = v["lt"], v["fb"]
