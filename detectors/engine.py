@@ -39,7 +39,6 @@ from detectors.text import domain_words
 from detectors.windows import (
     BUCKET_SECONDS,
     BUCKETS_PER_DAY,
-    Delta,
     Episode,
     KeyState,
     bucket_of,
