@@ -38,6 +38,18 @@ def _open_lines(path: str) -> Iterator[bytes]:
         yield from fh
 
 
+def _count_lines(path: str) -> int | None:
+    """Lines in the file at *path* (a C-speed pass over it); None for standard input."""
+    if path == "-" or not Path(path).is_file():
+        return None
+    n, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            n += block.count(b"\n")
+            last = block[-1:]
+    return n + (last != b"\n")  # a last line without its newline counts too
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     from streams.broker import start_broker
 
@@ -75,9 +87,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
             dead.write(orjson.dumps(deadletter_line(line_no, r, raw)) + b"\n")
 
     out = sys.stdout.buffer
+    # Lines read, on a terminal (reading runs at most a few thousand lines ahead of detection).
+    lines = _progress(_open_lines(args.file), "detect", _count_lines(args.file), quiet=not sys.stderr.isatty())
     try:
         workers = default_workers() if args.workers is None else args.workers
-        for alert in detect(_open_lines(args.file), settings, on_reject=on_reject, stats=stats, workers=workers):
+        for alert in detect(lines, settings, on_reject=on_reject, stats=stats, workers=workers):
             out.write(orjson.dumps(alert) + b"\n")
         out.flush()
     finally:

@@ -63,3 +63,15 @@ def test_detect_on_a_missing_file_says_what_to_do(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-m", "earlywarn", "detect", str(tmp_path / "nope.jsonl")],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "no such file" in run.stderr
+
+
+@pytest.mark.parametrize(("data", "lines"), [
+    (b"", 0), (b"a", 1), (b"a\n", 1), (b"a\nb", 2), (b"\n\n", 2), (b"x" * (3 << 20) + b"\ny\n", 2),
+])
+def test_detect_counts_a_files_lines_for_its_progress_bar(tmp_path: Path, data: bytes, lines: int) -> None:
+    from earlywarn.cli import _count_lines
+
+    f = tmp_path / "t.jsonl"
+    f.write_bytes(data)
+    assert _count_lines(str(f)) == lines == len(data.splitlines())
+    assert _count_lines("-") is None
