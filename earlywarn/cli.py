@@ -87,8 +87,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
             dead.write(orjson.dumps(deadletter_line(line_no, r, raw)) + b"\n")
 
     out = sys.stdout.buffer
-    # Lines read, on a terminal (reading runs at most a few thousand lines ahead of detection).
-    lines = _progress(_open_lines(args.file), "detect", _count_lines(args.file), quiet=not sys.stderr.isatty())
+    # Lines read, on a terminal only (reading runs at most a few thousand lines ahead of
+    # detection); the file is counted for the bar's total only when there is a bar.
+    shown = sys.stderr.isatty()
+    lines = _progress(_open_lines(args.file), "detect", _count_lines(args.file) if shown else None, quiet=not shown)
     try:
         workers = default_workers() if args.workers is None else args.workers
         for alert in detect(lines, settings, on_reject=on_reject, stats=stats, workers=workers):

@@ -185,7 +185,6 @@ def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, max_bytes: 
           decided: Any, send: list[Any], receive: list[Any]) -> None:
     """Process *k* of *n* (see ``_forked``): *send*[j] and *receive*[j] carry deltas to and from process j."""
     mine = OfflineEngine(engine.config, engine.aggregator.route, [p for p in engine.engines if p % n == k])
-    aggregator = engine.aggregator
     ahead: deque[tuple[dict[int, Any], float | None]] = deque()  # own chunks' shares, ingested, not folded in
     ended = False  # no more chunks to ingest
 
@@ -201,7 +200,7 @@ def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, max_bytes: 
                 if j != k:
                     send[j].put(None)
             return
-        t = _take(chunk, enricher, aggregator, max_bytes)
+        t = _take(chunk, enricher, mine.aggregator, max_bytes)
         taken.put((t.rejected, t.tickets))
         newest = t.newest.get("0")
         split: list[dict[int, Any]] = [{} for _ in range(n)]
