@@ -10,7 +10,13 @@
   every Nth partition).
 
 Tickets are sent one per message, as a live platform feed sends them. The machine is
-shared and noisy, so compare the ratios of one run, and repeat runs.
+shared and noisy, so compare the ratios of one run, and repeat: ``--repeat N`` measures
+the four paths N times in turn on the same tickets and prints each path's median and
+range, and the median of each round's engine / trivial ratio.
+
+The engine's time per ticket is also split by the worker's own timings
+(``earlywarn_processing_seconds``): ingesting batches, folding delta messages in, and the
+rest (Faust's per-message work, sending, waiting).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import asyncio
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,6 +98,12 @@ def _trivial_rate(bootstrap: str, topic: str, n: int, parts: int) -> float:
     raise RuntimeError(f"trivial Faust agent gave no rate:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
 
 
+def _stage_seconds(metrics_text: str) -> dict[str, float]:
+    """Seconds spent per stage, from a worker's /metrics page."""
+    found = re.findall(r'^earlywarn_processing_seconds_sum\{stage="([^"]+)"\} (\S+)$', metrics_text, re.M)
+    return {stage: float(v) for stage, v in found}
+
+
 def _engine_rate(settings: Settings, n: int, tmp: Path) -> tuple[float, dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EARLYWARN_")}
     for name, (var, _) in SETTINGS_DOC.items():
@@ -110,6 +123,8 @@ def _engine_rate(settings: Settings, n: int, tmp: Path) -> tuple[float, dict[str
                 time.sleep(0.5)
                 continue
             if st["tickets"] >= n and st["deltas_applied"] >= st["delta_messages"] > 0:
+                with urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/metrics", timeout=5) as r:
+                    st["stage_seconds"] = _stage_seconds(r.read().decode())
                 return n / (st["last_applied_at"] - st["first_ingest_at"]), st
             time.sleep(0.25)
         raise RuntimeError("engine did not finish in 15 minutes")
@@ -129,7 +144,41 @@ def _detect_rate(lines: list[bytes], settings: Settings) -> float:
     return len(lines) / (time.perf_counter() - start)
 
 
-def run(n: int, bootstrap: str | None = None) -> dict[str, float]:
+PATHS = (("raw_per_s", "raw consume (aiokafka + orjson)"), ("faust_per_s", "trivial Faust agent"),
+         ("engine_per_s", "engine, every detector on"), ("detect_per_s", "offline detect"))
+
+
+def _round(settings: Settings, lines: list[bytes], tmp: Path, k: int) -> dict[str, float]:
+    """The four rates once, on the tickets already in ``settings.topic_tickets``."""
+    n = len(lines)
+    stamp = time.time_ns()
+    engine = settings.with_(
+        app_id=f"bench-engine-{stamp}", topic_deadletter=f"bench-{stamp}-dead", topic_alerts=f"bench-{stamp}-alerts",
+        topic_inspection=f"bench-{stamp}-inspection", topic_deltas=f"bench-{stamp}-deltas",
+        topic_decisions=f"bench-{stamp}-decisions", web_port=free_port(), data_dir=str(tmp / f"data-{k}"))
+    ensure_topics(engine)
+    out: dict[str, float] = {}
+    print("bench: raw consume …", file=sys.stderr)
+    out["raw_per_s"] = asyncio.run(_raw_rate(settings.bootstrap, settings.topic_tickets, n))
+    print("bench: trivial Faust agent …", file=sys.stderr)
+    out["faust_per_s"] = _trivial_rate(settings.bootstrap, settings.topic_tickets, n, settings.ticket_partitions)
+    print("bench: engine (every detector on) …", file=sys.stderr)
+    out["engine_per_s"], st = _engine_rate(engine, n, tmp)
+    out["engine_state_writes_per_ticket"] = st["state_writes"] / n
+    out["engine_delta_messages_per_ticket"] = st["delta_messages"] / n
+    wall = st["last_applied_at"] - st["first_ingest_at"]
+    ingest, windows = st["stage_seconds"].get("ingest_batch", 0.0), st["stage_seconds"].get("windows_message", 0.0)
+    out["engine_ingest_us"] = 1e6 * ingest / n
+    out["engine_windows_us"] = 1e6 * windows / n
+    out["engine_other_us"] = 1e6 * (wall - ingest - windows) / n
+    print("bench: offline detect …", file=sys.stderr)
+    out["detect_per_s"] = _detect_rate(lines, settings)
+    return out
+
+
+def run(n: int, bootstrap: str | None = None, repeat: int = 1) -> dict[str, Any]:
+    """The four rates, *repeat* times in turn: each figure is the median of the rounds,
+    ``rounds`` holds every round's own."""
     from earlywarn.simulate import SimConfig, generate
 
     tmp = Path(tempfile.mkdtemp(prefix="earlywarn-bench-"))
@@ -143,28 +192,20 @@ def run(n: int, bootstrap: str | None = None) -> dict[str, float]:
         n = len(lines)
         stamp = time.time_ns()
         settings = from_env({}, broker=bootstrap).with_(
-            app_id=f"bench-engine-{stamp}", topic_tickets=f"bench-{stamp}-tickets",
-            topic_deadletter=f"bench-{stamp}-dead", topic_alerts=f"bench-{stamp}-alerts",
-            topic_inspection=f"bench-{stamp}-inspection", topic_deltas=f"bench-{stamp}-deltas",
-            topic_decisions=f"bench-{stamp}-decisions",
-            web_port=free_port(), data_dir=str(tmp / "data"), session_timeout=10.0,
-            rebalance_timeout=10.0, log_level="error")
+            topic_tickets=f"bench-{stamp}-tickets", session_timeout=10.0, rebalance_timeout=10.0, log_level="error")
         ensure_topics(settings)
         print(f"bench: {n} tickets (~{sum(map(len, lines)) // n} bytes each) to {settings.topic_tickets}",
               file=sys.stderr)
         produce(settings, iter(lines))
-        out: dict[str, float] = {}
-        print("bench: raw consume …", file=sys.stderr)
-        out["raw_per_s"] = asyncio.run(_raw_rate(settings.bootstrap, settings.topic_tickets, n))
-        print("bench: trivial Faust agent …", file=sys.stderr)
-        out["faust_per_s"] = _trivial_rate(settings.bootstrap, settings.topic_tickets, n, settings.ticket_partitions)
-        print("bench: engine (every detector on) …", file=sys.stderr)
-        out["engine_per_s"], st = _engine_rate(settings, n, tmp)
-        out["engine_state_writes_per_ticket"] = st["state_writes"] / n
-        out["engine_delta_messages_per_ticket"] = st["delta_messages"] / n
-        print("bench: offline detect …", file=sys.stderr)
-        out["detect_per_s"] = _detect_rate(lines, settings)
+        rounds = []
+        for k in range(repeat):
+            if repeat > 1:
+                print(f"bench: round {k + 1} of {repeat}", file=sys.stderr)
+            rounds.append(_round(settings, lines, tmp, k))
+        out: dict[str, Any] = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+        out["engine_over_faust"] = statistics.median(r["engine_per_s"] / r["faust_per_s"] for r in rounds)
         out["tickets"] = float(n)
+        out["rounds"] = rounds
         return out
     finally:
         if broker is not None:
@@ -172,16 +213,28 @@ def run(n: int, bootstrap: str | None = None) -> dict[str, float]:
 
 
 def main(args: argparse.Namespace) -> int:
-    res = run(args.tickets, getattr(args, "broker", None))
+    if args.repeat < 1 or args.tickets < 1:
+        print("bench: --tickets and --repeat must be at least 1", file=sys.stderr)
+        return 2
+    res = run(args.tickets, getattr(args, "broker", None), args.repeat)
     if args.json:
         print(orjson.dumps(res).decode())
         return 0
+    rounds = res["rounds"]
     raw = res["raw_per_s"]
-    print(f"{'path':<34}{'tickets/s':>12}{'× raw':>9}")
-    for key, name in (("raw_per_s", "raw consume (aiokafka + orjson)"), ("faust_per_s", "trivial Faust agent"),
-                      ("engine_per_s", "engine, every detector on"), ("detect_per_s", "offline detect")):
-        print(f"{name:<34}{res[key]:>12,.0f}{res[key] / raw:>9.2f}")
-    print(f"engine / trivial Faust: {res['engine_per_s'] / res['faust_per_s']:.2f}  "
-          f"(delta messages per ticket {res['engine_delta_messages_per_ticket']:.3f}, "
+    spread = len(rounds) > 1
+    print(f"{'path':<34}{'tickets/s':>12}{'× raw':>9}" + (f"{'range (' + str(len(rounds)) + ' rounds)':>26}" if spread else ""))
+    for key, name in PATHS:
+        line = f"{name:<34}{res[key]:>12,.0f}{res[key] / raw:>9.2f}"
+        if spread:
+            lo, hi = min(r[key] for r in rounds), max(r[key] for r in rounds)
+            line += f"{lo:>14,.0f} - {hi:<9,.0f}"
+        print(line)
+    ratios = sorted(r["engine_per_s"] / r["faust_per_s"] for r in rounds)
+    print(f"engine / trivial Faust: {res['engine_over_faust']:.2f}"
+          + (f" (rounds: {', '.join(f'{x:.2f}' for x in ratios)})" if spread else "")
+          + f"  (delta messages per ticket {res['engine_delta_messages_per_ticket']:.3f}, "
           f"state writes per ticket {res['engine_state_writes_per_ticket']:.3f})")
+    print(f"engine per ticket: ingest {res['engine_ingest_us']:.0f} µs, folding deltas in "
+          f"{res['engine_windows_us']:.0f} µs, the rest (Faust, sending, waiting) {res['engine_other_us']:.0f} µs")
     return 0

@@ -257,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = with_broker(sub.add_parser("bench", help="measure consume, Faust, engine and detect rates in one run"))
     sp.add_argument("--tickets", type=int, default=20000)
+    sp.add_argument("--repeat", type=int, default=1, help="measure every path this many times in turn; print medians")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
     sp.set_defaults(func=lambda a: __import__("earlywarn.bench", fromlist=["main"]).main(a))
     return p

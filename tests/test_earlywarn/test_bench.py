@@ -1,0 +1,43 @@
+"""``earlywarn bench`` end to end on the embedded broker, small: every path measured, every
+figure present and consistent. Nothing here asserts on speed."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from earlywarn import bench
+from streams.broker import EmbeddedBroker
+
+PATHS = ("raw_per_s", "faust_per_s", "engine_per_s", "detect_per_s")
+
+
+def test_stage_seconds_reads_the_worker_timings() -> None:
+    text = ('# HELP earlywarn_processing_seconds ...\n'
+            'earlywarn_processing_seconds_sum{stage="ingest_batch"} 2.5\n'
+            'earlywarn_processing_seconds_count{stage="ingest_batch"} 7.0\n'
+            'earlywarn_processing_seconds_sum{stage="windows_message"} 1.25\n')
+    assert bench._stage_seconds(text) == {"ingest_batch": 2.5, "windows_message": 1.25}
+
+
+def test_bench_measures_every_path_in_every_round(broker: EmbeddedBroker, capsys: pytest.CaptureFixture[str]) -> None:
+    res = bench.run(1500, broker.bootstrap, repeat=2)
+    assert res["tickets"] == 1500.0
+    assert len(res["rounds"]) == 2
+    for r in res["rounds"]:
+        assert all(r[k] > 0 for k in PATHS)
+        # The engine's split of its time adds up to its rate.
+        per_ticket = r["engine_ingest_us"] + r["engine_windows_us"] + r["engine_other_us"]
+        assert per_ticket == pytest.approx(1e6 / r["engine_per_s"], rel=1e-6)
+        assert r["engine_ingest_us"] > 0 and r["engine_windows_us"] > 0
+        assert 0 < r["engine_delta_messages_per_ticket"] < 1  # pre-aggregated: far fewer messages than tickets
+    for k in PATHS:  # a median of two is their mean
+        assert res[k] == pytest.approx(sum(r[k] for r in res["rounds"]) / 2)
+    ratios = [r["engine_per_s"] / r["faust_per_s"] for r in res["rounds"]]
+    assert res["engine_over_faust"] == pytest.approx(sum(ratios) / 2)
+
+
+def test_bench_refuses_a_round_count_below_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.main(argparse.Namespace(tickets=100, repeat=0, json=False, broker=None)) == 2
+    assert "--repeat" in capsys.readouterr().err
