@@ -150,6 +150,7 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
         summary.add_row("dead-lettered", f"{st.get('deadlettered', 0):,} {st.get('deadletter_reasons', {})}")
         for (t, s), n in sorted(by_type.items()):
             summary.add_row(f"alerts {t} {s}", str(n))
+        summary.add_row("inspection tasks", f"{st.get('inspection_tasks', 0):,} (on {settings.topic_inspection})")
         summary.add_row("throughput", f"{st.get('tickets', 0) / max(took, 1e-9):,.0f} tickets/s over {took:,.0f}s")
         console.print(summary)
         return 0

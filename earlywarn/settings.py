@@ -82,7 +82,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "topic_tickets": ("EARLYWARN_TOPIC_TICKETS", "input topic (ticket contract v1)"),
     "topic_deadletter": ("EARLYWARN_TOPIC_DEADLETTER", "rejected input with original bytes and reason"),
     "topic_alerts": ("EARLYWARN_TOPIC_ALERTS", "output topic (alert contract v1, key = alert_id)"),
-    "topic_inspection": ("EARLYWARN_TOPIC_INSPECTION", "inspection tasks for warning/critical alerts"),
+    "topic_inspection": ("EARLYWARN_TOPIC_INSPECTION", "inspection tasks (group disputes at warning or critical)"),
     "topic_deltas": ("EARLYWARN_TOPIC_DELTAS", "internal: pre-aggregated per-key deltas"),
     "topic_decisions": ("EARLYWARN_TOPIC_DECISIONS", "internal: every partition's decisions, to the alert stage (1 partition)"),
     "ticket_partitions": ("EARLYWARN_TICKET_PARTITIONS", "partitions of the tickets topic (the watermark waits for all)"),

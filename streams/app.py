@@ -42,6 +42,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from alerts.inspection import task_of
 from alerts.render import render
 from detectors.engine import RESOLVED, Aggregator, Decision, PartitionEngine
 from detectors.enrich import Enricher, take
@@ -72,6 +73,7 @@ class Counters:
     last_applied_at: float = 0.0  # wall clock of the last delta message applied
     alerts: int = 0
     alerts_by_type: dict[str, int] = field(default_factory=dict)
+    inspection_tasks: int = 0
     flushes: int = 0
     state_writes: int = 0
     on_alert: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
@@ -205,6 +207,8 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
                           key_serializer="raw", partitions=1)
     alerts = app.topic(settings.topic_alerts, value_type=bytes, value_serializer="raw",
                        key_serializer="raw", partitions=1)
+    inspection = app.topic(settings.topic_inspection, value_type=bytes, value_serializer="raw",
+                           key_serializer="raw", partitions=1)
     # Table keys are bytes so that Faust writes them to the changelog raw (a str key would be
     # JSON-encoded, quotes and all, and hash to another partition than its stream's): the
     # changelog partition of a key is then the partition routing.router gives it, and the
@@ -387,6 +391,11 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         for d in decisions:
             alert = render(d)
             alerts.send_soon(key=d.alert_id.encode(), value=orjson.dumps(alert))
+            task = task_of(alert)
+            if task is not None:
+                inspection.send_soon(key=task["task_id"].encode(), value=orjson.dumps(task))
+                counters.inspection_tasks += 1
+                metrics.inspection_tasks.labels(task["severity"]).inc()
             counters.alerts += 1
             counters.alerts_by_type[d.type] = counters.alerts_by_type.get(d.type, 0) + 1
             # Alerts are rare next to messages: per-alert label lookups cost nothing here.

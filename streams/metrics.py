@@ -160,6 +160,10 @@ class Metrics:
         self.open_alerts = Gauge(
             "earlywarn_open_alerts", "Alerts open (not yet resolved) on the partitions this worker owns",
             ["type", "severity"], registry=r)
+        self.inspection_tasks = Counter(
+            "earlywarn_inspection_tasks_total",
+            "Inspection task messages published (group disputes at warning or critical), by severity",
+            ["severity"], registry=r)
         self.pushes = Counter(
             "earlywarn_pushes_total", "Alert pushes to staff, by receiver and outcome",
             ["receiver", "outcome"], registry=r)

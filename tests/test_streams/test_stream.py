@@ -51,9 +51,11 @@ def incident_run(new_stream_env) -> dict[str, Any]:  # type: ignore[no-untyped-d
     produce(env.settings, lines)
     stream_alerts = drain(env, w, len(lines))
     stats = w.stats()
+    tasks = [(k, orjson.loads(v)) for k, v in read_topic(env.settings, env.settings.topic_inspection, idle=2.0)]
     env.stop()
     offline = list(detect(lines, env.settings))
-    return {"lines": lines, "incidents": incidents, "stream": stream_alerts, "offline": offline, "stats": stats}
+    return {"lines": lines, "incidents": incidents, "stream": stream_alerts, "offline": offline, "stats": stats,
+            "tasks": tasks}
 
 
 def test_the_injected_group_dispute_and_concentrated_demand_arrive_with_evidence(incident_run) -> None:  # type: ignore[no-untyped-def]
@@ -82,6 +84,22 @@ def test_the_injected_group_dispute_and_concentrated_demand_arrive_with_evidence
         evidence = set(alert["ticket_ids"])
         assert max(len(evidence & ids) for ids in incident_ids) >= 0.5 * len(evidence), alert["summary"]
     assert incident_run["stats"]["tickets"] == len(incident_run["lines"])
+
+
+def test_group_disputes_at_warning_or_worse_become_inspection_tasks(incident_run) -> None:  # type: ignore[no-untyped-def]
+    # Every open or update event of a group dispute at warning or critical, and nothing else,
+    # has its task on inspection.tasks, keyed by task_id, about the alert's firm.
+    wanted = [a for a in incident_run["stream"] if a["type"] == "group_dispute"
+              and a["status"] in ("open", "update") and a["severity"] in ("warning", "critical")]
+    assert wanted, "the prepaid closure should reach warning (it has dozens of people)"
+    tasks = incident_run["tasks"]
+    assert [t["alert_id"] for _, t in tasks] == [a["alert_id"] for a in wanted]
+    assert incident_run["stats"]["inspection_tasks"] == len(tasks)
+    closure = next(i for i in incident_run["incidents"] if i.family == "prepaid_closure")
+    for (key, task), a in zip(tasks, wanted):
+        assert key == task["task_id"].encode()
+        assert task["severity"] == a["severity"] and task["ticket_ids"] == a["ticket_ids"]
+        assert task["firm"]["key"] == a["subject"]["key"].split("|")[0] and task["firm"]["key"] in closure.keys
 
 
 def test_offline_detect_gives_the_alerts_the_stream_gives(incident_run) -> None:  # type: ignore[no-untyped-def]
