@@ -25,7 +25,7 @@ up to it is evaluated.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -75,6 +75,7 @@ class DetectConfig:
     warmup_days: float = 7.0  # no decisions until baselines have seen a week (backfill a fresh deployment)
     dispersion: float = 3.0  # NB shape cap: complaint counts are far burstier than Poisson (to be learned per dimension)
     calendar: str = ""  # known volume effects (detectors.calendar.load_calendar): "" bundled, "none" off
+    forget_days: float = 90.0  # a key back after this long unseen starts afresh; one unseen this long is dropped
 
     @property
     def longest(self) -> int:
@@ -227,6 +228,21 @@ class Aggregator:
         return out
 
 
+def _gather(s: KeyState, label: str | None, category: str | None, deltas: list[list[Any]]) -> None:
+    """Note in ``s.fresh`` the label, category and district that a new key would take from
+    a message's deltas (as ``PartitionEngine.apply`` sets them)."""
+    fresh = s.fresh
+    if fresh is None:
+        fresh = s.fresh = ["", "", ""]
+    if label:
+        fresh[0] = label
+    if category:
+        fresh[1] = category
+    if s.dim == FIRM and not fresh[2] and deltas[0][7]:
+        counts = deltas[0][7]
+        fresh[2] = max(sorted(counts), key=counts.__getitem__)
+
+
 def _practices(terms: tuple[str, ...], named: frozenset[str]) -> list[str]:
     """The named practices among *terms*, each by its shortest name (七天无理由, not also 七天无理由退货).
 
@@ -336,7 +352,18 @@ class PartitionEngine:
 
     *load* fetches a key's persisted state (``KeyState.to_dict()`` form) or None; the
     stream passes its table, offline runs pass nothing. After ``apply``, ``take_dirty()``
-    gives the states to persist.
+    gives the states to persist, and the keys to delete.
+
+    Forgetting, so that state holds the keys of the recent past and not every key ever
+    seen: a key (with no open episode) whose next bucket comes more than ``forget_days``
+    after the one before starts afresh at that bucket's tick, as a new key would: its
+    older buckets and baseline are dropped, and it takes the label, category and district
+    that the tickets since the gap gave it (gathered as they arrive, in ``fresh``). So
+    at the first tick of each day, a key whose newest bucket is older than that is
+    dropped: its next tickets, which can only come later, would renew it anyway. The
+    decisions depend only on the keys' buckets in event time, not on the batching, not
+    on what was in memory when; a worker restarted from its table decides as one that
+    never stopped.
     """
 
     def __init__(
@@ -358,7 +385,9 @@ class PartitionEngine:
         self.clock = Clock.from_dict(clock, self.rhythm) if clock else Clock()
         self.states: dict[str, KeyState] = {}
         self._dirty: set[str] = set()
+        self._dropped: set[str] = set()  # forgotten since the last take_dirty: to delete from the store
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
+        self._forget = round(config.forget_days * BUCKETS_PER_DAY)
         # Each window's exposure per category at the current tick (see _exposures).
         self._window_exposures: dict[str, list[tuple[int, float]]] = {}
 
@@ -377,11 +406,14 @@ class PartitionEngine:
             self.states[tk] = s
         return s
 
-    def take_dirty(self) -> dict[str, dict[str, Any]]:
-        """Serialised states changed since the last call (to persist), keyed by table key."""
-        out = {tk: self.states[tk].to_dict() for tk in sorted(self._dirty)}
+    def take_dirty(self) -> dict[str, dict[str, Any] | None]:
+        """What changed since the last call, keyed by table key: each changed state
+        serialised (to persist), or None for a key dropped (to delete)."""
+        out: dict[str, dict[str, Any] | None] = dict.fromkeys(self._dropped - self._dirty)
+        out.update((tk, self.states[tk].to_dict()) for tk in self._dirty)
         self._dirty.clear()
-        return out
+        self._dropped.clear()
+        return dict(sorted(out.items()))
 
     def clock_dict(self) -> dict[str, Any]:
         return self.clock.to_dict(self.rhythm)
@@ -400,10 +432,19 @@ class PartitionEngine:
             if offset <= clock.applied:
                 return []
             clock.applied = offset
-        due, last_tick, states, dirty = clock.due, clock.last_tick, self.states, self._dirty
+        due, last_tick, states, dirty, forget = clock.due, clock.last_tick, self.states, self._dirty, self._forget
         for dim, key, label, category, deltas in msg["k"]:
             tk = f"{dim}:{key}"  # table_key, inlined: once per key per message
             s = states.get(tk) or self.state(tk, dim, key)
+            if s.fresh is not None:
+                _gather(s, label, category, deltas)
+            else:
+                # Tickets more than forget_days after the key's newest: it will start afresh
+                # at their tick (_renew). Gather what a new key would take from them.
+                newest = s.order[-1] if s.order else s.learned_to
+                if deltas[0][0] - newest > forget and newest >= 0 and not s.episodes \
+                        and min(d[0] for d in deltas) - newest > forget:
+                    _gather(s, label, category, deltas)
             if label:
                 s.label = label
             if category:
@@ -501,6 +542,7 @@ class PartitionEngine:
             clock.prev_day_evals = dict(clock.day_evals) if day == clock.day + 1 else {}
             clock.day_evals = {}
             clock.day = day
+            self._drop_stale(t, keys)
         out: list[Decision] = []
         tickets = 0  # every key's tickets in this bucket: only the shape of the rhythm matters
         # The hot loop (every key with tickets in the bucket): names bound once.
@@ -513,6 +555,8 @@ class PartitionEngine:
         judging = t - clock.first_tick >= cfg.warmup_days * BUCKETS_PER_DAY
         for tk in sorted(keys):
             s = states.get(tk) or self.state(tk)
+            if s.fresh is not None:
+                self._renew(s, t)
             evals[s.dim] = evals.get(s.dim, 0) + 1
             b = s.get(t)
             if b is not None:
@@ -542,6 +586,31 @@ class PartitionEngine:
                 clock.open.discard(tk)
         self.rhythm.learn(t, float(tickets))
         return out
+
+    def _renew(self, s: KeyState, t: int) -> None:
+        """At the tick of a key's first bucket after a gap, start it afresh (or, if a ticket
+        filled the gap meanwhile, forget that it looked like one)."""
+        order = s.order
+        i = bisect_left(order, t)
+        if i == len(order) or order[i] != t:
+            return  # due for a late ticket, not its first bucket after the gap: that tick is still to come
+        prev = order[i - 1] if i else s.learned_to
+        if prev >= 0 and t - prev > self._forget:
+            s.renew(i)
+        else:
+            s.fresh = None
+
+    def _drop_stale(self, t: int, due_now: set[str]) -> None:
+        """Drop the keys whose newest bucket is more than forget_days before tick *t*: their
+        next tickets, which can only come after it, would renew them (nothing is lost)."""
+        clock = self.clock
+        keep = clock.open.union(due_now, *clock.due.values())
+        before = t - self._forget
+        for tk in [tk for tk, s in self.states.items() if not s.episodes and s.fresh is None and tk not in keep
+                   and (s.order[-1] if s.order else s.learned_to) < before]:
+            del self.states[tk]
+            self._dirty.discard(tk)
+            self._dropped.add(tk)
 
     def _learn(self, s: KeyState, upto: int) -> None:
         """Feed the key's closed history up to *upto* into its baseline, skipping episodes."""

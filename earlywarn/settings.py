@@ -49,6 +49,7 @@ class Settings:
     min_firms: int = 3
     false_alarms_per_day: float = 0.05
     calendar: str = ""
+    forget_days: float = 90.0
     session_timeout: float = 30.0
     rebalance_timeout: float = 30.0
     log_level: str = "warn"
@@ -69,6 +70,7 @@ class Settings:
             min_firms=self.min_firms,
             false_alarms_per_day=self.false_alarms_per_day,
             calendar=self.calendar,
+            forget_days=self.forget_days,
         )
 
     def with_(self, **changes: Any) -> Settings:
@@ -102,6 +104,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "min_firms": ("EARLYWARN_MIN_FIRMS", "firms a concentrated demand must span"),
     "false_alarms_per_day": ("EARLYWARN_FALSE_ALARMS_PER_DAY", "false-alarm budget per alert type per day"),
     "calendar": ("EARLYWARN_CALENDAR", "calendar of known volume effects (CSV, see detectors/calendar.py); empty: the bundled one, none: no calendar"),
+    "forget_days": ("EARLYWARN_FORGET_DAYS", "a key not seen for this many days of event time is forgotten: state holds the recent past, and a key that comes back starts afresh"),
     "session_timeout": ("EARLYWARN_SESSION_TIMEOUT", "consumer session timeout, seconds"),
     "rebalance_timeout": ("EARLYWARN_REBALANCE_TIMEOUT", "consumer group rebalance timeout, seconds"),
     "log_level": ("EARLYWARN_LOG_LEVEL", "crit, error, warn, info or debug"),
@@ -129,6 +132,8 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings
     s = Settings(**values)
     if not s.pseudonym_secret:
         raise SettingsError("EARLYWARN_PSEUDONYM_SECRET is empty: set a long random secret")
+    if s.forget_days < 2:
+        raise SettingsError("EARLYWARN_FORGET_DAYS must be at least 2 (a day of windows, and baselines learn up to two days late)")
     if s.partitions < 1 or s.ticket_partitions < 1:
         raise SettingsError("EARLYWARN_PARTITIONS and EARLYWARN_TICKET_PARTITIONS must be at least 1")
     try:

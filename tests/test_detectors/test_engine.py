@@ -344,3 +344,69 @@ def test_the_pre_screen_skips_most_judgements_and_changes_no_decision(quiet: lis
     judged[0] = 0
     assert run(tickets, cfg=cfg) == screened and {d.type for d in screened} >= {GROUP_DISPUTE, CONCENTRATED_DEMAND}
     assert screened_judged < judged[0] / 2
+
+
+FORGETFUL = replace(CFG, forget_days=2.0)
+
+
+def _feed_all(eng: OfflineEngine, tickets: list[Enriched], batch: int) -> list:
+    out = []
+    for i in range(0, len(tickets), batch):
+        out.extend(eng.feed(tickets[i:i + batch]))
+    return out
+
+
+def test_keys_unseen_for_forget_days_are_dropped_and_deleted(quiet: list[Enriched]) -> None:
+    tickets = sorted(quiet, key=lambda e: e.ts)
+    forgetful, keeps = OfflineEngine(FORGETFUL, route), OfflineEngine(CFG, route)
+    _feed_all(forgetful, tickets, 500)
+    _feed_all(keeps, tickets, 500)
+    for eng in forgetful.engines.values():
+        # Every key still held has a bucket within two days of the day's first tick, or is busy.
+        horizon = eng.clock.day * 96 - 2 * 96
+        assert all(s.episodes or s.fresh or s.order[-1] >= horizon - 96 for s in eng.states.values())
+        gone = {tk for tk, v in eng.take_dirty().items() if v is None}
+        assert gone and not gone & set(eng.states)  # dropped keys are to be deleted from the store
+    held = sum(len(e.states) for e in forgetful.engines.values())
+    assert held < 0.8 * sum(len(e.states) for e in keeps.engines.values())
+
+
+def test_a_key_back_after_forget_days_starts_afresh() -> None:
+    eng = PartitionEngine(0, FORGETFUL)
+    b = bucket_of(T0)
+
+    def msg(bucket: int, n: int, label: str, district: str) -> dict:
+        delta = [bucket, n, [f"p{i}" for i in range(n)], [f"T{bucket}-{i}" for i in range(n)], {}, {}, {},
+                 {district: n}, 0.0]
+        return {"k": [["firm", "F1", label, "c", [delta]]], "w": {"0": [(bucket + 8) * 900.0, False]}}
+
+    eng.apply(msg(b, 3, "老店", "310115"))
+    eng.apply(msg(b + 2 * 96, 2, "老店", "310115"))
+    s = eng.states["firm:F1"]
+    assert s.first_bucket == b and s.base_count == 3.0  # two days on: the same key, its first tickets learned
+    eng.apply(msg(b + 4 * 96 + 20, 4, "新店", "310104"))  # more than two days after its last bucket
+    s = eng.states["firm:F1"]
+    assert s.order == [b + 4 * 96 + 20] and s.retained == 4 and s.first_bucket == b + 4 * 96 + 20
+    assert (s.label, s.district, s.base_count, s.fresh) == ("新店", "310104", 0.0, None)  # as a new key
+
+
+def test_forgetting_does_not_depend_on_batching(quiet: list[Enriched]) -> None:
+    tickets = sorted(quiet + burst("GD", T0 + 10 * DAY, hours=3, people=15), key=lambda e: e.ts)
+    assert run(tickets, batch=500, cfg=FORGETFUL) == run(tickets, batch=137, cfg=FORGETFUL)
+
+
+def test_an_engine_restarted_from_its_store_forgets_as_one_that_never_stopped(quiet: list[Enriched]) -> None:
+    tickets = sorted(quiet + burst("GD", T0 + 10 * DAY, hours=3, people=15), key=lambda e: e.ts)
+    straight = OfflineEngine(FORGETFUL, route)
+    expected = _feed_all(straight, tickets, 400) + straight.finish()
+    half = len(tickets) // 2
+    eng = OfflineEngine(FORGETFUL, route)
+    out = _feed_all(eng, tickets[:half], 400)
+    for p, old in list(eng.engines.items()):  # what a store holds after a flush: dropped keys deleted
+        saved = {tk: s.to_dict() for tk, s in old.states.items()}
+        eng.engines[p] = PartitionEngine(p, eng.config, load=saved.get, clock=old.clock_dict())
+    out += _feed_all(eng, tickets[half:], 400) + eng.finish()
+    assert out == expected and opened(out, GROUP_DISPUTE)
+    for p, e in eng.engines.items():  # every key loaded since the restart is what the other holds
+        for tk, s in e.states.items():
+            assert s.to_dict() == straight.engines[p].states[tk].to_dict(), tk

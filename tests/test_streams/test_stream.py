@@ -107,6 +107,22 @@ def test_offline_detect_gives_the_alerts_the_stream_gives(incident_run) -> None:
     assert canonical(incident_run["stream"]) == canonical(incident_run["offline"])
 
 
+def test_forgotten_keys_are_deleted_from_the_table_and_the_alerts_stay_those_of_detect(new_stream_env) -> None:  # type: ignore[no-untyped-def]
+    # Keys unseen for two days are forgotten: the worker deletes them from its table, and
+    # raises the alerts offline detection raises with the same setting.
+    lines, _ = simulated(days=9, tickets_per_day=500, incidents=(("prepaid_closure", 1),), decoys=())
+    env = new_stream_env()
+    env.settings = env.settings.with_(forget_days=2.0)
+    w = env.start_worker()
+    produce(env.settings, lines)
+    stream_alerts = drain(env, w, len(lines))
+    stats = w.stats()
+    env.stop()
+    assert stats["state_deletes"] > 0
+    offline = list(detect(lines, env.settings))
+    assert offline and canonical(stream_alerts) == canonical(offline)
+
+
 GOOD = {"ticket_id": "G0", "kind": "complaint", "received_at": "2025-03-03T10:00:00+08:00",
         "district_code": "310115", "firm_name": "上海某某健身有限公司", "content": "办卡后门店关闭，要求退费。"}
 
