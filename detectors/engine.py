@@ -228,21 +228,6 @@ class Aggregator:
         return out
 
 
-def _gather(s: KeyState, label: str | None, category: str | None, deltas: list[list[Any]]) -> None:
-    """Note in ``s.fresh`` the label, category and district that a new key would take from
-    a message's deltas (as ``PartitionEngine.apply`` sets them)."""
-    fresh = s.fresh
-    if fresh is None:
-        fresh = s.fresh = ["", "", ""]
-    if label:
-        fresh[0] = label
-    if category:
-        fresh[1] = category
-    if s.dim == FIRM and not fresh[2] and deltas[0][7]:
-        counts = deltas[0][7]
-        fresh[2] = max(sorted(counts), key=counts.__getitem__)
-
-
 def _practices(terms: tuple[str, ...], named: frozenset[str]) -> list[str]:
     """The named practices among *terms*, each by its shortest name (七天无理由, not also 七天无理由退货).
 
@@ -354,23 +339,23 @@ class PartitionEngine:
     stream passes its table, offline runs pass nothing. After ``apply``, ``take_dirty()``
     gives the states to persist, and the keys to delete.
 
-    Forgetting, so that state holds the keys of the recent past and not every key ever
-    seen: a key (with no open episode) whose next bucket comes more than ``forget_days``
-    after the one before starts afresh at that bucket's tick, as a new key would: its
-    older buckets and baseline are dropped, and it takes the label, category and district
-    that the tickets since the gap gave it (gathered as they arrive, in ``fresh``). So
-    at the first tick of each day, a key whose newest bucket is older than that is
-    dropped: its next tickets, which can only come later, would renew it anyway. The
-    decisions depend only on the keys' buckets in event time, not on the batching, not
-    on what was in memory when; a worker restarted from its table decides as one that
-    never stopped.
+    Forgetting, so that state holds the recent past and not every key's whole history: a
+    key (with no open episode) whose bucket at a tick comes more than ``forget_days``
+    after the one before starts afresh there: its older buckets and its baseline are
+    dropped (its label, category and district stay). So at the first tick of each day, a
+    key whose newest bucket is older than that is cut down to a stub of those three
+    (``stubs``; a stub state in the store): its next tickets, which can only come later,
+    would renew it anyway. The rule reads only a key's buckets up to the tick, all of
+    which are in by then, so the decisions do not depend on the batching, on the order
+    sources deliver in, or on what was in memory when: a worker restarted from its
+    table decides as one that never stopped.
     """
 
     def __init__(
         self,
         partition: int,
         config: DetectConfig,
-        load: Callable[[str], dict[str, Any] | None] = lambda _k: None,
+        load: Callable[[str], dict[str, Any] | None] | None = None,
         clock: dict[str, Any] | None = None,
         named_terms: frozenset[str] | None = None,
     ) -> None:
@@ -379,13 +364,17 @@ class PartitionEngine:
         # A term names a demand only if it is a named practice or problem (the domain
         # dictionary: 强制办卡, 先用后付, 含绒量不足); any other word surging is a hot word.
         self.named_terms = domain_words() if named_terms is None else named_terms
-        self._load = load
+        self._load = load or (lambda _k: None)
         self.calendar = load_calendar(config.calendar)
         self.rhythm = Rhythm(day_factor=self.calendar.factor)
         self.clock = Clock.from_dict(clock, self.rhythm) if clock else Clock()
         self.states: dict[str, KeyState] = {}
         self._dirty: set[str] = set()
-        self._dropped: set[str] = set()  # forgotten since the last take_dirty: to delete from the store
+        # Keys cut down to (label, category, district); with a store (*load*) only until
+        # take_dirty hands their stub states over, offline for good.
+        self.stubs: dict[str, tuple[str, str, str]] = {}
+        self._stubbed: set[str] = set()  # cut since the last take_dirty
+        self._keep_stubs = load is None
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
         self._forget = round(config.forget_days * BUCKETS_PER_DAY)
         # Each window's exposure per category at the current tick (see _exposures).
@@ -396,23 +385,27 @@ class PartitionEngine:
     def state(self, tk: str, dim: str = "", key: str = "") -> KeyState:
         s = self.states.get(tk)
         if s is None:
-            raw = self._load(tk)
+            stub = self.stubs.pop(tk, None)
+            raw = self._load(tk) if stub is None else None
             if raw is not None:
                 s = KeyState.from_dict(raw)
             else:
                 if not dim:
                     dim, _, key = tk.partition(":")
-                s = KeyState(dim, key)
+                s = KeyState(dim, key) if stub is None else KeyState(dim, key, stub[0], stub[2], stub[1])
             self.states[tk] = s
         return s
 
-    def take_dirty(self) -> dict[str, dict[str, Any] | None]:
-        """What changed since the last call, keyed by table key: each changed state
-        serialised (to persist), or None for a key dropped (to delete)."""
-        out: dict[str, dict[str, Any] | None] = dict.fromkeys(self._dropped - self._dirty)
-        out.update((tk, self.states[tk].to_dict()) for tk in self._dirty)
+    def take_dirty(self) -> dict[str, dict[str, Any]]:
+        """Serialised states changed since the last call (to persist), keyed by table key;
+        a key cut down to a stub gives its stub state."""
+        out = {tk: self.states[tk].to_dict() for tk in self._dirty}
+        for tk in self._stubbed - self._dirty:
+            stub = self.stubs[tk] if self._keep_stubs else self.stubs.pop(tk)
+            dim, _, key = tk.partition(":")
+            out[tk] = KeyState(dim, key, stub[0], stub[2], stub[1]).to_dict()
         self._dirty.clear()
-        self._dropped.clear()
+        self._stubbed.clear()
         return dict(sorted(out.items()))
 
     def clock_dict(self) -> dict[str, Any]:
@@ -432,19 +425,10 @@ class PartitionEngine:
             if offset <= clock.applied:
                 return []
             clock.applied = offset
-        due, last_tick, states, dirty, forget = clock.due, clock.last_tick, self.states, self._dirty, self._forget
+        due, last_tick, states, dirty = clock.due, clock.last_tick, self.states, self._dirty
         for dim, key, label, category, deltas in msg["k"]:
             tk = f"{dim}:{key}"  # table_key, inlined: once per key per message
             s = states.get(tk) or self.state(tk, dim, key)
-            if s.fresh is not None:
-                _gather(s, label, category, deltas)
-            else:
-                # Tickets more than forget_days after the key's newest: it will start afresh
-                # at their tick (_renew). Gather what a new key would take from them.
-                newest = s.order[-1] if s.order else s.learned_to
-                if deltas[0][0] - newest > forget and newest >= 0 and not s.episodes \
-                        and min(d[0] for d in deltas) - newest > forget:
-                    _gather(s, label, category, deltas)
             if label:
                 s.label = label
             if category:
@@ -553,9 +537,13 @@ class PartitionEngine:
         # look new). After it, keys that cannot be found anomalous are screened out before
         # _judge (_may_find). Firms and keys with open episodes are always judged.
         judging = t - clock.first_tick >= cfg.warmup_days * BUCKETS_PER_DAY
+        forget = self._forget
         for tk in sorted(keys):
             s = states.get(tk) or self.state(tk)
-            if s.fresh is not None:
+            # Back after forget_days: start afresh (see the class docstring). A key whose
+            # oldest bucket held is that recent has no such gap: one comparison for most.
+            first = s.order[0] if s.order else t + 1
+            if first < t - forget or (first == t and 0 <= s.learned_to < t - forget):
                 self._renew(s, t)
             evals[s.dim] = evals.get(s.dim, 0) + 1
             b = s.get(t)
@@ -588,29 +576,33 @@ class PartitionEngine:
         return out
 
     def _renew(self, s: KeyState, t: int) -> None:
-        """At the tick of a key's first bucket after a gap, start it afresh (or, if a ticket
-        filled the gap meanwhile, forget that it looked like one)."""
+        """Start *s* afresh at tick *t* if its bucket there comes more than forget_days after
+        the one before (or, with none before, after what it last learned)."""
         order = s.order
         i = bisect_left(order, t)
-        if i == len(order) or order[i] != t:
-            return  # due for a late ticket, not its first bucket after the gap: that tick is still to come
+        if s.episodes or i == len(order) or order[i] != t:
+            return  # an open episode, or due for a late ticket only (no bucket at this tick)
         prev = order[i - 1] if i else s.learned_to
         if prev >= 0 and t - prev > self._forget:
             s.renew(i)
-        else:
-            s.fresh = None
 
     def _drop_stale(self, t: int, due_now: set[str]) -> None:
-        """Drop the keys whose newest bucket is more than forget_days before tick *t*: their
-        next tickets, which can only come after it, would renew them (nothing is lost)."""
+        """Cut down to stubs the keys whose newest bucket is more than forget_days before
+        tick *t*: their next tickets, which can only come after it, would renew them."""
+        before = t - self._forget
+        stale = [tk for tk, s in self.states.items() if (s.order[-1] if s.order else s.learned_to) < before]
+        if not stale:
+            return
         clock = self.clock
         keep = clock.open.union(due_now, *clock.due.values())
-        before = t - self._forget
-        for tk in [tk for tk, s in self.states.items() if not s.episodes and s.fresh is None and tk not in keep
-                   and (s.order[-1] if s.order else s.learned_to) < before]:
+        for tk in stale:
+            s = self.states[tk]
+            if s.episodes or tk in keep:
+                continue
             del self.states[tk]
+            self.stubs[tk] = (s.label, s.category, s.district)
             self._dirty.discard(tk)
-            self._dropped.add(tk)
+            self._stubbed.add(tk)
 
     def _learn(self, s: KeyState, upto: int) -> None:
         """Feed the key's closed history up to *upto* into its baseline, skipping episodes."""

@@ -149,9 +149,6 @@ class KeyState:
     learned_to: int = -1
     first_bucket: int = -1
     episodes: dict[str, Episode] = field(default_factory=dict)  # "type|subject key" -> open episode
-    # [label, category, district] a new key would have from the tickets after a long gap
-    # (detectors.engine: forget_days), until the tick of its first bucket decides (``renew``).
-    fresh: list[str] | None = None
     order: list[int] = field(default_factory=list, repr=False)  # the bucket indices, ascending
     counts: list[int] = field(default_factory=list, repr=False)  # ``slots[i].n``
     slots: list[Bucket] = field(default_factory=list, repr=False)  # the bucket at ``order[i]``
@@ -241,17 +238,13 @@ class KeyState:
 
     def renew(self, i: int) -> None:
         """Start afresh from the bucket at index *i*: the buckets before it and all that was
-        learned are dropped, and the key takes the label, category and district of
-        ``fresh`` (what it would have as a new key)."""
+        learned are dropped (the label, category and district stay)."""
         del self.order[:i], self.counts[:i], self.slots[:i]
         self.retained = sum(self.counts)
         self.base_count = self.base_people = self.base_exposure = 0.0
         self.base_issues = {}
         self.learned_to = -1
         self.first_bucket = self.order[0] if self.order else -1
-        if self.fresh is not None:
-            self.label, self.category, self.district = self.fresh
-        self.fresh = None
 
     # Serialisation: compact lists, stable field order, for the changelog.
     def to_dict(self) -> dict[str, Any]:
@@ -260,7 +253,7 @@ class KeyState:
             "b": [[b, bk.n, sorted(bk.people), bk.ids, bk.terms, bk.firms, bk.issues, bk.districts, bk.amount]
                   for b, bk in zip(self.order, self.slots)],
             "bc": self.base_count, "bp": self.base_people, "be": self.base_exposure, "bi": self.base_issues,
-            "lt": self.learned_to, "fb": self.first_bucket, "fr": self.fresh,
+            "lt": self.learned_to, "fb": self.first_bucket,
             "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
                        e.last_people, e.last_severity, e.last_data_bucket, e.last_observed]
                    for k, e in self.episodes.items()},
@@ -277,6 +270,5 @@ class KeyState:
         s.base_count, s.base_people, s.base_exposure = v["bc"], v["bp"], v["be"]
         s.base_issues = dict(v["bi"])
         s.learned_to, s.first_bucket = v["lt"], v["fb"]
-        s.fresh = v.get("fr")
         s.episodes = {k: Episode(*e) for k, e in v["ep"].items()}
         return s

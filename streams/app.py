@@ -76,7 +76,6 @@ class Counters:
     inspection_tasks: int = 0
     flushes: int = 0
     state_writes: int = 0
-    state_deletes: int = 0  # keys forgotten (EARLYWARN_FORGET_DAYS), deleted from the state table
     on_alert: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
 
 
@@ -416,18 +415,11 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         writes = 0
         for p, eng in engines.items():
             dirty = eng.take_dirty()
-            n = 0
             for tk, value in dirty.items():
-                if value is not None:
-                    state[tk.encode()] = orjson.dumps(value)
-                    n += 1
-                elif tk.encode() in state:  # forgotten (not seen for EARLYWARN_FORGET_DAYS): a tombstone
-                    del state[tk.encode()]
-                    counters.state_deletes += 1
-                    n += 1
+                state[tk.encode()] = orjson.dumps(value)
             write_clock(p, eng)
-            writes += n + 1
-            counters.state_writes += n
+            writes += len(dirty) + 1
+            counters.state_writes += len(dirty)
             metrics.flush_dirty_keys.observe(len(dirty))
             metrics.engine_keys.labels(str(p)).set(len(eng.states))
         counters.flushes += 1

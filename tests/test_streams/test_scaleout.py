@@ -78,11 +78,15 @@ def test_two_workers_give_the_alerts_one_gives(stream_env: Any) -> None:
     assert expected and canonical(got) == canonical(expected), differences(got, expected)
 
 
-def test_when_a_worker_stops_the_other_takes_over_and_the_alerts_stay_the_same(stream_env: Any) -> None:
+# Forgetting after two days (of the ten) drops keys and renews returning ones mid-stream:
+# the new owner of a partition must find in the table what the old one left.
+@pytest.mark.parametrize("forget_days", [90.0, 2.0])
+def test_when_a_worker_stops_the_other_takes_over_and_the_alerts_stay_the_same(stream_env: Any,
+                                                                               forget_days: float) -> None:
     # Tickets keep arriving while the worker stops, so ticket partitions move mid-read. The
     # feed must never pause for idle_seconds (that would be an end of input): give it room.
     env = stream_env
-    env.settings = env.settings.with_(idle_seconds=8.0)
+    env.settings = env.settings.with_(idle_seconds=8.0, forget_days=forget_days)
     lines = simulated()
     head = len(lines) // 4
     produce(env.settings, lines[:head])
