@@ -75,7 +75,7 @@ class DetectConfig:
     warmup_days: float = 7.0  # no decisions until baselines have seen a week (backfill a fresh deployment)
     dispersion: float = 3.0  # NB shape cap: complaint counts are far burstier than Poisson (to be learned per dimension)
     calendar: str = ""  # known volume effects (detectors.calendar.load_calendar): "" bundled, "none" off
-    forget_days: float = 90.0  # a key back after this long unseen starts afresh; one unseen this long is dropped
+    forget_days: float = 90.0  # a key back after this long unseen starts afresh; one unseen this long is cut to a stub
 
     @property
     def longest(self) -> int:
@@ -337,7 +337,7 @@ class PartitionEngine:
 
     *load* fetches a key's persisted state (``KeyState.to_dict()`` form) or None; the
     stream passes its table, offline runs pass nothing. After ``apply``, ``take_dirty()``
-    gives the states to persist, and the keys to delete.
+    gives the states to persist (stub states for keys cut down).
 
     Forgetting, so that state holds the recent past and not every key's whole history: a
     key (with no open episode) whose bucket at a tick comes more than ``forget_days``
