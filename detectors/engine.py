@@ -370,8 +370,8 @@ class PartitionEngine:
         self.clock = Clock.from_dict(clock, self.rhythm) if clock else Clock()
         self.states: dict[str, KeyState] = {}
         self._dirty: set[str] = set()
-        # Keys cut down to (label, category, district); with a store (*load*) only until
-        # take_dirty hands their stub states over, offline for good.
+        # Keys cut down to (label, district, category), KeyState's own order; with a store
+        # (*load*) only until take_dirty hands their stub states over, offline for good.
         self.stubs: dict[str, tuple[str, str, str]] = {}
         self._stubbed: set[str] = set()  # cut since the last take_dirty
         self._keep_stubs = load is None
@@ -385,14 +385,14 @@ class PartitionEngine:
     def state(self, tk: str, dim: str = "", key: str = "") -> KeyState:
         s = self.states.get(tk)
         if s is None:
-            stub = self.stubs.pop(tk, None)
-            raw = self._load(tk) if stub is None else None
+            stub = self.stubs.pop(tk, ())
+            raw = None if stub else self._load(tk)
             if raw is not None:
                 s = KeyState.from_dict(raw)
             else:
                 if not dim:
                     dim, _, key = tk.partition(":")
-                s = KeyState(dim, key) if stub is None else KeyState(dim, key, stub[0], stub[2], stub[1])
+                s = KeyState(dim, key, *stub)
             self.states[tk] = s
         return s
 
@@ -403,7 +403,7 @@ class PartitionEngine:
         for tk in self._stubbed - self._dirty:
             stub = self.stubs[tk] if self._keep_stubs else self.stubs.pop(tk)
             dim, _, key = tk.partition(":")
-            out[tk] = KeyState(dim, key, stub[0], stub[2], stub[1]).to_dict()
+            out[tk] = KeyState(dim, key, *stub).to_dict()
         self._dirty.clear()
         self._stubbed.clear()
         return dict(sorted(out.items()))
@@ -600,7 +600,7 @@ class PartitionEngine:
             if s.episodes or tk in keep:
                 continue
             del self.states[tk]
-            self.stubs[tk] = (s.label, s.category, s.district)
+            self.stubs[tk] = (s.label, s.district, s.category)
             self._dirty.discard(tk)
             self._stubbed.add(tk)
 

@@ -22,6 +22,7 @@ import marshal
 import multiprocessing
 import os
 import queue
+from operator import itemgetter
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ def default_workers() -> int:
     return cores if cores > 1 else 0
 
 
+_BY_PARTITION = itemgetter(0)  # (partition, ...) results, in partition order
 CHUNK_LINES = 1000  # lines per chunk: big enough to amortise passing it between processes
 _Done = tuple[list[bytes], list[tuple[int, Rejection]], int, list[tuple[int, float, list[Decision]]]]
 
@@ -147,11 +149,11 @@ def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEn
                 break
             c = sent - len(in_flight)
             rejected, tickets = _get(taken[c % n], procs)
-            results = sorted((r for q in decided for r in _get(q, procs)), key=_partition)
+            results = sorted((r for q in decided for r in _get(q, procs)), key=_BY_PARTITION)
             yield in_flight.popleft(), rejected, tickets, results
         for q in inboxes:
             q.put(None)
-        last.extend(d for _, ds in sorted((r for q in decided for r in _get(q, procs)), key=_partition) for d in ds)
+        last.extend(d for _, ds in sorted((r for q in decided for r in _get(q, procs)), key=_BY_PARTITION) for d in ds)
         finished = True
     finally:
         # Stopped early (an error, or the caller stopped reading): the workers wait on their
@@ -163,10 +165,6 @@ def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEn
         if not finished:
             for q in inboxes:
                 q.cancel_join_thread()
-
-
-def _partition(result: tuple[Any, ...]) -> int:
-    return result[0]
 
 
 def _get(q: Any, procs: list[Any]) -> Any:
