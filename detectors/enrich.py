@@ -43,9 +43,10 @@ class Enricher:
                 district=t.district_code,
                 person=pseudonym(secret, t.complainant_id, t.complainant_phone) or f"t:{t.ticket_id}",
                 firm_key=(fk := firm_key(t.firm_id, t.firm_name)),
-                firm_label=(t.firm_name or fk) if fk else None,
+                # Labels as staff read them: the name as given, without stray outer spaces.
+                firm_label=((t.firm_name or "").strip() or fk) if fk else None,
                 product_key=text_key(t.product_name),
-                product_label=t.product_name,
+                product_label=t.product_name.strip() if t.product_name else t.product_name,
                 category=t.product_category,
                 issue=text_key(t.issue_category),
                 amount=float(t.amount or 0.0),

@@ -65,3 +65,16 @@ def test_a_run_stopped_early_stops_its_worker_processes(lines: list[bytes]) -> N
     assert multiprocessing.active_children()
     alerts.close()
     assert not multiprocessing.active_children()
+
+
+def test_labels_lose_stray_outer_spaces_the_platform_sent() -> None:
+    from schemas.tickets import Ticket, decode
+
+    enricher = Enricher(b"k")
+    raw = {"ticket_id": "T1", "kind": "complaint", "received_at": "2025-03-03T10:00:00+08:00",
+           "district_code": "310115", "firm_name": " 上海某某健身有限公司  ", "product_name": "年卡 ",
+           "content": "办卡后门店关闭，要求退费。"}
+    (ticket,) = decode(orjson.dumps(raw))
+    assert isinstance(ticket, Ticket)
+    (e,) = enricher.enrich([ticket])
+    assert (e.firm_label, e.product_label) == ("上海某某健身有限公司", "年卡")
