@@ -433,9 +433,6 @@ class PartitionEngine:
                 s.label = label
             if category:
                 s.category = category
-            if dim == FIRM and not s.district and deltas[0][7]:
-                counts = deltas[0][7]  # where its first tickets come from: its district, for its peers
-                s.district = max(sorted(counts), key=counts.__getitem__)
             for raw in deltas:
                 s.add_raw(raw)
                 due_at = raw[0]
@@ -549,6 +546,11 @@ class PartitionEngine:
             b = s.get(t)
             if b is not None:
                 tickets += b.n
+                if not s.district and s.dim == FIRM and b.districts:
+                    # A firm's district, for its peers: where its first bucket's tickets come
+                    # from, read at that bucket's tick (all in by then), whatever the batching.
+                    counts = b.districts
+                    s.district = max(sorted(counts), key=counts.__getitem__)
             if not s.episodes and (s.retained < min_people or s.count(t, longest) < min_people):
                 # Most keys: too few tickets to matter. Learning waits (it catches up in one
                 # step) but never more than two days, so old buckets are pruned.

@@ -325,6 +325,19 @@ def test_a_new_firm_is_judged_against_its_peers() -> None:
     assert alerts["NEW-GYM"].score < alerts["NEW-BOOKS"].score
 
 
+def test_a_firms_district_is_where_its_first_bucket_comes_from_whatever_the_batching() -> None:
+    # Its first bucket: one ticket from 黄浦 first, then three from 浦东 (the district of its
+    # peers), read in batches of one (a stream's first delta can hold just the first) or at once.
+    first = [Enriched(f"D{i}", T0 + 60 * i, district, f"pd{i}", firm_key="FD", category="健身")
+             for i, district in enumerate(["310101", "310115", "310115", "310115"])]
+    later = [Enriched("D9", T0 + DAY, "310101", "pd9", firm_key="FD", category="健身")]
+    for batch in (1, 500):
+        eng = OfflineEngine(CFG, route)
+        _feed_all(eng, first + later, batch)
+        eng.finish()
+        assert eng.engines[route("firm:FD")].state("firm:FD").district == "310115", batch
+
+
 def test_the_pre_screen_skips_most_judgements_and_changes_no_decision(quiet: list[Enriched],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     tickets = quiet + burst("GD", T0 + 10 * DAY, hours=3, people=15) + burst(
