@@ -342,8 +342,9 @@ class PartitionEngine:
     Forgetting, so that state holds the recent past and not every key's whole history: a
     key (with no open episode) whose bucket at a tick comes more than ``forget_days``
     after the one before starts afresh there: its older buckets and its baseline are
-    dropped (its label, category and district stay). So at the first tick of each day, a
-    key whose newest bucket is older than that is cut down to a stub of those three
+    dropped (its label, category and district stay, and a firm's count in its peer groups
+    is not made again). So at the first tick of each day, a key whose newest bucket is
+    older than that is cut down to a stub of those
     (``stubs``; a stub state in the store): its next tickets, which can only come later,
     would renew it anyway. The rule reads only a key's buckets up to the tick, all of
     which are in by then, so the decisions do not depend on the batching, on the order
@@ -370,9 +371,9 @@ class PartitionEngine:
         self.clock = Clock.from_dict(clock, self.rhythm) if clock else Clock()
         self.states: dict[str, KeyState] = {}
         self._dirty: set[str] = set()
-        # Keys cut down to (label, district, category), KeyState's own order; with a store
+        # Keys cut down to (label, district, category, peer), KeyState's own order; with a store
         # (*load*) only until take_dirty hands their stub states over, offline for good.
-        self.stubs: dict[str, tuple[str, str, str]] = {}
+        self.stubs: dict[str, tuple[str, str, str, tuple[str, str, float] | None]] = {}
         self._stubbed: set[str] = set()  # cut since the last take_dirty
         self._keep_stubs = load is None
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
@@ -602,7 +603,7 @@ class PartitionEngine:
             if s.episodes or tk in keep:
                 continue
             del self.states[tk]
-            self.stubs[tk] = (s.label, s.district, s.category)
+            self.stubs[tk] = (s.label, s.district, s.category, s.peer)
             self._dirty.discard(tk)
             self._stubbed.add(tk)
 
@@ -642,8 +643,12 @@ class PartitionEngine:
         s.learned_to = upto
 
     def _join_peers(self, s: KeyState) -> None:
-        """Count a firm watched for PEER_AFTER into its peer groups (the rate it showed by then)."""
-        if not s.category:
+        """Count a firm watched for PEER_AFTER into its peer groups, once, with the rate it
+        showed by then. It can cross PEER_AFTER again: its exposure is forgotten as it
+        grows (at night faster than it grows), and a firm that starts afresh (forgetting)
+        crosses it anew, with the rate of a firm new since the partition began, which says
+        nothing of what firms of its kind get."""
+        if not s.category or s.peer is not None:
             return
         rate = s.base_people / s.base_exposure
         for group in {f"{s.category}|{s.district}", f"{s.category}|"}:
@@ -651,6 +656,7 @@ class PartitionEngine:
             g[0] += 1.0
             g[1] += rate
             g[2] += rate * rate
+        s.peer = (s.category, s.district, rate)
 
     def _prior(self, s: KeyState) -> Prior:
         """The prior of a key's rate: for a firm, the Gamma its peers' rates fit (firms of its

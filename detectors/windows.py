@@ -139,6 +139,7 @@ class KeyState:
     label: str = ""
     district: str = ""  # the district most of its tickets come from, when one
     category: str = ""  # product category, for peer priors
+    peer: tuple[str, str, float] | None = None  # (category, district, rate) it counts in its peer groups with
     retained: int = 0  # tickets in the buckets kept: an O(1) upper bound on any window's count
     # Baseline: exponentially forgotten ticket count and exposure (in buckets), learned
     # from closed buckets outside episodes, up to and including ``learned_to``.
@@ -238,7 +239,7 @@ class KeyState:
 
     def renew(self, i: int) -> None:
         """Start afresh from the bucket at index *i*: the buckets before it and all that was
-        learned are dropped (the label, category and district stay)."""
+        learned are dropped (the label, category, district and peer contribution stay)."""
         del self.order[:i], self.counts[:i], self.slots[:i]
         self.retained = sum(self.counts)
         self.base_count = self.base_people = self.base_exposure = 0.0
@@ -253,7 +254,7 @@ class KeyState:
             "b": [[b, bk.n, sorted(bk.people), bk.ids, bk.terms, bk.firms, bk.issues, bk.districts, bk.amount]
                   for b, bk in zip(self.order, self.slots)],
             "bc": self.base_count, "bp": self.base_people, "be": self.base_exposure, "bi": self.base_issues,
-            "lt": self.learned_to, "fb": self.first_bucket,
+            "lt": self.learned_to, "fb": self.first_bucket, "pj": list(self.peer) if self.peer else None,
             "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
                        e.last_people, e.last_severity, e.last_data_bucket, e.last_observed]
                    for k, e in self.episodes.items()},
@@ -270,5 +271,6 @@ class KeyState:
         s.base_count, s.base_people, s.base_exposure = v["bc"], v["bp"], v["be"]
         s.base_issues = dict(v["bi"])
         s.learned_to, s.first_bucket = v["lt"], v["fb"]
+        s.peer = tuple(v["pj"]) if v.get("pj") else None  # type: ignore[assignment]
         s.episodes = {k: Episode(*e) for k, e in v["ep"].items()}
         return s

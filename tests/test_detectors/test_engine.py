@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 import pytest
@@ -405,6 +405,46 @@ def test_a_key_back_after_forget_days_starts_afresh() -> None:
     assert (s.label, s.district, s.base_count) == ("新店", "310115", 0.0)  # as a new key, where it was
 
 
+def test_a_firm_counts_once_among_its_peers(quiet: list[Enriched]) -> None:
+    # A firm's exposure is forgotten as it grows, faster than it grows at night, so a firm
+    # near PEER_AFTER crosses it more than once: it used to be counted at every crossing.
+    eng = OfflineEngine(CFG, route)
+    _feed_all(eng, sorted(quiet, key=lambda e: e.ts), 500)
+    eng.finish()
+    for part in eng.engines.values():
+        joined = sum(s.peer is not None for s in part.states.values())
+        assert joined and part.clock.peers["c|"][0] == joined
+
+
+@pytest.mark.parametrize("companion", [False, True])
+def test_a_firm_back_after_forget_days_counts_once_among_its_peers(companion: bool) -> None:
+    # The gym PF is watched six days, gone four (forget_days is two), back six. Alone in its
+    # partition it starts afresh at its return; with a bookshop's daily tickets there (PJ,
+    # same partition) it is cut down to a stub while away. Either way it still counts once
+    # among its peers, with the rate it joined them with.
+    def daily(firm: str, category: str, days: Iterable[int], per_day: int) -> list[Enriched]:
+        return [Enriched(f"{firm}-{d}-{i}", T0 + d * DAY + i * 3600, "310101", f"p{firm}{d}-{i}",
+                         firm_key=firm, category=category) for d in days for i in range(per_day)]
+    assert route("firm:PF") == route("firm:PJ")
+    tickets = daily("PF", "健身", [*range(6), *range(10, 16)], per_day=2)
+    if companion:
+        tickets += daily("PJ", "书店", range(16), per_day=1)
+    tickets.sort(key=lambda e: e.ts)
+    eng = OfflineEngine(FORGETFUL, route)
+    away = [e for e in tickets if e.ts < T0 + 10 * DAY]
+    _feed_all(eng, away, 50)
+    part = eng.engines[route("firm:PF")]
+    joined = [list(part.clock.peers[g]) for g in ("健身|310101", "健身|")]
+    assert joined[0][0] == 1.0 and joined[0][1] > 0 and joined[0] == joined[1]
+    assert ("firm:PF" in part.stubs) == companion
+    _feed_all(eng, tickets[len(away):], 50)
+    eng.finish()
+    pf = part.state("firm:PF")
+    assert pf.order[0] >= bucket_of(T0 + 10 * DAY) and pf.base_exposure > 3 * 96  # started afresh, watched again
+    assert [part.clock.peers[g] for g in ("健身|310101", "健身|")] == joined
+    assert pf.peer == ("健身", "310101", joined[0][1])
+
+
 def test_forgetting_does_not_depend_on_batching(quiet: list[Enriched]) -> None:
     tickets = sorted(quiet + burst("GD", T0 + 10 * DAY, hours=3, people=15), key=lambda e: e.ts)
     assert run(tickets, batch=500, cfg=FORGETFUL) == run(tickets, batch=137, cfg=FORGETFUL)
@@ -440,8 +480,8 @@ def run_sources(tickets: list[Enriched], cfg: DetectConfig, seed: int, restart_a
     pos = dict.fromkeys(srcs, 0)
     newest: dict[str, float | None] = dict.fromkeys(srcs)
     agg = Aggregator(cfg, route)
-    engines = {p: PartitionEngine(p, cfg, load=lambda _k: None) for p in range(cfg.partitions)}
-    stores: dict[int, dict] = {p: {} for p in engines}
+    stores: dict[int, dict] = {p: {} for p in range(cfg.partitions)}
+    engines = {p: PartitionEngine(p, cfg, load=stores[p].get) for p in stores}
     stage = AlertStage(cfg.partitions)
     out: list = []
     turns = 0
