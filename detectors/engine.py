@@ -151,9 +151,10 @@ class Aggregator:
         self.named_terms = domain_words() if named_terms is None else named_terms
         # The partitioner is murmur2 in pure Python (~10 us a key); hot keys recur every batch.
         self.route = lru_cache(maxsize=1 << 16)(route)
-        # Per dimension: key -> [label, category, {bucket: delta in Delta.to_list() layout}].
-        # No table key is built per ticket: ``drain`` builds one per key per batch.
-        self._keys: dict[str, dict[str, list[Any]]] = {dim: {} for dim in (FIRM, PRODUCT, ISSUE, TERM, PLATFORM_TERM)}
+        # Per dimension: key -> {bucket: delta in Delta.to_list() layout}. No table key is
+        # built per ticket: ``drain`` builds one per key per batch.
+        self._keys: dict[str, dict[str, dict[int, list[Any]]]] = {
+            dim: {} for dim in (FIRM, PRODUCT, ISSUE, TERM, PLATFORM_TERM)}
 
     def add(self, e: Enriched) -> None:
         b = bucket_of(e.ts)
@@ -161,9 +162,8 @@ class Aggregator:
         person, tid, amount, district, issue = e.person, e.ticket_id, e.amount, e.district, e.issue
         firm = e.firm_key
         keys = self._keys
-        # A key's label is the last one given in the batch, its category the first one.
         if firm:
-            d = _delta(keys[FIRM], firm, e.firm_label, e.category, b)
+            d = _delta(keys[FIRM], firm, e.firm_label or firm, e.category, b)
             d[1] += 1
             d[2].append(person)
             d[3].append(tid)
@@ -178,7 +178,7 @@ class Aggregator:
             firm = "-"
         spread = []  # the product, issue and platform-practice keys count the ticket's terms too
         if e.product_key:
-            spread.append(_delta(keys[PRODUCT], e.product_key, e.product_label, e.category, b))
+            spread.append(_delta(keys[PRODUCT], e.product_key, e.product_label or e.product_key, e.category, b))
         if issue:
             spread.append(_delta(keys[ISSUE], issue, issue, None, b))
         if e.platform:
@@ -198,10 +198,10 @@ class Aggregator:
         for t in terms:  # ~8 a ticket: _delta inlined
             entry = term_keys.get(t)
             if entry is None:
-                entry = term_keys[t] = [t, "", {}]
-            d = entry[2].get(b)
+                entry = term_keys[t] = {}
+            d = entry.get(b)
             if d is None:
-                d = entry[2][b] = [b, 0, [], [], {}, {}, {}, {}, 0.0]
+                d = entry[b] = [b, 0, [], [], {}, {}, {}, {}, 0.0, t, ""]
             d[1] += 1
             d[2].append(person)
             d[3].append(tid)
@@ -218,14 +218,20 @@ class Aggregator:
         watermark advances. *watermarks* maps source id -> [newest event time or None, idle].
         """
         out: dict[int, dict[str, Any]] = {
-            p: {"v": 1, "w": watermarks, "k": []} for p in range(self.config.partitions)
+            p: {"v": 2, "w": watermarks, "k": []} for p in range(self.config.partitions)
         }
         route = self.route
         for dim, keys in self._keys.items():
-            for key, (label, category, deltas) in keys.items():
-                out[route(f"{dim}:{key}")]["k"].append([dim, key, label, category, list(deltas.values())])
+            for key, deltas in keys.items():
+                out[route(f"{dim}:{key}")]["k"].append([dim, key, list(deltas.values())])
             keys.clear()
         return out
+
+
+def _v2_keys(keys: list[list[Any]]) -> list[list[Any]]:
+    """A version 1 delta message's keys (``[dim, key, label, category, deltas]``, written
+    before an upgrade) in version 2's layout, where each delta carries them."""
+    return [[dim, key, [[*d, label, category] for d in deltas]] for dim, key, label, category, deltas in keys]
 
 
 def _practices(terms: tuple[str, ...], named: frozenset[str]) -> list[str]:
@@ -240,17 +246,23 @@ def _practices(terms: tuple[str, ...], named: frozenset[str]) -> list[str]:
     return [t for t in found if not any(o != t and o in t for o in found)]
 
 
-def _delta(keys: dict[str, list[Any]], key: str, label: str | None, category: str | None,
+def _delta(keys: dict[str, dict[int, list[Any]]], key: str, label: str, category: str | None,
            bucket: int) -> list[Any]:
-    """*key*'s delta for *bucket* in this batch (``Delta.to_list()`` layout: no object per key per batch)."""
+    """*key*'s delta for *bucket* in this batch (``Delta.to_list()`` layout: no object per key per batch).
+
+    Its label and category are the least of those its tickets give (see ``Bucket``).
+    """
     entry = keys.get(key)
     if entry is None:
-        entry = keys[key] = [label or key, category or "", {}]
-    elif label:
-        entry[0] = label
-    d = entry[2].get(bucket)
+        entry = keys[key] = {}
+    d = entry.get(bucket)
     if d is None:
-        d = entry[2][bucket] = [bucket, 0, [], [], {}, {}, {}, {}, 0.0]
+        d = entry[bucket] = [bucket, 0, [], [], {}, {}, {}, {}, 0.0, label, category or ""]
+    else:
+        if label < d[9]:
+            d[9] = label
+        if category and (not d[10] or category < d[10]):
+            d[10] = category
     return d
 
 
@@ -427,13 +439,9 @@ class PartitionEngine:
                 return []
             clock.applied = offset
         due, last_tick, states, dirty = clock.due, clock.last_tick, self.states, self._dirty
-        for dim, key, label, category, deltas in msg["k"]:
+        for dim, key, deltas in msg["k"] if msg.get("v") == 2 else _v2_keys(msg["k"]):
             tk = f"{dim}:{key}"  # table_key, inlined: once per key per message
             s = states.get(tk) or self.state(tk, dim, key)
-            if label:
-                s.label = label
-            if category:
-                s.category = category
             for raw in deltas:
                 s.add_raw(raw)
                 due_at = raw[0]
@@ -547,9 +555,15 @@ class PartitionEngine:
             b = s.get(t)
             if b is not None:
                 tickets += b.n
+                # Read at the bucket's tick, when all of it is in, so batching cannot change
+                # them: the key's label is its newest bucket's, its category the first
+                # bucket's that had one, and a firm's district (for its peers) where most of
+                # its first bucket's tickets came from.
+                if b.label:
+                    s.label = b.label
+                if not s.category and b.category:
+                    s.category = b.category
                 if not s.district and s.dim == FIRM and b.districts:
-                    # A firm's district, for its peers: where its first bucket's tickets come
-                    # from, read at that bucket's tick (all in by then), whatever the batching.
                     counts = b.districts
                     s.district = max(sorted(counts), key=counts.__getitem__)
             if not s.episodes and (s.retained < min_people or s.count(t, longest) < min_people):

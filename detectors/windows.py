@@ -64,23 +64,31 @@ class Delta:
     issues: dict[str, int] = field(default_factory=dict)
     districts: dict[str, int] = field(default_factory=dict)
     amount: float = 0.0
+    label: str = ""  # the least of its tickets' labels (see Bucket)
+    category: str = ""  # the least of its tickets' product categories
 
     def to_list(self) -> list[Any]:
         return [self.bucket, self.n, self.people, self.ids, self.terms, self.firms,
-                self.issues, self.districts, self.amount]
+                self.issues, self.districts, self.amount, self.label, self.category]
 
     @classmethod
     def from_list(cls, v: list[Any]) -> Delta:
-        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8])
+        return cls(*v)
 
 
 class Bucket:
-    """One key's tickets in one bucket (a plain slotted class: made for every new key-bucket)."""
+    """One key's tickets in one bucket (a plain slotted class: made for every new key-bucket).
 
-    __slots__ = ("n", "people", "ids", "terms", "firms", "issues", "districts", "amount")
+    Its label and category are the least (in code point order) of those its tickets give,
+    so they do not depend on the order tickets arrive in: a key takes them at the
+    bucket's tick, when all its tickets are in.
+    """
+
+    __slots__ = ("n", "people", "ids", "terms", "firms", "issues", "districts", "amount", "label", "category")
 
     def __init__(self, n: int, people: set[str], ids: list[str], terms: dict[str, int], firms: dict[str, int],
-                 issues: dict[str, int], districts: dict[str, int], amount: float) -> None:
+                 issues: dict[str, int], districts: dict[str, int], amount: float, label: str = "",
+                 category: str = "") -> None:
         self.n = n
         self.people = people
         self.ids = ids
@@ -89,6 +97,8 @@ class Bucket:
         self.issues = issues
         self.districts = districts
         self.amount = amount
+        self.label = label
+        self.category = category
 
     @classmethod
     def of(cls, d: list[Any]) -> Bucket:
@@ -102,7 +112,7 @@ class Bucket:
                    firms if len(firms) <= cap else _heavy(firms),
                    issues if len(issues) <= cap else _heavy(issues),
                    districts if len(districts) <= cap else _heavy(districts),
-                   0.0 + d[8])
+                   0.0 + d[8], d[9], d[10])
 
 
 @dataclass(slots=True)
@@ -205,6 +215,10 @@ class KeyState:
         if d[7]:
             _merge_counter(b.districts, d[7])
         b.amount += d[8]
+        if d[9] and (not b.label or d[9] < b.label):
+            b.label = d[9]
+        if d[10] and (not b.category or d[10] < b.category):
+            b.category = d[10]
 
     def between(self, lo: int, hi: int) -> list[Bucket]:
         """The buckets in (lo, hi], oldest first."""
@@ -251,8 +265,8 @@ class KeyState:
     def to_dict(self) -> dict[str, Any]:
         return {
             "d": self.dim, "k": self.key, "l": self.label, "di": self.district, "c": self.category,
-            "b": [[b, bk.n, sorted(bk.people), bk.ids, bk.terms, bk.firms, bk.issues, bk.districts, bk.amount]
-                  for b, bk in zip(self.order, self.slots)],
+            "b": [[b, bk.n, sorted(bk.people), bk.ids, bk.terms, bk.firms, bk.issues, bk.districts, bk.amount,
+                   bk.label, bk.category] for b, bk in zip(self.order, self.slots)],
             "bc": self.base_count, "bp": self.base_people, "be": self.base_exposure, "bi": self.base_issues,
             "lt": self.learned_to, "fb": self.first_bucket, "pj": list(self.peer) if self.peer else None,
             "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
@@ -263,8 +277,9 @@ class KeyState:
     @classmethod
     def from_dict(cls, v: dict[str, Any]) -> KeyState:
         s = cls(v["d"], v["k"], v["l"], v["di"], v["c"])
-        for b, n, people, ids, terms, firms, issues, districts, amount in sorted(v["b"], key=lambda x: x[0]):
-            s.slots.append(Bucket(n, set(people), ids, terms, firms, issues, districts, amount))
+        # A bucket stored before buckets had labels (nine fields) takes none.
+        for b, n, people, ids, terms, firms, issues, districts, amount, *named in sorted(v["b"], key=lambda x: x[0]):
+            s.slots.append(Bucket(n, set(people), ids, terms, firms, issues, districts, amount, *named))
             s.order.append(b)
             s.counts.append(n)
             s.retained += n

@@ -278,17 +278,18 @@ def test_a_batch_becomes_one_delta_per_key_and_bucket() -> None:
                      category="美容", terms=("闭店",)))
     agg.add(Enriched("A3", t + 900, "310101", "p_b", firm_key="F", terms=("闭店",)))  # the next bucket
     msgs = agg.drain({"0": [t + 900, False]})
-    keys = {(dim, key): (label, category, deltas) for m in msgs.values() for dim, key, label, category, deltas in m["k"]}
+    keys = {(dim, key): deltas for m in msgs.values() for dim, key, deltas in m["k"]}
     b = bucket_of(t)
     assert set(keys) == {("firm", "F"), ("product", "卡"), ("issue", "退费"), ("term", "闭店"), ("term", "退费")}
-    label, category, deltas = keys["firm", "F"]
-    assert (label, category) == ("甲店", "健身")  # the last label given, the first category
-    assert deltas == [[b, 2, ["p_a", "p_b"], ["A1", "A2"], {"闭店": 2, "退费": 1}, {}, {"退费": 1},
-                       {"310115": 1, "310101": 1}, 10.0],
-                      [b + 1, 1, ["p_b"], ["A3"], {"闭店": 1}, {}, {}, {"310101": 1}, 0.0]]
-    assert keys["term", "闭店"][2][0] == [b, 2, ["p_a", "p_b"], ["A1", "A2"], {}, {"F": 2}, {"退费": 1},
-                                        {"310115": 1, "310101": 1}, 10.0]
-    assert keys["issue", "退费"][2] == [[b, 1, ["p_a"], ["A1"], {"闭店": 1, "退费": 1}, {"F": 1}, {}, {"310115": 1}, 10.0]]
+    # Each bucket's label and category: the least its tickets give (a key with none: the key).
+    assert keys["firm", "F"] == [[b, 2, ["p_a", "p_b"], ["A1", "A2"], {"闭店": 2, "退费": 1}, {}, {"退费": 1},
+                                  {"310115": 1, "310101": 1}, 10.0, "甲", "健身"],
+                                 [b + 1, 1, ["p_b"], ["A3"], {"闭店": 1}, {}, {}, {"310101": 1}, 0.0, "F", ""]]
+    assert [d[9:] for d in keys["product", "卡"]] == [["卡", "健身"]]  # A3 names no product
+    assert keys["term", "闭店"][0] == [b, 2, ["p_a", "p_b"], ["A1", "A2"], {}, {"F": 2}, {"退费": 1},
+                                     {"310115": 1, "310101": 1}, 10.0, "闭店", ""]
+    assert keys["issue", "退费"] == [[b, 1, ["p_a"], ["A1"], {"闭店": 1, "退费": 1}, {"F": 1}, {}, {"310115": 1}, 10.0,
+                                    "退费", ""]]
     assert all(m["w"] == {"0": [t + 900, False]} for m in msgs.values()) and sorted(msgs) == list(range(CFG.partitions))
     assert agg.drain({})[0]["k"] == []  # drained: the next batch starts empty
 
@@ -392,8 +393,8 @@ def test_a_key_back_after_forget_days_starts_afresh() -> None:
 
     def msg(bucket: int, n: int, label: str, district: str) -> dict:
         delta = [bucket, n, [f"p{i}" for i in range(n)], [f"T{bucket}-{i}" for i in range(n)], {}, {}, {},
-                 {district: n}, 0.0]
-        return {"k": [["firm", "F1", label, "c", [delta]]], "w": {"0": [(bucket + 8) * 900.0, False]}}
+                 {district: n}, 0.0, label, "c"]
+        return {"v": 2, "k": [["firm", "F1", [delta]]], "w": {"0": [(bucket + 8) * 900.0, False]}}
 
     eng.apply(msg(b, 3, "老店", "310115"))
     eng.apply(msg(b + 2 * 96, 2, "老店", "310115"))
@@ -513,3 +514,30 @@ def test_forgetting_decides_the_same_whatever_order_the_sources_deliver_in(quiet
     for seed in (0, 1):
         assert sorted(run_sources(tickets, FORGETFUL, seed), key=decision_order) == expected
     assert sorted(run_sources(tickets, FORGETFUL, 2, restart_at=len(tickets) // 2), key=decision_order) == expected
+
+
+def test_labels_and_categories_do_not_depend_on_the_order_sources_deliver_in(quiet: list[Enriched]) -> None:
+    # The firm's tickets name it two ways and give two categories, as real exports do: the
+    # alerts carry the label its newest bucket gives at each tick, however sources interleave.
+    spelled = [replace(e, firm_label=("甲店", "上海甲店有限公司")[i % 2], category=("c", "健身")[i % 3 == 0])
+               for i, e in enumerate(burst("GD", T0 + 10 * DAY, hours=3, people=15))]
+    tickets = sorted(quiet + spelled, key=lambda e: e.ts)
+    expected = sorted(run(tickets, batch=400), key=decision_order)
+    assert {d.label for d in expected if d.key == "SHOP"} == {"甲店", "上海甲店有限公司"}  # both at work
+    for seed in (0, 1, 2):
+        assert sorted(run_sources(tickets, CFG, seed), key=decision_order) == expected
+
+
+def test_a_delta_message_of_version_1_is_folded_in_as_version_2() -> None:
+    # Written by a worker before the upgrade: the label and category per key, not per delta.
+    b = bucket_of(T0)
+    delta = [b, 2, ["p1", "p2"], ["T1", "T2"], {"闭店": 2}, {}, {}, {"310115": 2}, 0.0]
+    w = {"0": [(b + 8) * 900.0, False]}
+    old, new = PartitionEngine(0, CFG), PartitionEngine(0, CFG)
+    old.apply({"v": 1, "k": [["firm", "F1", "老店", "健身", [list(delta)]]], "w": w})
+    new.apply({"v": 2, "k": [["firm", "F1", [[*delta, "老店", "健身"]]]], "w": w})
+    state = new.states["firm:F1"].to_dict()
+    assert old.states["firm:F1"].to_dict() == state and (state["l"], state["c"]) == ("老店", "健身")
+    # A state stored before the upgrade (buckets of nine fields) loads, its buckets unlabelled.
+    state["b"] = [x[:9] for x in state["b"]]
+    assert [x[9:] for x in KeyState.from_dict(state).to_dict()["b"]] == [["", ""]]
