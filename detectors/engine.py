@@ -558,11 +558,13 @@ class PartitionEngine:
                 # Read at the bucket's tick, when all of it is in, so batching cannot change
                 # them: the key's label is its newest bucket's, its category the first
                 # bucket's that had one, and a firm's district (for its peers) where most of
-                # its first bucket's tickets came from.
+                # its first bucket's tickets came from. A bucket's label and category are
+                # read once, then dropped (they would be a tenth of the stored state).
                 if b.label:
                     s.label = b.label
-                if not s.category and b.category:
-                    s.category = b.category
+                    if not s.category:
+                        s.category = b.category
+                    b.label = b.category = ""
                 if not s.district and s.dim == FIRM and b.districts:
                     counts = b.districts
                     s.district = max(sorted(counts), key=counts.__getitem__)

@@ -81,7 +81,7 @@ class Bucket:
 
     Its label and category are the least (in code point order) of those its tickets give,
     so they do not depend on the order tickets arrive in: a key takes them at the
-    bucket's tick, when all its tickets are in.
+    bucket's tick, when all its tickets are in, and they are dropped then.
     """
 
     __slots__ = ("n", "people", "ids", "terms", "firms", "issues", "districts", "amount", "label", "category")
