@@ -759,8 +759,8 @@ class PartitionEngine:
             if s.dim != FIRM:
                 firms: dict[str, int] = {}
                 for bk in buckets:
-                    for f, c in bk.firms.items():
-                        firms[f] = firms.get(f, 0) + c
+                    for firm, c in bk.firms.items():
+                        firms[firm] = firms.get(firm, 0) + c
                 total = sum(firms.values())
                 top = max(firms.values()) if firms else 0
                 if total and top / total >= cfg.firm_share_explains and firms.get("-", 0) != top:
@@ -773,9 +773,8 @@ class PartitionEngine:
             else:
                 kind = GROUP_DISPUTE
             lp = log_nb_sf(k, r=r, mean=mean)
-            f = _Finding(kind, s.dim, s.key, s.label, w, k, mean, lp)
             if best is None or lp < best.log_p:
-                best = f
+                best = _Finding(kind, s.dim, s.key, s.label, w, k, mean, lp)
         n_tests = len(cfg.windows)
         alpha = self._alpha(s.dim)
         if best is not None and best.log_p + math.log(n_tests) < math.log(alpha):
@@ -785,8 +784,8 @@ class PartitionEngine:
             if issue_finding is not None:
                 findings.append(issue_finding)
         out: list[Decision] = []
-        for f in findings:
-            out.extend(self._episode(s, t, f, n_tests))
+        for finding in findings:
+            out.extend(self._episode(s, t, finding, n_tests))
         return out
 
     def _judge_issues(self, s: KeyState, t: int, alpha: float) -> _Finding | None:
