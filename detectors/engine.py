@@ -385,7 +385,7 @@ class PartitionEngine:
         self._dirty: set[str] = set()
         # Keys cut down to (label, district, category, peer), KeyState's own order; with a store
         # (*load*) only until take_dirty hands their stub states over, offline for good.
-        self.stubs: dict[str, tuple[str, str, str, tuple[str, str, float] | None]] = {}
+        self.stubs: dict[str, tuple[str, str, str, float | None]] = {}
         self._stubbed: set[str] = set()  # cut since the last take_dirty
         self._keep_stubs = load is None
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
@@ -672,7 +672,7 @@ class PartitionEngine:
             g[0] += 1.0
             g[1] += rate
             g[2] += rate * rate
-        s.peer = (s.category, s.district, rate)
+        s.peer = rate
 
     def _prior(self, s: KeyState) -> Prior:
         """The prior of a key's rate: for a firm, the Gamma its peers' rates fit (firms of its

@@ -149,7 +149,7 @@ class KeyState:
     label: str = ""
     district: str = ""  # the district most of its tickets come from, when one
     category: str = ""  # product category, for peer priors
-    peer: tuple[str, str, float] | None = None  # (category, district, rate) it counts in its peer groups with
+    peer: float | None = None  # the rate a firm counts in its peer groups with (of its category and district)
     retained: int = 0  # tickets in the buckets kept: an O(1) upper bound on any window's count
     # Baseline: exponentially forgotten ticket count and exposure (in buckets), learned
     # from closed buckets outside episodes, up to and including ``learned_to``.
@@ -268,7 +268,7 @@ class KeyState:
             "b": [[b, bk.n, sorted(bk.people), bk.ids, bk.terms, bk.firms, bk.issues, bk.districts, bk.amount,
                    bk.label, bk.category] for b, bk in zip(self.order, self.slots)],
             "bc": self.base_count, "bp": self.base_people, "be": self.base_exposure, "bi": self.base_issues,
-            "lt": self.learned_to, "fb": self.first_bucket, "pj": list(self.peer) if self.peer else None,
+            "lt": self.learned_to, "fb": self.first_bucket, "pj": self.peer,
             "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
                        e.last_people, e.last_severity, e.last_data_bucket, e.last_observed]
                    for k, e in self.episodes.items()},
@@ -286,6 +286,6 @@ class KeyState:
         s.base_count, s.base_people, s.base_exposure = v["bc"], v["bp"], v["be"]
         s.base_issues = dict(v["bi"])
         s.learned_to, s.first_bucket = v["lt"], v["fb"]
-        s.peer = tuple(v["pj"]) if v.get("pj") else None  # type: ignore[assignment]
+        s.peer = v.get("pj")
         s.episodes = {k: Episode(*e) for k, e in v["ep"].items()}
         return s

@@ -443,7 +443,7 @@ def test_a_firm_back_after_forget_days_counts_once_among_its_peers(companion: bo
     pf = part.state("firm:PF")
     assert pf.order[0] >= bucket_of(T0 + 10 * DAY) and pf.base_exposure > 3 * 96  # started afresh, watched again
     assert [part.clock.peers[g] for g in ("健身|310101", "健身|")] == joined
-    assert pf.peer == ("健身", "310101", joined[0][1])
+    assert pf.peer == joined[0][1]
 
 
 def test_forgetting_does_not_depend_on_batching(quiet: list[Enriched]) -> None:
