@@ -104,7 +104,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "min_firms": ("EARLYWARN_MIN_FIRMS", "firms a concentrated demand must span"),
     "false_alarms_per_day": ("EARLYWARN_FALSE_ALARMS_PER_DAY", "false-alarm budget per alert type per day"),
     "calendar": ("EARLYWARN_CALENDAR", "calendar of known volume effects (CSV, see detectors/calendar.py); empty: the bundled one, none: no calendar"),
-    "forget_days": ("EARLYWARN_FORGET_DAYS", "a key not seen for this many days of event time is cut down to a stub (label, category, district) and starts afresh if it comes back"),
+    "forget_days": ("EARLYWARN_FORGET_DAYS", "a key not seen for this many days of event time is cut down to a stub (label, category, district, peer rate) and starts afresh if it comes back"),
     "session_timeout": ("EARLYWARN_SESSION_TIMEOUT", "consumer session timeout, seconds"),
     "rebalance_timeout": ("EARLYWARN_REBALANCE_TIMEOUT", "consumer group rebalance timeout, seconds"),
     "log_level": ("EARLYWARN_LOG_LEVEL", "crit, error, warn, info or debug"),
