@@ -33,6 +33,7 @@ from typing import Any
 
 from detectors.baseline import Prior, Rhythm, per_day, predictive
 from detectors.calendar import load_calendar
+from detectors.front import Front
 from detectors.scores import score_of_log_p
 from detectors.tail import log_nb_sf
 from detectors.text import domain_words
@@ -215,7 +216,8 @@ class Aggregator:
         """One message per partition: its keys' deltas and the sources' event-time progress.
 
         Every partition gets a message, even with no deltas, so every partition's
-        watermark advances. *watermarks* maps source id -> [newest event time or None, idle].
+        watermark advances. *watermarks* maps source id -> [its event-time front or None, idle,
+        its newest event times] (see detectors.front).
         """
         out: dict[int, dict[str, Any]] = {
             p: {"v": 2, "w": watermarks, "k": []} for p in range(self.config.partitions)
@@ -312,7 +314,8 @@ class _Finding:
 class Clock:
     """A partition's event-time progress: persisted with its keys."""
 
-    sources: dict[str, list[Any]] = field(default_factory=dict)  # source -> [newest ts | None, idle]
+    # source -> [front | None, idle, its newest event times (``Front.newest``)]: see detectors.front
+    sources: dict[str, list[Any]] = field(default_factory=dict)
     last_tick: int = -1
     first_tick: int = -1  # when this partition began watching: the exposure of every key starts here
     due: dict[int, set[str]] = field(default_factory=dict)  # bucket -> keys with tickets in it
@@ -454,10 +457,19 @@ class PartitionEngine:
                 else:
                     keys.add(tk)
             dirty.add(tk)
-        for src, (ts, idle) in msg["w"].items():
+        for src, (ts, idle, *top) in msg["w"].items():
             old = clock.sources.get(src)
-            newest = ts if old is None or old[0] is None else (old[0] if ts is None else max(old[0], ts))
-            clock.sources[src] = [newest, idle]
+            if old is None:
+                clock.sources[src] = old = [None, idle, []]
+            elif len(old) < 3:  # stored before sources carried their newest times
+                old.append([])
+            if ts is not None and (old[0] is None or ts > old[0]):
+                old[0] = ts
+            old[1] = idle
+            if top and top[0]:
+                front = Front(old[2])
+                front.merge(top[0])
+                old[2] = front.newest
         return self._advance(self._target_tick())
 
     def done_to(self) -> float:
@@ -483,15 +495,22 @@ class PartitionEngine:
         srcs = self.clock.sources
         if len(srcs) < self.config.sources:
             return None
-        seen = [ts for ts, _ in srcs.values() if ts is not None]
+        seen = [v[0] for v in srcs.values() if v[0] is not None]
         if not seen:
             return None
-        active = [ts for ts, idle in srcs.values() if not idle]
+        active = [v[0] for v in srcs.values() if not v[1]]
         if active:
             if any(ts is None for ts in active):
                 return None
             return bucket_of(min(active) - self.config.lateness_seconds) - 1
-        return bucket_of(max(seen))  # all quiet: the newest bucket is as complete as it gets
+        # All quiet: the bucket of the front of everything every source carried is as
+        # complete as it gets. Merged from each source's newest times, it is the front one
+        # reader of all the input would have (offline: the file's), however the input
+        # was split; the newest of the sources' own fronts would not be.
+        together = Front()
+        for v in srcs.values():
+            together.merge(v[2] if len(v) > 2 else ())
+        return bucket_of(together.value if together.value is not None else max(seen))
 
     def _advance(self, target: int | None) -> list[Decision]:
         clock = self.clock
@@ -970,26 +989,26 @@ class OfflineEngine:
         from detectors.stage import AlertStage  # stage.py builds on this module
 
         self.stage = AlertStage(config.partitions)
-        self._newest: float | None = None
+        self._front = Front()  # the file's event-time front (detectors.front)
 
     def feed(self, batch: Iterable[Enriched]) -> list[Decision]:
-        newest: float | None = None
+        front = Front()
         for e in batch:
             self.aggregator.add(e)
-            if newest is None or e.ts > newest:
-                newest = e.ts
-        return self.advance(self.aggregator.drain({}), newest)
+            front.add(e.ts)
+        return self.advance(self.aggregator.drain({}), front.newest)
 
-    def apply(self, msgs: dict[int, dict[str, Any]], newest: float | None) -> list[tuple[int, float, list[Decision]]]:
+    def apply(self, msgs: dict[int, dict[str, Any]], newest: Iterable[float] | None) -> list[tuple[int, float, list[Decision]]]:
         """Apply one batch's delta messages (``Aggregator.drain``, from this aggregator or
-        another process's), whose tickets reach event time *newest*, to the partitions owned.
+        another process's), whose tickets' newest event times are *newest* (a batch's
+        ``Front.newest``), to the partitions owned.
 
         Returns (partition, the event time it is done to, its decisions) per owned
         partition, in partition order: what ``AlertStage.offer`` takes.
         """
-        if newest is not None and (self._newest is None or newest > self._newest):
-            self._newest = newest
-        watermarks = {"0": [self._newest, False]}
+        if newest:
+            self._front.merge(newest)
+        watermarks = {"0": [self._front.value, False, self._front.newest]}
         out = []
         for p, msg in sorted(msgs.items()):
             eng = self.engines.get(p)
@@ -999,7 +1018,7 @@ class OfflineEngine:
                 out.append((p, eng.done_to(), decided))
         return out
 
-    def advance(self, msgs: dict[int, dict[str, Any]], newest: float | None) -> list[Decision]:
+    def advance(self, msgs: dict[int, dict[str, Any]], newest: Iterable[float] | None) -> list[Decision]:
         """``apply``, through the alert stage."""
         out: list[Decision] = []
         for p, done_to, decided in self.apply(msgs, newest):

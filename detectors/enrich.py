@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.engine import Aggregator, Enriched
+from detectors.front import Front
 from detectors.text import Segmenter
 from schemas.normalise import firm_key, pseudonym, text_key
 from schemas.tickets import Rejection, Ticket, decode
@@ -64,34 +65,37 @@ class Taken:
     tickets: int
     rejected: list[tuple[int, Rejection]]  # (index of the message in the batch, why)
     deltas: dict[int, dict[str, Any]]  # partition -> delta message (``Aggregator.drain``), no watermarks yet
-    newest: dict[str, float]  # source -> the newest event time of its tickets in the batch
+    newest: dict[str, list[float]]  # source -> the newest event times of its tickets in the batch (``Front.newest``)
     tally: dict[tuple[str, str], int]  # (kind, district_code) -> tickets, for the metrics
 
 
 def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
-         sources: Sequence[str] | None = None) -> Taken:
+         sources: Sequence[str] | None = None, *, not_after: float | None = None) -> Taken:
     """Decode, validate, enrich and pre-aggregate one batch of messages: ingest's whole work.
 
     *sources* names each message's source (the stream's ticket partition); offline input
     is one source, "0". Both shells call this (``detect`` in its worker processes too: what
-    it returns pickles). The deltas' watermarks are the caller's to set.
+    it returns pickles). The deltas' watermarks are the caller's to set. A ticket dated
+    after *not_after* (the caller's clock plus the allowed skew) is rejected as
+    ``future_timestamp``.
     """
     rejected: list[tuple[int, Rejection]] = []
-    newest: dict[str, float] = {}
+    fronts: dict[str, Front] = {}
     tally: dict[tuple[str, str], int] = {}
     valid: list[Ticket] = []
     for i, payload in enumerate(payloads):
         src = "0" if sources is None else sources[i]
-        for r in decode(payload, max_bytes=max_bytes):
+        front = fronts.get(src) or fronts.setdefault(src, Front())
+        for r in decode(payload, max_bytes=max_bytes, not_after=not_after):
             if isinstance(r, Rejection):
                 rejected.append((i, r))
                 continue
             valid.append(r)
             kd = (r.kind.value, r.district_code)
             tally[kd] = tally.get(kd, 0) + 1
-            if r.ts > newest.get(src, float("-inf")):
-                newest[src] = r.ts
+            front.add(r.ts)
     add = aggregator.add
     for e in enricher.enrich(valid):
         add(e)
+    newest = {src: f.newest for src, f in fronts.items() if f.newest}
     return Taken(len(valid), rejected, aggregator.drain({}), newest, tally)

@@ -22,6 +22,7 @@ import marshal
 import multiprocessing
 import os
 import queue
+import time
 from operator import itemgetter
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +46,7 @@ def default_workers() -> int:
 
 _BY_PARTITION = itemgetter(0)  # (partition, ...) results, in partition order
 CHUNK_LINES = 1000  # lines per chunk: big enough to amortise passing it between processes
+_Limits = tuple[int, float]  # (largest message in bytes, latest event time accepted)
 _Done = tuple[list[bytes], list[tuple[int, Rejection]], int, list[tuple[int, float, list[Decision]]]]
 
 
@@ -71,10 +73,12 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
     engine = OfflineEngine(settings.detect, router(settings.partitions))
     chunks = _chunks(lines, batch)
     last: list[Decision] = []
+    # As the stream does: a ticket dated beyond the clock plus the allowed skew is dead-lettered.
+    limits = (settings.max_message_bytes, time.time() + settings.max_future_seconds)
     if workers > 0 and "fork" in multiprocessing.get_all_start_methods():
-        done = _forked(chunks, enricher, engine, settings.max_message_bytes, workers, last)
+        done = _forked(chunks, enricher, engine, limits, workers, last)
     else:
-        done = _in_process(chunks, enricher, engine, settings.max_message_bytes, last)
+        done = _in_process(chunks, enricher, engine, limits, last)
     for raw_lines, rejected, tickets, decided in done:
         for i, r in rejected:
             stats.rejected += 1
@@ -98,23 +102,25 @@ def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield chunk
 
 
-def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int) -> Taken:
+def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, limits: _Limits) -> Taken:
     """Decode, enrich and aggregate one chunk of lines; blank lines are skipped."""
     kept = [i for i, raw in enumerate(raw_lines) if raw.strip()]
-    taken = take([raw_lines[i].rstrip(b"\r\n") for i in kept], enricher, aggregator, max_bytes)
+    max_bytes, not_after = limits
+    taken = take([raw_lines[i].rstrip(b"\r\n") for i in kept], enricher, aggregator, max_bytes,
+                 not_after=not_after)
     taken.rejected = [(kept[j], r) for j, r in taken.rejected]
     return taken
 
 
-def _in_process(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEngine, max_bytes: int,
+def _in_process(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEngine, limits: _Limits,
                 last: list[Decision]) -> Iterator[_Done]:
     for chunk in chunks:
-        taken = _take(chunk, enricher, engine.aggregator, max_bytes)
+        taken = _take(chunk, enricher, engine.aggregator, limits)
         yield chunk, taken.rejected, taken.tickets, engine.apply(taken.deltas, taken.newest.get("0"))
     last.extend(engine.finish_partitions())
 
 
-def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEngine, max_bytes: int,
+def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEngine, limits: _Limits,
             workers: int, last: list[Decision]) -> Iterator[_Done]:
     """Both halves in *workers* forked processes, as the stream's workers run them: process
     k ingests chunks k, k + N, k + 2N, ... and owns partitions p with p % N = k. It keeps its
@@ -130,7 +136,7 @@ def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEn
     decided = [ctx.Queue() for _ in range(n)]  # k -> this process: each chunk's decisions, then the last
     shares = [[ctx.Queue() if j != k else None for j in range(n)] for k in range(n)]  # shares[k][j]: k -> j, deltas
     # Forked, not spawned: each inherits the segmenter (~1.2 s and ~100 MB to build).
-    procs = [ctx.Process(target=_lane, args=(k, n, enricher, engine, max_bytes, inboxes[k], taken[k], decided[k],
+    procs = [ctx.Process(target=_lane, args=(k, n, enricher, engine, limits, inboxes[k], taken[k], decided[k],
                                              shares[k], [shares[j][k] for j in range(n)]),
                          daemon=True, name=f"detect-{k}")
              for k in range(n)]
@@ -179,11 +185,11 @@ def _get(q: Any, procs: list[Any]) -> Any:
                                    f"{dead[0].exitcode} (its error is printed above)") from None
 
 
-def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, max_bytes: int, inbox: Any, taken: Any,
+def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, limits: _Limits, inbox: Any, taken: Any,
           decided: Any, send: list[Any], receive: list[Any]) -> None:
     """Process *k* of *n* (see ``_forked``): *send*[j] and *receive*[j] carry deltas to and from process j."""
     mine = OfflineEngine(engine.config, engine.aggregator.route, [p for p in engine.engines if p % n == k])
-    ahead: deque[tuple[dict[int, Any], float | None]] = deque()  # own chunks' shares, ingested, not folded in
+    ahead: deque[tuple[dict[int, Any], list[float] | None]] = deque()  # own chunks' shares, ingested, not folded in
     ended = False  # no more chunks to ingest
 
     def ingest(wait: bool) -> None:
@@ -198,7 +204,7 @@ def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, max_bytes: 
                 if j != k:
                     send[j].put(None)
             return
-        t = _take(chunk, enricher, mine.aggregator, max_bytes)
+        t = _take(chunk, enricher, mine.aggregator, limits)
         taken.put((t.rejected, t.tickets))
         newest = t.newest.get("0")
         split: list[dict[int, Any]] = [{} for _ in range(n)]

@@ -38,6 +38,7 @@ class Settings:
     data_dir: str = "./earlywarn-data"
     pseudonym_secret: str = DEV_SECRET
     max_message_bytes: int = 262144
+    max_future_seconds: float = 86400.0
     batch_size: int = 500
     batch_seconds: float = 0.25
     flush_seconds: float = 30.0
@@ -93,6 +94,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "data_dir": ("EARLYWARN_DATA_DIR", "where a worker keeps its local table store"),
     "pseudonym_secret": ("EARLYWARN_PSEUDONYM_SECRET", "HMAC key for complainant pseudonyms; set it in production"),
     "max_message_bytes": ("EARLYWARN_MAX_MESSAGE_BYTES", "larger input messages are dead-lettered as oversize"),
+    "max_future_seconds": ("EARLYWARN_MAX_FUTURE_SECONDS", "tickets dated further than this ahead of the clock are dead-lettered as future_timestamp"),
     "batch_size": ("EARLYWARN_BATCH_SIZE", "ticket messages ingested per batch"),
     "batch_seconds": ("EARLYWARN_BATCH_SECONDS", "longest wait to fill an ingest batch"),
     "flush_seconds": ("EARLYWARN_FLUSH_SECONDS", "how often window state is written to the changelog (a crash replays at most this much of the delta topic)"),
@@ -134,6 +136,8 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings
         raise SettingsError("EARLYWARN_PSEUDONYM_SECRET is empty: set a long random secret")
     if s.forget_days < 2:
         raise SettingsError("EARLYWARN_FORGET_DAYS must be at least 2 (a day of windows, and baselines learn up to two days late)")
+    if s.max_future_seconds < 0:
+        raise SettingsError("EARLYWARN_MAX_FUTURE_SECONDS must be at least 0 (seconds a ticket may be dated ahead of the clock)")
     if s.partitions < 1 or s.ticket_partitions < 1:
         raise SettingsError("EARLYWARN_PARTITIONS and EARLYWARN_TICKET_PARTITIONS must be at least 1")
     try:

@@ -16,7 +16,10 @@ kind                          WRONG_TYPE if not a string; UNKNOWN_KIND if not on
                               complaint / report / consultation
 received_at                   WRONG_TYPE if not a string; BAD_TIMESTAMP unless RFC 3339
                               with seconds and an offset ("Z" ok, a space for "T" ok;
-                              not a leap second 60, not a day the month lacks)
+                              not a leap second 60, not a day the month lacks);
+                              FUTURE_TIMESTAMP after *not_after* when the caller gives
+                              one (ingest: the wall clock plus a day, see
+                              ``EARLYWARN_MAX_FUTURE_SECONDS``)
 district_code                 BAD_DISTRICT unless a string of 6 ASCII digits (codes we
                               do not know are accepted)
 content                       WRONG_TYPE if not a string; EMPTY_CONTENT if blank;
@@ -25,7 +28,8 @@ firm_name                     required (MISSING_FIELD, also if blank) for compla
                               report; optional for consultation
 other optional strings        WRONG_TYPE unless a string or null
 amount                        WRONG_TYPE unless a finite number (bool is not one);
-                              NEGATIVE_AMOUNT below 0
+                              NEGATIVE_AMOUNT below 0; IMPLAUSIBLE_AMOUNT above
+                              MAX_AMOUNT (so every sum of amounts stays finite)
 ============================  =======================================================
 
 Unknown fields are kept in ``Ticket.extra``.
@@ -52,13 +56,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, make_dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
 __all__ = [
+    "MAX_AMOUNT",
     "MAX_CONTENT_CHARS",
     "Kind",
     "Reason",
@@ -70,6 +75,10 @@ __all__ = [
 ]
 
 MAX_CONTENT_CHARS = 20000
+# CNY. Above any one consumer's claim (a flat bought outright is well below it), and low
+# enough that the sum of every amount a key could ever hold stays a finite float: two
+# tickets of 1.7e308 once summed to infinity, which JSON writes as null.
+MAX_AMOUNT = 1e10
 
 
 class Kind(StrEnum):
@@ -92,8 +101,10 @@ class Reason(StrEnum):
     WRONG_TYPE = "wrong_type"
     UNKNOWN_KIND = "unknown_kind"
     BAD_TIMESTAMP = "bad_timestamp"
+    FUTURE_TIMESTAMP = "future_timestamp"
     BAD_DISTRICT = "bad_district"
     NEGATIVE_AMOUNT = "negative_amount"
+    IMPLAUSIBLE_AMOUNT = "implausible_amount"
     EMPTY_CONTENT = "empty_content"
 
 
@@ -184,21 +195,24 @@ def _parse_ts(text: str) -> float | None:
         return None
 
 
-def validate(obj: object, index: int | None = None) -> Ticket | Rejection:
+def validate(obj: object, index: int | None = None, *, not_after: float | None = None) -> Ticket | Rejection:
     """Check one decoded JSON value against contract v1. Never raises.
+
+    *not_after* (epoch seconds), when given, rejects a ticket dated later as
+    FUTURE_TIMESTAMP: the caller's clock, so this stays a pure function.
 
     >>> validate({"ticket_id": "T1", "kind": "complaint", "content": "x",
     ...           "received_at": "2025-03-01T02:15:00Z", "district_code": "310115"}, 3)
     Rejection(reason=<Reason.MISSING_FIELD: 'missing_field'>, detail='firm_name is required for a complaint', index=3)
     """
     try:
-        return _validate(obj, index)
+        return _validate(obj, index, not_after)
     except Exception as exc:  # only a hostile Python object gets here, never a JSON value
         # Nothing is lost: a consumer must dead-letter it, not crash on it.
         return Rejection(Reason.WRONG_TYPE, f"ticket could not be checked: {exc!r}"[:300], index)
 
 
-def _validate(obj: object, index: int | None) -> Ticket | Rejection:
+def _validate(obj: object, index: int | None, not_after: float | None) -> Ticket | Rejection:
     if type(obj) is not dict and not isinstance(obj, Mapping):  # dict first: the ABC check is slower
         return Rejection(Reason.NOT_OBJECT, f"a ticket must be a JSON object, got {_type_name(obj)}", index)
     get = obj.get
@@ -228,6 +242,13 @@ def _validate(obj: object, index: int | None) -> Ticket | Rejection:
         return Rejection(
             Reason.BAD_TIMESTAMP,
             f"received_at {received_at[:40]!r} is not an RFC 3339 date-time with seconds and an offset",
+            index,
+        )
+    if not_after is not None and ts > not_after:
+        return Rejection(
+            Reason.FUTURE_TIMESTAMP,
+            f"received_at {received_at[:40]!r} is in the future (later than "
+            f"{datetime.fromtimestamp(not_after, UTC).isoformat(timespec='seconds')})",
             index,
         )
 
@@ -277,6 +298,8 @@ def _validate(obj: object, index: int | None) -> Ticket | Rejection:
             return Rejection(Reason.WRONG_TYPE, f"amount must be a finite number, got {amount}", index)
         if amount < 0:
             return Rejection(Reason.NEGATIVE_AMOUNT, f"amount must be >= 0, got {amount}", index)
+        if amount > MAX_AMOUNT:
+            return Rejection(Reason.IMPLAUSIBLE_AMOUNT, f"amount {amount:g} is above {MAX_AMOUNT:g} CNY", index)
 
     # Most tickets carry only known fields: skip building the extras dict for them.
     extra = {} if _KNOWN.issuperset(obj) else {k: v for k, v in obj.items() if k not in _KNOWN}
@@ -289,12 +312,13 @@ def _validate(obj: object, index: int | None) -> Ticket | Rejection:
     return draft
 
 
-def decode(payload: bytes, *, max_bytes: int = 262144) -> list[Ticket | Rejection]:
+def decode(payload: bytes, *, max_bytes: int = 262144, not_after: float | None = None) -> list[Ticket | Rejection]:
     """Decode one message (a JSON object, or a JSON array of them) and validate each ticket.
 
     Never raises. A problem with the whole payload gives one Rejection with index None; in
     a batch each element stands alone and a bad one is rejected with its index. A UTF-8
     byte order mark in front is tolerated (RFC 8259 section 8.1 allows ignoring it).
+    *not_after* is ``validate``'s.
 
     >>> [(r.reason.value, r.index) for r in decode(b'[1, []]')]
     [('not_object', 0), ('not_object', 1)]
@@ -323,11 +347,11 @@ def decode(payload: bytes, *, max_bytes: int = 262144) -> list[Ticket | Rejectio
         except orjson.JSONDecodeError as exc2:
             return [Rejection(Reason.NOT_JSON, f"payload is not JSON: {exc2}")]
     if isinstance(value, dict):
-        return [validate(value)]
+        return [validate(value, not_after=not_after)]
     if isinstance(value, list):
         if not value:
             return [Rejection(Reason.EMPTY_BATCH, "payload is an empty JSON array")]
-        return [validate(item, i) for i, item in enumerate(value)]
+        return [validate(item, i, not_after=not_after) for i, item in enumerate(value)]
     return [Rejection(Reason.NOT_OBJECT, f"payload must be a JSON object or array, got {_type_name(value)}")]
 
 

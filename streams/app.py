@@ -46,8 +46,10 @@ from alerts.inspection import task_of
 from alerts.render import render
 from detectors.engine import RESOLVED, Aggregator, Decision, PartitionEngine
 from detectors.enrich import Enricher, take
+from detectors.front import Front
 from detectors.stage import AlertStage, decision_from_dict
 from earlywarn.settings import DEV_SECRET, Settings
+from streams.health import Health
 from streams.metrics import Metrics
 from streams.routing import clock_key, partition_key, router
 
@@ -149,10 +151,18 @@ class EarlywarnApp(faust.App):
     The windows agent acknowledges events only when window state is flushed, so without a
     flush here the wait never ends (a stopping app runs no timers): the worker hangs on
     SIGTERM. ``settle_before`` runs first, ``settle_after`` once in-flight events are done.
+
+    An agent that raises makes the worker unready and stops it (``earlywarn_health``).
     """
 
     settle_before: list[Callable[[], Awaitable[None]]]
     settle_after: list[Callable[[], Awaitable[None]]]
+    earlywarn_health: Health
+
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        # Every agent's error handler: the worker goes unready and stops (streams.health).
+        await super()._on_agent_error(agent, exc)
+        await self.earlywarn_health.agent_failed(agent, exc)
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
         for hook in self.settle_before:
@@ -193,6 +203,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
     app.settle_before, app.settle_after = [], []
     app.earlywarn_counters = counters  # type: ignore[attr-defined]
     app.earlywarn_metrics = metrics  # type: ignore[attr-defined]
+    app.earlywarn_health = Health(metrics)
     app.sensors.add(BrokerErrorSensor(metrics))
     cfg = settings.detect
     route = router(settings.partitions)
@@ -223,11 +234,12 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
                          partitions=settings.ticket_partitions, use_partitioner=True)
 
     enricher = Enricher(settings.pseudonym_secret.encode())
-    newest_event = [float("-inf")]  # newest ticket event time ingested here (for the gauge)
+    newest_event = [float("-inf")]  # the furthest event-time front ingested here (for the gauge)
     aggregator = Aggregator(cfg, route)
     # Event-time progress of the ticket partitions this worker reads:
-    # source -> [newest ts | None, wall clock of the last input (or of assignment), next offset | None].
+    # source -> [front | None, wall clock of the last input (or of assignment), next offset | None].
     sources: dict[str, list[Any]] = {}
+    fronts: dict[str, Front] = {}  # source -> its robust event-time front (detectors.front)
     idle_reported: dict[str, bool] = {}
 
     def fetched_highwater(tp: TP) -> int | None:
@@ -266,7 +278,8 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             src = str(tp.partition)
             newest, last, next_offset = sources.get(src, (None, None, None))
             idle = last is not None and now - last >= settings.idle_seconds and caught_up(tp, next_offset)
-            out[src] = [newest, idle]
+            front = fronts.get(src)
+            out[src] = [newest, idle, front.newest if front is not None else []]
         return out
 
     delta_send_seconds = metrics.delta_send_seconds
@@ -311,7 +324,8 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
                 fresh.append(ev)
                 payloads.append(ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b""))
                 srcs.append(src)
-            taken = take(payloads, enricher, aggregator, settings.max_message_bytes, srcs)
+            taken = take(payloads, enricher, aggregator, settings.max_message_bytes, srcs,
+                         not_after=time.time() + settings.max_future_seconds)
             for i, r in taken.rejected:
                 msg = fresh[i].message
                 counters.deadlettered += 1
@@ -326,14 +340,13 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
             metrics.count_tickets(taken.tally)
             # Progress is published only with the deltas it covers (no await in between),
             # so no partition can see an event time before the tickets behind it.
-            for src, ts in taken.newest.items():
-                old = sources[src][0]
-                sources[src][0] = ts if old is None else max(old, ts)
-            if taken.newest:
-                newest = max(taken.newest.values())
-                if newest > newest_event[0]:
-                    newest_event[0] = newest
-                    metrics.event_time.set(newest)
+            for src, batch_newest in taken.newest.items():
+                front = fronts.get(src) or fronts.setdefault(src, Front())
+                front.merge(batch_newest)
+                sources[src][0] = front.value
+                if front.value is not None and front.value > newest_event[0]:
+                    newest_event[0] = front.value
+                    metrics.event_time.set(front.value)
             marks = watermarks(now)
             idle_reported.update({s: v[1] for s, v in marks.items()})
             for delta in taken.deltas.values():
@@ -536,6 +549,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         mine = {str(tp.partition) for tp in assigned if tp.topic == settings.topic_tickets}
         for src in set(sources) - mine:
             sources.pop(src, None)
+            fronts.pop(src, None)
             idle_reported.pop(src, None)
 
     @app.on_partitions_revoked.connect
@@ -552,6 +566,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
         sources_revoked = {str(tp.partition) for tp in revoked if tp.topic == settings.topic_tickets}
         for src in sources_revoked:
             sources.pop(src, None)
+            fronts.pop(src, None)
             resume.pop(src, None)
             idle_reported.pop(src, None)
 

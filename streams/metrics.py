@@ -36,6 +36,7 @@ from schemas.tickets import Kind, Reason
 __all__ = [
     "ALERT_SEVERITIES",
     "ALERT_STATUSES",
+    "AGENTS",
     "ALERT_TYPES",
     "BROKER_OPERATIONS",
     "DEADLETTER_REASONS",
@@ -68,6 +69,8 @@ PUSH_OUTCOMES: tuple[str, ...] = ("delivered", "retried", "failed")
 REDIS_OPERATIONS: tuple[str, ...] = ("read", "write", "connect")
 #: produce: a send the broker did not acknowledge; offsets: a lag refresh that failed.
 BROKER_OPERATIONS: tuple[str, ...] = ("produce", "offsets")
+#: the worker's agents (streams/app.py); one that crashes stops the worker.
+AGENTS: tuple[str, ...] = ("ingest", "windows", "release")
 
 # Buckets, in seconds unless said otherwise.
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -115,7 +118,9 @@ class Metrics:
             ["reason"], registry=r)
         self.event_time = Gauge(
             "earlywarn_ingest_event_time_seconds",
-            "Newest ticket event time (received_at) this worker has ingested, as a Unix time", registry=r)
+            "Event time (received_at) this worker's ingest has reached, as a Unix time: the furthest "
+            "of its ticket partitions' fronts (each partition's third newest ticket, so that a "
+            "ticket dated far ahead does not move it)", registry=r)
 
         # ---- internal stream
         self.delta_messages_sent = Counter(
@@ -178,6 +183,13 @@ class Metrics:
         self.broker_errors = Counter(
             "earlywarn_broker_errors_total", "Kafka broker operations that failed, by operation",
             ["operation"], registry=r)
+        self.agent_crashes = Counter(
+            "earlywarn_agent_crashes_total", "Agents that raised an error (the worker then stops), by agent",
+            ["agent"], registry=r)
+        self.ready = Gauge(
+            "earlywarn_worker_ready", "1 while the worker serves; 0 once an agent has crashed (it is stopping)",
+            registry=r)
+        self.ready.set(1)
 
         # Series of the closed sets, created at zero; children cached for the hot path.
         self._tickets = {(k, d): self.tickets.labels(k, d) for k in KINDS for d in DISTRICTS}
@@ -196,6 +208,8 @@ class Metrics:
             self.redis_errors.labels(op)
         for op in BROKER_OPERATIONS:
             self.broker_errors.labels(op)
+        for agent in AGENTS:
+            self.agent_crashes.labels(agent)
 
     def count_tickets(self, tally: Mapping[tuple[str, str], int]) -> None:
         """Add a batch's ``(kind, district_code) -> n`` tally to ``earlywarn_tickets_total``."""

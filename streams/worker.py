@@ -1,12 +1,14 @@
 """Running a worker: create the topics, then hand the app to Faust's worker.
 
 The worker's web server (``EARLYWARN_WEB_HOST``:``EARLYWARN_WEB_PORT``) serves
-``/metrics`` (Prometheus text format, from the worker's own registry) and ``/stats/``
+``/metrics`` (Prometheus text format, from the worker's own registry), ``/health``
+(readiness: 200, or 503 once an agent has crashed, see streams.health) and ``/stats/``
 (the shell's counters as JSON, for the demo and the tests).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import faust
@@ -37,6 +39,14 @@ def build(settings: Settings, counters: Counters | None = None, metrics: Metrics
             data = {k: v for k, v in vars(counters).items() if k != "on_alert"}
             return self.bytes(orjson.dumps(data), content_type="application/json")
 
+    health = app.earlywarn_health  # type: ignore[attr-defined]
+
+    @app.page("/health")
+    class Healthy(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(orjson.dumps(health.report()), content_type="application/json",
+                              status=200 if health.ready else 503)
+
     @app.page("/metrics")
     class PrometheusMetrics(View):
         async def get(self, request: Request) -> Response:
@@ -62,5 +72,7 @@ def run_worker(settings: Settings, counters: Counters | None = None) -> int:
     ensure_topics(settings)
     app = build(settings, counters)
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
+    # An agent's error crashes the worker: it stops, and exits with code 1 (streams.health).
+    app.earlywarn_health.stop = lambda exc: asyncio.ensure_future(worker.crash(exc))  # type: ignore[attr-defined]
     worker.execute_from_commandline()
     return 0

@@ -261,7 +261,8 @@ def test_only_firm_keys_learn_issue_baselines() -> None:
     """Issues are judged per firm only; the terms, products and issues judged at every tick skip them."""
     eng = OfflineEngine(CFG, route)
     eng.feed(burst("IB", T0, hours=20, people=40))
-    eng.feed(burst("IC", T0 + 3 * DAY, hours=1, people=1))  # days later: the burst gets learned
+    # Days later (three tickets: fewer do not move event time, see detectors.front): the burst gets learned.
+    eng.feed(burst("IC", T0 + 3 * DAY, hours=1, people=3))
     eng.finish()
     states = {tk: s for e in eng.engines.values() for tk, s in e.states.items()}
     assert states["firm:SHOP"].base_issues and states["firm:SHOP"].base_count > 0
@@ -429,7 +430,8 @@ def test_a_firm_back_after_forget_days_counts_once_among_its_peers(companion: bo
     assert route("firm:PF") == route("firm:PJ")
     tickets = daily("PF", "健身", [*range(6), *range(10, 16)], per_day=2)
     if companion:
-        tickets += daily("PJ", "书店", range(16), per_day=1)
+        # Three a day: event time moves with the third newest ticket (detectors.front).
+        tickets += daily("PJ", "书店", range(16), per_day=3)
     tickets.sort(key=lambda e: e.ts)
     eng = OfflineEngine(FORGETFUL, route)
     away = [e for e in tickets if e.ts < T0 + 10 * DAY]

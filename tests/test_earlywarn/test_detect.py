@@ -43,6 +43,24 @@ def test_workers_give_the_alerts_stats_and_rejections_one_process_gives(lines: l
     assert run(lines, workers=3, batch=450) == alone  # chunks not a multiple of the processes
 
 
+def test_one_ticket_dated_a_year_ahead_changes_no_alert(lines: list[bytes]) -> None:
+    # It once carried event time a year forward: every ticket after it was late, and the
+    # alerts after it were never raised (27 alert events of the seed-5 file became 0).
+    i, ticket = next((i, orjson.loads(raw)) for i, raw in enumerate(lines) if i > len(lines) // 3 and raw.strip())
+    ahead = {**ticket, "ticket_id": "AHEAD", "received_at": "2026" + ticket["received_at"][4:]}
+    assert ahead["received_at"] > ticket["received_at"]
+    with_outlier = [*lines[:i], orjson.dumps(ahead) + b"\n", *lines[i:]]
+    alerts, stats, rejected = run(with_outlier, workers=2, batch=300)
+    assert alerts == run(lines, workers=0, batch=300)[0]
+    assert stats.tickets == run(lines, workers=0, batch=300)[1].tickets + 1  # counted, in its own bucket
+
+
+def test_a_ticket_dated_beyond_tomorrow_is_dead_lettered_as_from_the_future(lines: list[bytes]) -> None:
+    future = {**orjson.loads(lines[1]), "ticket_id": "FUTURE", "received_at": "2099-01-01T00:00:00+08:00"}
+    alerts, stats, rejected = run([*lines[:50], orjson.dumps(future) + b"\n", *lines[50:]], workers=0, batch=300)
+    assert [(n, reason) for n, reason, _ in rejected if reason == "future_timestamp"] == [(51, "future_timestamp")]
+    assert alerts == run(lines, workers=0, batch=300)[0]
+
 
 class _Failing(Enricher):
     def enrich(self, tickets: Any) -> Any:

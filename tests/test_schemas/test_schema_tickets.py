@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from schemas.tickets import (
+    MAX_AMOUNT,
     _RFC3339,
     MAX_CONTENT_CHARS,
     Kind,
@@ -114,6 +115,10 @@ CASES = [
     case(ticket(amount=10**400), Reason.WRONG_TYPE, "amount-int-beyond-float", schema=False),
     case(ticket(amount=-1), Reason.NEGATIVE_AMOUNT, "amount-negative"),
     case(ticket(amount=-0.01), Reason.NEGATIVE_AMOUNT, "amount-negative-cents"),
+    # Two of these once summed to infinity in a firm's window and stopped all judging.
+    case(ticket(amount=1.7e308), Reason.IMPLAUSIBLE_AMOUNT, "amount-near-float-max"),
+    case(ticket(amount=MAX_AMOUNT * 1.01), Reason.IMPLAUSIBLE_AMOUNT, "amount-just-above-max"),
+    case(ticket(amount=MAX_AMOUNT), None, "amount-at-max"),
     # kind
     case(ticket(kind="投诉"), Reason.UNKNOWN_KIND, "kind-chinese"),
     case(ticket(kind="Complaint"), Reason.UNKNOWN_KIND, "kind-capitalised"),
@@ -177,6 +182,17 @@ def test_decode_agrees_with_validate(obj: Any, reason: Reason | None, schema: bo
     """Through real bytes a single object gets the same verdict (a list would be a batch)."""
     [result] = decode(orjson.dumps(obj), max_bytes=10**6)
     assert (result.reason if isinstance(result, Rejection) else None) is reason
+
+
+def test_a_ticket_dated_after_the_callers_bound_is_a_future_timestamp() -> None:
+    """The bound is the caller's (ingest passes its clock plus a day): validate stays pure."""
+    at = validate(BASE).ts
+    assert isinstance(validate(BASE, not_after=at), Ticket)
+    late = validate(BASE, 4, not_after=at - 1)
+    assert isinstance(late, Rejection) and late.reason is Reason.FUTURE_TIMESTAMP and late.index == 4
+    assert BASE["received_at"] in late.detail
+    [one, two] = decode(orjson.dumps([BASE, {**BASE, "received_at": "2099-01-01T00:00:00Z"}]), not_after=at)
+    assert isinstance(one, Ticket) and two.reason is Reason.FUTURE_TIMESTAMP and two.index == 1
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,18 @@ def simulated(**kw: Any) -> tuple[list[bytes], list[Incident]]:
     return [orjson.dumps(t) for t in tickets], incidents
 
 
+def with_poison(lines: list[bytes]) -> list[bytes]:
+    """Valid-looking tickets that once stopped judging: two complaints about one firm whose
+    amounts summed to infinity (the windows agent then crashed every ~5 s), and one ticket
+    dated a year ahead a third of the way in (every later ticket was late)."""
+    third = len(lines) // 3
+    ticket = orjson.loads(lines[third])
+    huge = [orjson.dumps({**ticket, "ticket_id": f"HUGE{i}", "kind": "complaint", "firm_name": "上海巨额有限公司",
+                          "amount": 1.7e308}) for i in range(2)]
+    ahead = orjson.dumps({**ticket, "ticket_id": "AHEAD", "received_at": "2026" + ticket["received_at"][4:]})
+    return [*lines[:third], huge[0], ahead, huge[1], *lines[third:]]
+
+
 def drain(env: Any, w: Any, expected_messages: int) -> list[dict[str, Any]]:
     """Wait until the worker has read everything and event time has run to its end, then read alerts."""
     w.wait_stats(lambda st: st["messages"] >= expected_messages, timeout=180)
@@ -46,6 +58,7 @@ def canonical(alerts: list[dict[str, Any]]) -> list[bytes]:
 def incident_run(new_stream_env) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """One stream run over a simulated firehose with one group dispute and one concentrated demand."""
     lines, incidents = simulated(incidents=(("prepaid_closure", 1), ("product_defect", 1)), decoys=())
+    lines = with_poison(lines)
     env = new_stream_env()
     w = env.start_worker()
     produce(env.settings, lines)
@@ -83,7 +96,8 @@ def test_the_injected_group_dispute_and_concentrated_demand_arrive_with_evidence
     for alert in gd + cd:
         evidence = set(alert["ticket_ids"])
         assert max(len(evidence & ids) for ids in incident_ids) >= 0.5 * len(evidence), alert["summary"]
-    assert incident_run["stats"]["tickets"] == len(incident_run["lines"])
+    assert incident_run["stats"]["tickets"] == len(incident_run["lines"]) - 2
+    assert incident_run["stats"]["deadletter_reasons"] == {"implausible_amount": 2}
 
 
 def test_group_disputes_at_warning_or_worse_become_inspection_tasks(incident_run) -> None:  # type: ignore[no-untyped-def]
@@ -146,6 +160,8 @@ BAD: list[tuple[bytes, str]] = [
     (b"42", "not_object"),
     (b"[]", "empty_batch"),
     (orjson.dumps({**GOOD, "ticket_id": "B8", "district_code": "Pudong"}), "bad_district"),
+    (orjson.dumps({**GOOD, "ticket_id": "B9", "amount": 1.7e308}), "implausible_amount"),
+    (orjson.dumps({**GOOD, "ticket_id": "B10", "received_at": "2099-01-01T00:00:00+08:00"}), "future_timestamp"),
 ]
 
 
