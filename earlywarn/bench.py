@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 
 from earlywarn.settings import SETTINGS_DOC, Settings, from_env
-from streams.broker import EmbeddedBroker, free_port, start_broker, stop_process
+from streams.broker import CONNECT_TIMEOUT, EmbeddedBroker, free_port, start_broker, stop_process
 from streams.kafka_io import ensure_topics, produce
 
 _TRIVIAL = r'''
@@ -177,9 +177,11 @@ def _round(settings: Settings, lines: list[bytes], tmp: Path, k: int) -> dict[st
     return out
 
 
-def run(n: int, bootstrap: str | None = None, repeat: int = 1) -> dict[str, Any]:
+def run(n: int, bootstrap: str | None = None, repeat: int = 1,
+        connect_timeout: float = CONNECT_TIMEOUT) -> dict[str, Any]:
     """The four rates, *repeat* times in turn: each figure is the median of the rounds,
-    ``rounds`` holds every round's own."""
+    ``rounds`` holds every round's own. Raises BrokerUnavailable when *bootstrap* does not
+    answer within *connect_timeout* seconds."""
     from earlywarn.simulate import SimConfig, generate
 
     tmp = Path(tempfile.mkdtemp(prefix="earlywarn-bench-"))
@@ -188,13 +190,13 @@ def run(n: int, bootstrap: str | None = None, repeat: int = 1) -> dict[str, Any]
         broker = start_broker(log_dir=str(tmp))
         bootstrap = broker.bootstrap
     try:
-        tickets, _ = generate(SimConfig(seed=11, days=max(1.0, n / 20000 * 4)))
-        lines = [orjson.dumps(t) for _, t in zip(range(n), tickets)]
-        n = len(lines)
         stamp = time.time_ns()
         settings = from_env({}, broker=bootstrap).with_(
             topic_tickets=f"bench-{stamp}-tickets", session_timeout=10.0, rebalance_timeout=10.0, log_level="error")
-        ensure_topics(settings)
+        ensure_topics(settings, connect_timeout)  # before the simulation: an absent broker is told at once
+        tickets, _ = generate(SimConfig(seed=11, days=max(1.0, n / 20000 * 4)))
+        lines = [orjson.dumps(t) for _, t in zip(range(n), tickets)]
+        n = len(lines)
         print(f"bench: {n} tickets (~{sum(map(len, lines)) // n} bytes each) to {settings.topic_tickets}",
               file=sys.stderr)
         produce(settings, iter(lines))
@@ -216,7 +218,8 @@ def main(args: argparse.Namespace) -> int:
     if args.repeat < 1 or args.tickets < 1:
         print("bench: --tickets and --repeat must be at least 1", file=sys.stderr)
         return 2
-    res = run(args.tickets, getattr(args, "broker", None), args.repeat)
+    res = run(args.tickets, getattr(args, "broker", None), args.repeat,
+              getattr(args, "connect_timeout", CONNECT_TIMEOUT))
     if args.json:
         print(orjson.dumps(res).decode())
         return 0

@@ -1,7 +1,8 @@
 """The ``earlywarn`` command: one entry point for every way to run the engine.
 
-Errors are printed as one line saying what is wrong and what to do, with exit status 2
-for usage and configuration problems and 1 for failures while running.
+Errors are printed as a line or two saying what is wrong and what to do, with exit status
+2 for usage and configuration problems (a missing file, a bad setting) and 1 for failures
+while running (no broker answering); a traceback is kept for bugs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import IO, Any
 import orjson
 
 from earlywarn.settings import Settings, SettingsError, from_env
+from streams.broker import CONNECT_TIMEOUT, BrokerError
 
 
 class CliError(Exception):
@@ -27,15 +29,28 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     return from_env(broker=getattr(args, "broker", None), **extra)
 
 
+def _check_input(path: str) -> None:
+    """Raise CliError now, before any slow start-up, when *path* cannot be read."""
+    if path != "-" and not Path(path).is_file():
+        raise CliError(f"{path}: no such file (give a JSONL file of tickets, or - for standard input)")
+
+
 def _open_lines(path: str) -> Iterator[bytes]:
     if path == "-":
         yield from sys.stdin.buffer
         return
-    p = Path(path)
-    if not p.is_file():
-        raise CliError(f"{path}: no such file (give a JSONL file of tickets, or - for standard input)")
-    with p.open("rb") as fh:
+    _check_input(path)
+    with Path(path).open("rb") as fh:
         yield from fh
+
+
+def _open_out(path: str, what: str) -> IO[bytes]:
+    """*path* opened for writing, or a CliError naming the option and the reason."""
+    try:
+        return open(path, "wb")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write {what}: {exc.strerror or exc} (check the directory exists "
+                       "and is writable)") from None
 
 
 def _count_lines(path: str) -> int | None:
@@ -70,7 +85,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     settings = _settings(args, web_port=args.web_port)
-    return run_worker(settings)
+    return run_worker(settings, connect_timeout=args.connect_timeout)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -78,7 +93,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     stats = DetectStats()
-    dead: IO[bytes] | None = open(args.deadletter, "wb") if args.deadletter else None  # noqa: SIM115
+    _check_input(args.file)
+    dead = _open_out(args.deadletter, "rejected lines (--deadletter)") if args.deadletter else None
 
     def on_reject(line_no: int, r: Any, raw: bytes) -> None:
         where = f"line {line_no}" + (f" item {r.index}" if r.index is not None else "")
@@ -108,24 +124,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from earlywarn.simulate import SimConfig, generate
 
     cfg = SimConfig(seed=args.seed, days=args.days, tickets_per_day=args.per_day)
-    tickets, incidents = generate(cfg)
-    lines = (orjson.dumps(t) for t in tickets)
+    # Where the output goes is checked before the (slow) simulation.
+    labels = _open_out(args.labels, "the incident labels (--labels)") if args.labels else None
     if args.kafka:
         from streams.kafka_io import ensure_topics, produce
 
         settings = _settings(args)
-        ensure_topics(settings)
+        ensure_topics(settings, args.connect_timeout)
+    else:
+        out = sys.stdout.buffer if args.out == "-" else _open_out(args.out, "the tickets (--out)")
+    tickets, incidents = generate(cfg)
+    lines = (orjson.dumps(t) for t in tickets)
+    if args.kafka:
         n = produce(settings, _progress(lines, "simulate → Kafka", None), rate=args.rate)
     else:
-        out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
         n = 0
         for line in _progress(lines, "simulate", None, quiet=args.out == "-"):
             out.write(line + b"\n")
             n += 1
         if out is not sys.stdout.buffer:
             out.close()
-    if args.labels:
-        with open(args.labels, "wb") as fh:
+    if labels is not None:
+        with labels as fh:
             for inc in incidents:
                 fh.write(orjson.dumps(inc, option=orjson.OPT_SERIALIZE_DATACLASS) + b"\n")
     print(f"simulate: {n} tickets, {len(incidents)} labelled incidents", file=sys.stderr)
@@ -150,8 +170,9 @@ def _batched(lines: Iterator[bytes], n: int) -> Iterator[bytes]:
 def cmd_replay(args: argparse.Namespace) -> int:
     from streams.kafka_io import ensure_topics, produce
 
+    _check_input(args.file)
     settings = _settings(args)
-    ensure_topics(settings)
+    ensure_topics(settings, args.connect_timeout)
     lines = (ln.rstrip(b"\r\n") for ln in _open_lines(args.file))
     lines = (ln for ln in lines if ln.strip())
     total = None
@@ -193,12 +214,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(duration=args.duration, per_second=args.rate, seed=args.seed)
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    from earlywarn.evalrun import parse_seeds  # imported when used: it brings the scenario suite
+
+    return parse_seeds(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="earlywarn", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_broker(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument("--broker", help="Kafka bootstrap host:port (default: $EARLYWARN_BROKER or 127.0.0.1:9092)")
+        sp.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT, metavar="SECONDS",
+                        help=f"give up when no broker answers this long (default {CONNECT_TIMEOUT:g})")
         return sp
 
     sp = sub.add_parser("demo", help="everything embedded: broker, worker, simulated firehose, live alerts")
@@ -241,16 +270,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_detect)
 
     sp = sub.add_parser("eval", help="score detection on the simulator's scenario suite")
-    sp.add_argument("--seeds", default="holdout", help="'holdout' (default), 'tuning', or a list like 1,2,3")
+    sp.add_argument("--seeds", default="holdout", type=_seeds,
+                    help="'holdout' (default), 'tuning', or a list like 1,2,3")
     sp.add_argument("--days", type=float, default=28.0, help="event time per scenario")
     sp.add_argument("--per-day", type=float, default=6000.0, help="background tickets per day")
     sp.add_argument("--jobs", type=int, default=2, help="scenarios run in parallel")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
 
     def _eval(a: argparse.Namespace) -> int:
-        from earlywarn.evalrun import main as eval_main, parse_seeds
+        from earlywarn.evalrun import main as eval_main
 
-        a.seeds = parse_seeds(a.seeds)
         return eval_main(a)
 
     sp.set_defaults(func=_eval)
@@ -290,13 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback, for expected failures
-        from streams.broker import BrokerError
-
-        if isinstance(exc, BrokerError):
-            print(f"earlywarn: {exc}", file=sys.stderr)
-            return 1
-        raise
+    except BrokerError as exc:  # the broker would not start or does not answer
+        print(f"earlywarn: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

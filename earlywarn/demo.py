@@ -12,14 +12,17 @@ import threading
 import time
 import urllib.request
 from collections import Counter, deque
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from earlywarn.settings import SETTINGS_DOC, Settings, from_env
 from earlywarn.simulate import SimConfig, generate
@@ -35,6 +38,54 @@ PER_DAY = 3000.0  # background tickets per day
 BACKFILL_DAYS = 7.0  # sent unpaced first: the baselines' warm-up
 _SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 _TYPE_NAME = {"group_dispute": "群体纠纷", "concentrated_demand": "集中诉求", "term_surge": "热词突增"}
+WIDE = 120  # terminal columns from which the alert table also shows the summary
+
+
+def alert_table(alerts: Iterable[Mapping[str, Any]], width: int) -> Table:
+    """The alerts as a table that reads in *width* terminal columns, from 80 up.
+
+    A row is two lines (date over time, type over status) so the subject, which may be a
+    long Chinese name (two cells a character), keeps the room and wraps rather than being
+    cut; the summary, a paragraph, is only shown when there is room left for it.
+    """
+    wide = width >= WIDE
+    table = Table(expand=True, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), collapse_padding=True)
+    table.add_column("raised", no_wrap=True)
+    table.add_column("alert", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("subject", ratio=1, overflow="fold")
+    table.add_column("people", justify="right", no_wrap=True)
+    table.add_column("obs/exp", justify="right", no_wrap=True)
+    if wide:
+        table.add_column("summary", ratio=2, no_wrap=True, overflow="ellipsis")
+    for a in alerts:
+        raised = a["raised_at"]  # RFC 3339 in Beijing time: 2025-03-04T10:15:00+08:00
+        row = [f"{raised[5:10]}\n{raised[11:16]}", f"{_TYPE_NAME.get(a['type'], a['type'])}\n{a['status']}",
+               Text(a["severity"], style=_SEVERITY_STYLE.get(a["severity"], "")), a["subject"]["label"],
+               str(a["distinct_complainants"]), f"{a['observed']}/{a['expected']:.3g}"]
+        table.add_row(*row, *([a["summary"]] if wide else []))
+    return table
+
+
+def live_view(alerts: Iterable[Mapping[str, Any]], *, sent: int, stats: Mapping[str, Any],
+              alert_events: int, took: float, width: int) -> Group:
+    """The demo's live screen: the counters, then the alerts, newest first."""
+    done = stats.get("tickets", 0)
+    counters = [Text.assemble(name, (value, "bold")) for name, value in (
+        ("sent ", f"{sent:,}"), ("processed ", f"{done:,}"), ("dead-lettered ", f"{stats.get('deadlettered', 0):,}"),
+        ("alert events ", f"{alert_events:,}"), ("rate ", f"{done / max(took, 1e-9):,.0f}/s"), ("", f"{took:,.0f}s"))]
+    head = Text()  # the counters on a line, the next line begun between them, never inside one
+    column = 0
+    for c in counters:
+        if column and column + 3 + c.cell_len > width:
+            head.append("\n")
+            column = 0
+        elif column:
+            head.append(" · ")
+            column += 3
+        head.append_text(c)
+        column += c.cell_len
+    return Group(head, Panel(alert_table(alerts, width), title="alerts, newest first"))
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -109,23 +160,9 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
                       f"{per_second:.0f}/s live; Ctrl-C stops" + (f", or after {duration:.0f}s" if duration else ""))
 
         def view() -> Group:
-            st = _stats(settings)
-            took = time.monotonic() - started
-            head = Table.grid(padding=(0, 3))
-            head.add_row(f"sent [bold]{sent[0]:,}[/]", f"processed [bold]{st.get('tickets', 0):,}[/]",
-                         f"dead-lettered [bold]{st.get('deadlettered', 0):,}[/]",
-                         f"alert events [bold]{sum(by_type.values())}[/]",
-                         f"rate [bold]{st.get('tickets', 0) / max(took, 1e-9):,.0f}/s[/]", f"{took:,.0f}s")
-            table = Table(expand=True, show_lines=False)
-            for col in ("raised (event time)", "type", "status", "severity", "subject", "people", "obs/exp"):
-                table.add_column(col, no_wrap=True)
-            table.add_column("summary", ratio=1, overflow="ellipsis", no_wrap=True)
-            for a in alerts:
-                table.add_row(a["raised_at"][5:16].replace("T", " "), _TYPE_NAME.get(a["type"], a["type"]),
-                              a["status"], f"[{_SEVERITY_STYLE.get(a['severity'], '')}]{a['severity']}[/]",
-                              a["subject"]["label"][:24], str(a["distinct_complainants"]),
-                              f"{a['observed']}/{a['expected']:g}", a["summary"])
-            return Group(head, Panel(table, title="alerts, newest first"))
+            rows = max(3, (console.height - 8) // 2)  # two lines an alert: what fits under the counters
+            return live_view(list(alerts)[:rows], sent=sent[0], stats=_stats(settings),
+                             alert_events=sum(by_type.values()), took=time.monotonic() - started, width=console.width)
 
         with Live(view(), console=console, refresh_per_second=2) as live:
             while True:

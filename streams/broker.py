@@ -16,7 +16,10 @@ from pathlib import Path
 
 
 class BrokerError(RuntimeError):
-    """The embedded broker could not be started or did not answer."""
+    """A broker could not be started or did not answer."""
+
+
+CONNECT_TIMEOUT = 30.0  # seconds a client waits for a broker that is not up yet (one starting takes a few)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -6,6 +6,7 @@ stream itself runs on Faust/aiokafka.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
@@ -13,9 +14,51 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from earlywarn.settings import Settings
+from streams.broker import CONNECT_TIMEOUT, BrokerError
+
+
+class BrokerUnavailable(BrokerError):
+    """No Kafka broker answered at the configured address; the message says what to do."""
+
+
+def _unavailable(settings: Settings, timeout: float, why: str) -> BrokerUnavailable:
+    return BrokerUnavailable(
+        f"no Kafka broker answered at {settings.bootstrap} within {timeout:g}s ({why}).\n"
+        "Start one (`earlywarn broker` prints the address of an embedded one) and pass its address "
+        "with --broker or EARLYWARN_BROKER.")
+
+
+def _listening(bootstrap: str, wait: float) -> str | None:
+    """None when some bootstrap address accepts a TCP connection, else why not (the last error)."""
+    why = "no address given"
+    for address in bootstrap.split(","):
+        host, colon, port = address.strip().rpartition(":")
+        if not colon:  # no port: Kafka clients take the default one
+            host, port = port, "9092"
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=wait):
+                return None
+        except ValueError:
+            why = f"{address!r} is not host:port"
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+    return why
+
+
+def _wait_for_broker(settings: Settings, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Return once a bootstrap address accepts connections; raise BrokerUnavailable after *timeout*.
+
+    A plain TCP probe, so that nothing listening is told in *timeout* seconds whatever
+    the Kafka client's own (longer) bootstrap timeouts are.
+    """
+    deadline = time.monotonic() + timeout
+    while (why := _listening(settings.bootstrap, min(1.0, max(timeout, 0.1)))) is not None:
+        if time.monotonic() >= deadline:
+            raise _unavailable(settings, timeout, why)
+        time.sleep(0.25)
 
 
 def topic_plan(settings: Settings) -> dict[str, int]:
@@ -30,16 +73,20 @@ def topic_plan(settings: Settings) -> dict[str, int]:
     }
 
 
-def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
-    """Create the topics that do not exist yet, with their partition counts."""
+def ensure_topics(settings: Settings, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Create the topics that do not exist yet, with their partition counts.
+
+    Raises BrokerUnavailable when no broker answers within *timeout* seconds.
+    """
     deadline = time.monotonic() + timeout
+    _wait_for_broker(settings, timeout)
     while True:
         try:
             admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="earlywarn-admin")
             break
-        except Exception:
+        except (KafkaError, OSError) as exc:  # listening, but not (yet) answering as a Kafka broker
             if time.monotonic() > deadline:
-                raise
+                raise _unavailable(settings, timeout, str(exc)) from None
             time.sleep(0.5)
     try:
         existing = set(admin.list_topics())

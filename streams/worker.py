@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from earlywarn.settings import Settings
 from streams.app import Counters, make_app
+from streams.broker import CONNECT_TIMEOUT
 from streams.kafka_io import ensure_topics
 from streams.metrics import Metrics
 
@@ -67,9 +68,13 @@ class Worker(faust.Worker):
         super().on_setup_root_logger(logger, level)
 
 
-def run_worker(settings: Settings, counters: Counters | None = None) -> int:
-    """Block running one worker until it is stopped (Ctrl-C / SIGTERM)."""
-    ensure_topics(settings)
+def run_worker(settings: Settings, counters: Counters | None = None, *,
+               connect_timeout: float = CONNECT_TIMEOUT) -> int:
+    """Block running one worker until it is stopped (Ctrl-C / SIGTERM).
+
+    Raises BrokerUnavailable when no broker answers within *connect_timeout* seconds.
+    """
+    ensure_topics(settings, connect_timeout)
     app = build(settings, counters)
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     # An agent's error crashes the worker: it stops, and exits with code 1 (streams.health).
