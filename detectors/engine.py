@@ -468,7 +468,7 @@ class PartitionEngine:
             old[1] = idle
             if top and top[0]:
                 front = Front(old[2])
-                front.merge(top[0])
+                front.update(top[0])
                 old[2] = front.newest
         return self._advance(self._target_tick())
 
@@ -503,14 +503,15 @@ class PartitionEngine:
             if any(ts is None for ts in active):
                 return None
             return bucket_of(min(active) - self.config.lateness_seconds) - 1
-        # All quiet: the bucket of the front of everything every source carried is as
-        # complete as it gets. Merged from each source's newest times, it is the front one
+        # All quiet: the bucket of the reach of everything every source carried is as
+        # complete as it gets. Merged from each source's newest times, it is the reach one
         # reader of all the input would have (offline: the file's), however the input
-        # was split; the newest of the sources' own fronts would not be.
+        # was split; the sources' own fronts would not give it.
         together = Front()
         for v in srcs.values():
             together.merge(v[2] if len(v) > 2 else ())
-        return bucket_of(together.value if together.value is not None else max(seen))
+        reach = together.reach
+        return bucket_of(reach if reach is not None else max(seen))
 
     def _advance(self, target: int | None) -> list[Decision]:
         clock = self.clock

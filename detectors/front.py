@@ -14,49 +14,80 @@ really reaches it ("held until time reaches it"). Ingest dead-letters tickets da
 than ``EARLYWARN_MAX_FUTURE_SECONDS`` ahead of the wall clock as ``future_timestamp``:
 those can never be reached by a live feed.
 
+At the end of input event time runs to the ``reach``: the newest ticket at most
+``REACH_SECONDS`` (a day) ahead of the front, so that the last buckets are judged as
+before while an outlier still is not.
+
 The front depends only on which event times a source carried, not their order or
-batching, and fronts merge by their newest times: a batch's front merged into a source's
-gives the front of everything seen.
+batching, and fronts merge by their ``KEPT`` newest times: a batch's front merged into a
+source's gives the front of everything seen, and the sources' fronts merged give the
+front one reader of all of the input would have.
 
 >>> f = Front()
 >>> for ts in (100.0, 110.0, 9e9, 120.0):
 ...     f.add(ts)
->>> f.value  # 9e9 (a year and more ahead) does not move it
-110.0
+>>> f.value, f.reach  # 9e9 (a year and more ahead) moves neither
+(110.0, 120.0)
 >>> f.merge([130.0, 140.0]); f.value
 130.0
 """
 
 from __future__ import annotations
 
+import math
 from bisect import insort
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-RANK = 3
+RANK = 3  # the front is the RANK-th newest event time
+KEPT = 8  # newest event times kept (and sent on): up to KEPT - RANK outliers cannot move the reach
+REACH_SECONDS = 86400.0
 
 
 class Front:
-    """The ``RANK`` newest event times a source has carried; its front is the oldest of them."""
+    """The ``KEPT`` newest event times a source has carried; its front is the ``RANK``-th newest."""
 
     __slots__ = ("newest",)
 
     def __init__(self, newest: Iterable[float] = ()) -> None:
-        self.newest: list[float] = sorted(newest)[-RANK:]  # ascending
+        self.newest: list[float] = sorted(newest)[-KEPT:]  # ascending
 
     def add(self, ts: float) -> None:
         newest = self.newest
-        if len(newest) < RANK:
+        if len(newest) < KEPT:
             insort(newest, ts)
         elif ts > newest[0]:
             newest[0] = ts
             newest.sort()
 
     def merge(self, newest: Iterable[float]) -> None:
-        """Take another front's ``newest`` in (a batch's, or another reader's)."""
+        """Take in another front's ``newest`` of *other* tickets (a batch's, another source's)."""
         for ts in newest:
             self.add(ts)
+
+    def update(self, newest: Sequence[float]) -> None:
+        """Take in a later report of the same source's front (``newest`` of everything it
+        carried so far): rank by rank, the newer time. Reports repeat what the last one
+        said, so merging them would count a ticket once per report.
+
+        >>> f = Front([1.0, 2.0, 3.0]); f.update([1.0, 2.0, 3.0]); f.update([2.0, 3.0, 9e9]); f.newest
+        [2.0, 3.0, 9000000000.0]
+        """
+        mine, theirs = self.newest, sorted(newest)[-KEPT:]
+        if len(theirs) > len(mine):
+            mine, theirs = theirs, mine
+        theirs = [*[-math.inf] * (len(mine) - len(theirs)), *theirs]
+        self.newest = list(map(max, mine, theirs))  # both ascending: so is their rank-wise max
 
     @property
     def value(self) -> float | None:
         """The front: None until the source has carried ``RANK`` tickets."""
-        return self.newest[0] if len(self.newest) == RANK else None
+        return self.newest[-RANK] if len(self.newest) >= RANK else None
+
+    @property
+    def reach(self) -> float | None:
+        """How far event time goes at the end of input: the newest event time at most
+        ``REACH_SECONDS`` ahead of the front (None with no front)."""
+        front = self.value
+        if front is None:
+            return None
+        return max(ts for ts in self.newest if ts <= front + REACH_SECONDS)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from detectors.front import RANK, Front
+from detectors.front import KEPT, RANK, REACH_SECONDS, Front
 
 YEAR = 365 * 86400.0
 
@@ -34,6 +34,18 @@ def test_the_front_is_the_rank_th_newest_event_time(times: list[float], expected
     assert front_of(times) == expected
 
 
+@pytest.mark.parametrize(("times", "reach"), [
+    ([10.0, 20.0], None),
+    ([10.0, 20.0, 30.0], 30.0),  # the end of input reaches the newest ticket
+    ([10.0, 20.0, 30.0, 40.0, 40.0 + YEAR], 40.0),  # not one a year ahead
+    ([10.0, 20.0, 30.0, 40.0, 40.0 + REACH_SECONDS / 2], 40.0 + REACH_SECONDS / 2),  # half a day ahead is plausible
+    ([*map(float, range(KEPT)), 1e9, 2e9], float(KEPT - 1)),  # two outliers
+])
+def test_the_reach_is_the_newest_ticket_not_far_ahead_of_the_front(times: list[float], reach: float | None) -> None:
+    f = Front(times)
+    assert f.reach == reach
+
+
 def test_the_front_does_not_depend_on_order_or_batching() -> None:
     rng = random.Random(7)
     times = [rng.uniform(0, 1e6) for _ in range(300)] + [5e6, 9e6]
@@ -48,3 +60,4 @@ def test_the_front_does_not_depend_on_order_or_batching() -> None:
             merged.merge(batch.newest)
             i += n
         assert merged.value == expected == front_of(times)
+        assert merged.reach == expected  # the two far ahead are not reached either
