@@ -41,6 +41,8 @@ class NotifyConfig:
     backoff_seconds: float = 2.0
     backoff_max_seconds: float = 300.0
     claim_idle_seconds: float = 60.0
+    session_timeout: float = 30.0  # the Kafka consumer group's: a killed notify's partitions move after this
+    rebalance_timeout: float = 30.0
     http_timeout: float = 10.0
     link_base: str = ""  # where a message's link points: <link_base><alert_id>; empty: no link
     remember_days: float = 30.0  # how long idempotency keys and the notification log are kept

@@ -89,7 +89,10 @@ class NotifyService:
 
         consumer = KafkaConsumer(self.config.topic_alerts, bootstrap_servers=self.config.broker,
                                  group_id=self.config.group_id, enable_auto_commit=False,
-                                 auto_offset_reset="earliest", client_id="earlywarn-notify")
+                                 auto_offset_reset="earliest", client_id="earlywarn-notify",
+                                 session_timeout_ms=int(self.config.session_timeout * 1000),
+                                 heartbeat_interval_ms=int(self.config.session_timeout * 1000 / 3),
+                                 max_poll_interval_ms=int(self.config.rebalance_timeout * 1000))
         self._consumer = consumer
 
         def step() -> None:

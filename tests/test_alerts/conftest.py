@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class Hook:
     fail_first: int = 0
     fail_status: int = 503
     answer: bytes = b"{}"
+    delay: float = 0.0  # seconds each answer takes
     requests: list[dict[str, Any]] = field(default_factory=list)
     seen: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -40,6 +42,7 @@ class Hook:
                     if not failing:
                         hook.requests.append({"path": self.path, "headers": dict(self.headers),
                                               "json": json.loads(body)})
+                time.sleep(hook.delay)
                 self.send_response(hook.fail_status if failing else 200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
