@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from alerts.notify.commands import NotifyCommandError
 from earlywarn.settings import Settings, SettingsError, from_env
 from streams.broker import CONNECT_TIMEOUT, BrokerError
 
@@ -289,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--repeat", type=int, default=1, help="measure every path this many times in turn; print medians")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
     sp.set_defaults(func=lambda a: __import__("earlywarn.bench", fromlist=["main"]).main(a))
+
+    from alerts.notify.commands import add_parsers as add_notify_parsers
+
+    add_notify_parsers(sub, with_broker)
     return p
 
 
@@ -312,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     _tune_gc()
     try:
         return int(args.func(args) or 0)
-    except (CliError, SettingsError) as exc:
+    except (CliError, SettingsError, NotifyCommandError) as exc:
         print(f"earlywarn: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

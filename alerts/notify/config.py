@@ -1,0 +1,78 @@
+"""Notify's settings: one frozen object read from the environment in one place.
+
+Kept apart from ``earlywarn/settings.py`` for now (that module is being reworked); the
+names follow its ``EARLYWARN_*`` convention so they can be folded in unchanged.
+
+>>> c = from_env({"EARLYWARN_NOTIFY_ROUTES": "r.yml", "EARLYWARN_NOTIFY_MAX_ATTEMPTS": "3"})
+>>> c.routes, c.max_attempts, c.redis_url
+('r.yml', 3, 'redis://127.0.0.1:6379/0')
+>>> from_env({"EARLYWARN_NOTIFY_MAX_ATTEMPTS": "x"})
+Traceback (most recent call last):
+...
+alerts.notify.config.ConfigError: EARLYWARN_NOTIFY_MAX_ATTEMPTS='x': expected int
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting we cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotifyConfig:
+    broker: str = "127.0.0.1:9092"
+    topic_alerts: str = "alerts"
+    group_id: str = "earlywarn-notify"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "earlywarn:notify"
+    routes: str = "deploy/notify-routes.yml"
+    consumer: str = ""  # this instance's name in the outbox consumer groups; default: the host name
+    metrics_port: int = 6067
+    metrics_host: str = "127.0.0.1"
+    tick_seconds: float = 0.5
+    max_attempts: int = 12
+    backoff_seconds: float = 2.0
+    backoff_max_seconds: float = 300.0
+    claim_idle_seconds: float = 60.0
+    session_timeout: float = 30.0  # the Kafka consumer group's: a killed notify's partitions move after this
+    rebalance_timeout: float = 30.0
+    http_timeout: float = 10.0
+    link_base: str = ""  # where a message's link points: <link_base><alert_id>; empty: no link
+    remember_days: float = 30.0  # how long idempotency keys and the notification log are kept
+
+    @property
+    def consumer_name(self) -> str:
+        return self.consumer or socket.gethostname()
+
+    def with_(self, **changes: Any) -> NotifyConfig:
+        return replace(self, **changes)
+
+
+ENV: dict[str, str] = {f.name: "EARLYWARN_" + ("" if f.name in {"broker", "topic_alerts", "redis_url"} else "NOTIFY_")
+                       + f.name.upper() for f in fields(NotifyConfig)}
+
+
+def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> NotifyConfig:
+    """The settings in *env* (default: the process environment), then *overrides*."""
+    env = os.environ if env is None else env
+    defaults = NotifyConfig()
+    values: dict[str, Any] = {}
+    for name, var in ENV.items():
+        if var in env:
+            kind = type(getattr(defaults, name))
+            try:
+                values[name] = kind(env[var])
+            except ValueError:
+                raise ConfigError(f"{var}={env[var]!r}: expected {kind.__name__}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    c = NotifyConfig(**values)
+    if c.max_attempts < 1:
+        raise ConfigError("EARLYWARN_NOTIFY_MAX_ATTEMPTS must be at least 1")
+    return c

@@ -1,0 +1,150 @@
+"""``earlywarn notify``: the Kafka consumer, the group flusher and one deliverer a receiver.
+
+Three kinds of loop, each in its own thread, share one Redis:
+
+- consume: a Kafka consumer in group ``EARLYWARN_NOTIFY_GROUP_ID`` reads the alerts topic,
+  stores each batch (:meth:`Pipeline.ingest`, one transaction) and only then commits the
+  batch's offsets. A crash before the commit reads the batch again, which stores nothing new.
+- flush: every ``tick_seconds`` the due groups go through the pipeline into the outboxes.
+- deliver: one :class:`Deliverer` a receiver.
+
+Run one or more: Kafka shares the alert partitions, WATCH keeps a group's flush to one
+process, and the outbox's consumer group shares the deliveries. Any loop that fails stops
+the service (exit status 1) rather than leaving it half-working.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import redis
+
+from alerts.notify.config import NotifyConfig
+from alerts.notify.metrics import NotifyMetrics
+from alerts.notify.outbox import Deliverer, RetryPolicy
+from alerts.notify.pipeline import Pipeline
+from alerts.notify.receivers import Receiver, build
+from alerts.notify.routing import RoutingTree
+from alerts.notify.silences import Silences
+
+log = logging.getLogger("earlywarn.notify")
+
+
+def parse_events(values: list[bytes | None]) -> tuple[list[dict[str, Any]], int]:
+    """Alert events in Kafka message values, and how many were not usable (skipped, counted)."""
+    events, bad = [], 0
+    for v in values:
+        try:
+            ev = json.loads(v or b"")
+            if not isinstance(ev, dict) or not {"alert_id", "type", "status", "severity", "subject"} <= ev.keys():
+                raise ValueError("not an alert event")
+            events.append(ev)
+        except ValueError:
+            bad += 1
+    return events, bad
+
+
+class NotifyService:
+    def __init__(self, config: NotifyConfig, tree: RoutingTree, client: redis.Redis | None = None,
+                 metrics: NotifyMetrics | None = None, receivers: Mapping[str, Receiver] | None = None) -> None:
+        self.config = config
+        self.tree = tree
+        self.r = client or redis.Redis.from_url(config.redis_url)
+        self.metrics = metrics or NotifyMetrics()
+        self.silences = Silences(self.r, config.prefix, config.remember_days)
+        self.pipeline = Pipeline(self.r, config.prefix, tree, self.silences, config.remember_days)
+        self.receivers = dict(receivers or {name: build(spec, config.link_base, config.http_timeout)
+                                            for name, spec in tree.receivers.items()})
+        policy = RetryPolicy(config.max_attempts, config.backoff_seconds, config.backoff_max_seconds)
+        self.deliverers = [Deliverer(self.r, config.prefix, rec, config.consumer_name, policy, self.metrics,
+                                     config.remember_days, config.claim_idle_seconds)
+                           for rec in self.receivers.values()]
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+
+    # ---- loops ----------------------------------------------------------------------------
+
+    def _guard(self, name: str, body: Callable[[], None]) -> threading.Thread:
+        def run() -> None:
+            try:
+                while not self.stop.is_set():
+                    body()
+            except BaseException as exc:  # noqa: BLE001 - reported, and the service stops
+                log.exception("notify: the %s loop failed", name)
+                self.errors.append(exc)
+                self.stop.set()
+
+        t = threading.Thread(target=run, name=f"notify-{name}", daemon=True)
+        t.start()
+        return t
+
+    def _consume_loop(self) -> Callable[[], None]:
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(self.config.topic_alerts, bootstrap_servers=self.config.broker,
+                                 group_id=self.config.group_id, enable_auto_commit=False,
+                                 auto_offset_reset="earliest", client_id="earlywarn-notify",
+                                 session_timeout_ms=int(self.config.session_timeout * 1000),
+                                 heartbeat_interval_ms=int(self.config.session_timeout * 1000 / 3),
+                                 max_poll_interval_ms=int(self.config.rebalance_timeout * 1000))
+        self._consumer = consumer
+
+        def step() -> None:
+            batches = consumer.poll(timeout_ms=500, max_records=500)
+            if not batches:
+                return
+            events, bad = parse_events([rec.value for recs in batches.values() for rec in recs])
+            self.pipeline.ingest(events)  # the outbox's first stage holds the batch ...
+            consumer.commit()  # ... and only then is it acknowledged
+            self.metrics.events.labels("stored").inc(len(events))
+            if bad:
+                self.metrics.events.labels("invalid").inc(bad)
+                log.warning("notify: skipped %d messages that are not alert events", bad)
+
+        return step
+
+    def _flush_step(self) -> None:
+        stats = self.pipeline.flush_due()
+        self.metrics.notifications.inc(stats.notifications)
+        for reason, n in stats.muted.items():
+            self.metrics.muted.labels(reason).inc(n)
+        depth: dict[str, int] = {}
+        for d in self.deliverers:
+            depth[d.receiver.kind] = depth.get(d.receiver.kind, 0) + d.depth()
+        for kind, n in depth.items():
+            self.metrics.queue.labels(kind).set(n)
+        self.metrics.dead.set(self.r.xlen(f"{self.config.prefix}:deadletter"))
+        self.stop.wait(self.config.tick_seconds)
+
+    def start(self, consume: bool = True) -> list[threading.Thread]:
+        threads = [self._guard("flush", self._flush_step)]
+        for d in self.deliverers:
+            threads.append(self._guard(f"deliver-{d.receiver.name}", lambda d=d: d.run_once(block_ms=200) or None))
+        if consume:
+            threads.append(self._guard("consume", self._consume_loop()))
+        return threads
+
+    def run(self, serve_metrics: bool = True) -> int:
+        """Until SIGTERM or SIGINT; 0, or 1 when a loop failed."""
+        if serve_metrics:
+            from prometheus_client import start_http_server
+
+            start_http_server(self.config.metrics_port, self.config.metrics_host, registry=self.metrics.registry)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        threads = self.start()
+        while not self.stop.is_set():
+            self.stop.wait(0.5)
+        deadline = time.monotonic() + 10
+        for t in threads:
+            t.join(max(0.1, deadline - time.monotonic()))
+        consumer = getattr(self, "_consumer", None)
+        if consumer is not None:
+            consumer.close(autocommit=False)
+        return 1 if self.errors else 0
