@@ -17,8 +17,8 @@ from typing import IO, Any
 
 import orjson
 
-from earlywarn.settings import Settings, SettingsError, from_env
 from streams.broker import CONNECT_TIMEOUT, BrokerError
+from streams.settings import Settings, SettingsError, from_env
 
 
 class CliError(Exception):

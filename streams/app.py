@@ -48,10 +48,10 @@ from detectors.engine import RESOLVED, Aggregator, Decision, PartitionEngine
 from detectors.enrich import Enricher, take
 from detectors.front import Front
 from detectors.stage import AlertStage, decision_from_dict
-from earlywarn.settings import DEV_SECRET, Settings
 from streams.health import Health
 from streams.metrics import Metrics
 from streams.routing import clock_key, partition_key, router
+from streams.settings import DEV_SECRET, Settings
 
 log = logging.getLogger("earlywarn")
 
