@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import statistics
 import subprocess
@@ -36,9 +35,9 @@ from typing import Any
 
 import orjson
 
-from earlywarn.settings import SETTINGS_DOC, Settings, from_env
 from streams.broker import CONNECT_TIMEOUT, EmbeddedBroker, free_port, start_broker, stop_process
 from streams.kafka_io import ensure_topics, produce
+from streams.settings import Settings, environment, from_env
 
 _TRIVIAL = r'''
 import sys, time, faust
@@ -105,9 +104,7 @@ def _stage_seconds(metrics_text: str) -> dict[str, float]:
 
 
 def _engine_rate(settings: Settings, n: int, tmp: Path) -> tuple[float, dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EARLYWARN_")}
-    for name, (var, _) in SETTINGS_DOC.items():
-        env[var] = str(getattr(settings, name))
+    env = environment(settings)
     log = tmp / "engine.log"
     proc = subprocess.Popen([sys.executable, "-m", "earlywarn", "worker"], env=env,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)

@@ -18,8 +18,8 @@ from typing import IO, Any
 import orjson
 
 from alerts.notify.commands import NotifyCommandError
-from earlywarn.settings import Settings, SettingsError, from_env
 from streams.broker import CONNECT_TIMEOUT, BrokerError
+from streams.settings import Settings, SettingsError, from_env
 
 
 class CliError(Exception):

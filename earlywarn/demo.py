@@ -4,7 +4,6 @@ the alerts shown live as they fire. No Redis, Docker or network needed.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,10 +23,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from earlywarn.settings import SETTINGS_DOC, Settings, from_env
 from earlywarn.simulate import SimConfig, generate
 from streams.broker import free_port, start_broker, stop_process
 from streams.kafka_io import ensure_topics, follow, produce
+from streams.settings import Settings, environment, from_env
 
 # Malformed messages mixed into the firehose, to show that nothing is lost: they are dead-lettered.
 _BAD = [b"not json at all", b"\xff\xfe\x00garbage", b'{"ticket_id": "X1"}', b"[]", b"42",
@@ -88,13 +87,6 @@ def live_view(alerts: Iterable[Mapping[str, Any]], *, sent: int, stats: Mapping[
     return Group(head, Panel(alert_table(alerts, width), title="alerts, newest first"))
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EARLYWARN_")}
-    for name, (var, _) in SETTINGS_DOC.items():
-        env[var] = str(getattr(settings, name))
-    return env
-
-
 def _ts(ticket: dict[str, Any]) -> float:
     from datetime import datetime
 
@@ -123,7 +115,7 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
     try:
         ensure_topics(settings)
         console.print(f"broker at {broker.bootstrap}; starting a worker (metrics and stats on :{settings.web_port}) …")
-        worker = subprocess.Popen([sys.executable, "-m", "earlywarn", "worker"], env=_env(settings),
+        worker = subprocess.Popen([sys.executable, "-m", "earlywarn", "worker"], env=environment(settings),
                                   stdout=(tmp / "worker.log").open("wb"), stderr=subprocess.STDOUT)
         sim = SimConfig(seed=seed, days=DAYS, tickets_per_day=PER_DAY, warmup_days=BACKFILL_DAYS + 0.5)
         tickets, incidents = generate(sim)

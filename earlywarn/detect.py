@@ -33,9 +33,9 @@ from typing import Any
 from alerts.render import render
 from detectors.engine import Aggregator, Decision, OfflineEngine
 from detectors.enrich import Enricher, Taken, take
-from earlywarn.settings import Settings
 from schemas.tickets import Rejection
 from streams.routing import router
+from streams.settings import Settings
 
 
 def default_workers() -> int:

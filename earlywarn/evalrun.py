@@ -17,8 +17,8 @@ import orjson
 
 from earlywarn.evaluate import Report, score
 from earlywarn.scenarios import HOLDOUT_SEEDS, TUNING_SEEDS, suite
-from earlywarn.settings import from_env
 from earlywarn.simulate import SimConfig, generate
+from streams.settings import from_env
 
 
 def run_scenario(cfg: SimConfig) -> tuple[int, Report, int, float]:

@@ -16,8 +16,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from earlywarn.settings import Settings
 from streams.broker import CONNECT_TIMEOUT, BrokerError
+from streams.settings import Settings
 
 
 class BrokerUnavailable(BrokerError):

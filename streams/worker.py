@@ -16,11 +16,12 @@ import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from earlywarn.settings import Settings
-from streams.app import Counters, make_app
+from streams.app import make_app
 from streams.broker import CONNECT_TIMEOUT
+from streams.counters import Counters
 from streams.kafka_io import ensure_topics
 from streams.metrics import Metrics
+from streams.settings import Settings
 
 
 def build(settings: Settings, counters: Counters | None = None, metrics: Metrics | None = None) -> faust.App:

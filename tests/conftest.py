@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from earlywarn.settings import SETTINGS_DOC, Settings, from_env
 from streams.broker import EmbeddedBroker, free_port, start_broker, stop_process
+from streams.settings import Settings, environment, from_env
 
 _ids = itertools.count(1)
 
@@ -26,14 +26,6 @@ def broker() -> Iterator[EmbeddedBroker]:
     b = start_broker()
     yield b
     b.stop()
-
-
-def env_of(settings: Settings) -> dict[str, str]:
-    """The environment that makes a worker process see *settings*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EARLYWARN_")}
-    for name, (var, _) in SETTINGS_DOC.items():
-        env[var] = str(getattr(settings, name))
-    return env
 
 
 @dataclass
@@ -78,7 +70,7 @@ class StreamEnv:
         """A worker process, started but perhaps not serving yet."""
         s = self.settings.with_(web_port=free_port(), data_dir=str(self.tmp / f"data-{len(self.workers)}"))
         log = self.tmp / f"worker-{len(self.workers)}.log"
-        proc = subprocess.Popen([sys.executable, "-m", "earlywarn", "worker"], env=env_of(s),
+        proc = subprocess.Popen([sys.executable, "-m", "earlywarn", "worker"], env=environment(s),
                                 stdout=log.open("wb"), stderr=subprocess.STDOUT)
         w = Worker(s, proc, log)
         self.workers.append(w)

@@ -9,8 +9,8 @@ import pytest
 
 from detectors.enrich import Enricher
 from earlywarn.detect import DetectStats, detect
-from earlywarn.settings import from_env
 from earlywarn.simulate import SimConfig, generate
+from streams.settings import from_env
 
 
 @pytest.fixture(scope="module")

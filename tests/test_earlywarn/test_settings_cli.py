@@ -10,20 +10,50 @@ from pathlib import Path
 import orjson
 import pytest
 
-from earlywarn.settings import SETTINGS_DOC, Settings, SettingsError, from_env
+from streams.settings import Settings, SettingsError, declared, environment, from_env, markdown_table, variable
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_setting_is_documented_in_the_readme_with_its_default() -> None:
+def readme_configuration_table() -> str:
     readme = (ROOT / "README.md").read_text()
-    rows = dict(re.findall(r"^\| `(EARLYWARN_[A-Z_]+)` \| ([^|]+) \|", readme, re.M))
+    start = readme.index("| variable | default | meaning |")
+    return readme[start:readme.index("\n\n", start) + 1]
+
+
+def test_the_readme_configuration_table_is_the_generated_one() -> None:
+    assert readme_configuration_table() == markdown_table(), "run: python -m streams.settings --markdown"
+
+
+def test_every_setting_has_a_readme_row_with_its_default() -> None:
+    rows = dict(re.findall(r"^\| `(EARLYWARN_[A-Z_]+)` \| ([^|]+) \|", readme_configuration_table(), re.M))
     defaults = Settings()
-    for name, (var, _) in SETTINGS_DOC.items():
+    for f in declared():
+        var = variable(f)
         assert var in rows, f"{var} missing from the README"
-        if name != "pseudonym_secret":
-            assert str(getattr(defaults, name)) in rows[var], f"{var}: README default {rows[var]!r}"
-    assert set(rows) == {var for var, _ in SETTINGS_DOC.values()}
+        if f.name != "pseudonym_secret":
+            assert str(getattr(defaults, f.name)) in rows[var], f"{var}: README default {rows[var]!r}"
+    assert set(rows) == {variable(f) for f in declared()}
+
+
+def test_the_table_is_printed_by_the_settings_module() -> None:
+    run = subprocess.run([sys.executable, "-m", "streams.settings", "--markdown"],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == markdown_table()
+
+
+def test_detection_settings_reach_the_detect_config() -> None:
+    s = from_env({"EARLYWARN_TICKET_PARTITIONS": "3", "EARLYWARN_FORGET_DAYS": "30", "EARLYWARN_MIN_PEOPLE": "7"})
+    cfg = s.detect
+    assert (cfg.sources, cfg.forget_days, cfg.min_people, cfg.partitions) == (3, 30.0, 7, 8)
+
+
+def test_a_worker_environment_gives_back_the_settings() -> None:
+    s = from_env({}).with_(partitions=3, lateness_seconds=60.0, calendar="none")
+    env = environment(s, base={"PATH": "/bin", "EARLYWARN_STALE": "x"})
+    assert env["PATH"] == "/bin" and "EARLYWARN_STALE" not in env
+    assert from_env(env) == s
 
 
 @pytest.mark.parametrize(("env", "field", "value"), [
@@ -35,10 +65,17 @@ def test_settings_come_from_the_environment(env: dict[str, str], field: str, val
     assert getattr(from_env(env), field) == value
 
 
-@pytest.mark.parametrize("env", [{"EARLYWARN_PARTITIONS": "many"}, {"EARLYWARN_PSEUDONYM_SECRET": ""},
-                                 {"EARLYWARN_PARTITIONS": "0"}])
-def test_bad_settings_say_which_variable(env: dict[str, str]) -> None:
-    with pytest.raises(SettingsError, match="EARLYWARN_"):
+@pytest.mark.parametrize(("env", "variable_named"), [
+    ({"EARLYWARN_PARTITIONS": "many"}, "EARLYWARN_PARTITIONS"),
+    ({"EARLYWARN_PSEUDONYM_SECRET": ""}, "EARLYWARN_PSEUDONYM_SECRET"),
+    ({"EARLYWARN_PARTITIONS": "0"}, "EARLYWARN_PARTITIONS"),
+    ({"EARLYWARN_TICKET_PARTITIONS": "0"}, "EARLYWARN_TICKET_PARTITIONS"),
+    ({"EARLYWARN_FORGET_DAYS": "1"}, "EARLYWARN_FORGET_DAYS"),
+    ({"EARLYWARN_MAX_FUTURE_SECONDS": "-1"}, "EARLYWARN_MAX_FUTURE_SECONDS"),
+    ({"EARLYWARN_CALENDAR": "/no/such/calendar.csv"}, "EARLYWARN_CALENDAR"),
+])
+def test_bad_settings_say_which_variable(env: dict[str, str], variable_named: str) -> None:
+    with pytest.raises(SettingsError, match=variable_named):
         from_env(env)
 
 

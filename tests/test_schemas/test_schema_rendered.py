@@ -39,9 +39,9 @@ from detectors.engine import (
     Decision,
 )
 from earlywarn.detect import detect
-from earlywarn.settings import from_env
 from earlywarn.simulate import SimConfig, generate
 from schemas.alerts import alert_from_dict, alert_id, check
+from streams.settings import from_env
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 START = 1740794400.0  # 2025-03-01T10:00:00+08:00

@@ -22,9 +22,9 @@ from detectors.engine import Decision
 from earlywarn.simulate import SimConfig, generate
 from schemas.regions import SHANGHAI_DISTRICTS
 from streams import metrics as m
-from streams.app import OpenAlerts
 from streams.kafka_io import produce
 from streams.metrics import Metrics
+from streams.release import OpenAlerts
 
 # Every label a metric may carry -> a check of its value. Only closed sets; ``partition``
 # and ``topic`` are bounded by the deployment's own configuration.

@@ -1,0 +1,29 @@
+"""What a worker's shell has done, as plain numbers: read by the demo, the bench and ``/stats/``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Counters:
+    """What the shell has done; read by the demo, the bench and the metrics."""
+
+    messages: int = 0
+    tickets: int = 0
+    deadlettered: int = 0
+    deadletter_reasons: dict[str, int] = field(default_factory=dict)
+    redelivered: int = 0  # ticket messages skipped because a previous owner had ingested them
+    delta_messages: int = 0
+    deltas_applied: int = 0
+    late_tickets: int = 0  # counted after their bucket was judged (the stream then differs from detect)
+    first_ingest_at: float = 0.0  # wall clock of the first ticket batch (for rates)
+    last_applied_at: float = 0.0  # wall clock of the last delta message applied
+    alerts: int = 0
+    alerts_by_type: dict[str, int] = field(default_factory=dict)
+    inspection_tasks: int = 0
+    flushes: int = 0
+    state_writes: int = 0
+    on_alert: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)

@@ -1,0 +1,129 @@
+"""The release job: the alert stage over every partition's decisions, publishing alerts and inspection tasks.
+
+The decisions topic has one partition, so one worker sees every partition's decisions and
+publishes one alert per story (detectors.stage). The stage's state is a single table
+value, written at each commit like the windows' (its input acknowledged only after it is
+written, streams.checkpoint).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import faust
+import orjson
+
+from alerts.inspection import task_of
+from alerts.render import render
+from detectors.engine import RESOLVED, Decision
+from detectors.stage import AlertStage, decision_from_dict
+from streams.checkpoint import Acks
+from streams.counters import Counters
+from streams.metrics import Metrics
+
+STAGE_KEY = b"stage"  # the alert stage's one table key
+
+
+class OpenAlerts:
+    """The ``earlywarn_open_alerts`` gauge, kept from the alert events this worker publishes.
+
+    open / update set an alert's (type, severity), resolved removes it. Alerts are tracked
+    with the alert stage's partition so that, when it moves to another worker, its alerts
+    leave this worker's gauge (the new owner counts them from their next event).
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._gauge = metrics.open_alerts
+        self._open: dict[str, tuple[int, str, str]] = {}  # alert_id -> (partition, type, severity)
+
+    def event(self, partition: int, d: Decision) -> None:
+        old = self._open.pop(d.alert_id, None)
+        if old is not None:
+            self._gauge.labels(old[1], old[2]).dec()
+        if d.status != RESOLVED:
+            self._open[d.alert_id] = (partition, d.type, d.severity)
+            self._gauge.labels(d.type, d.severity).inc()
+
+    def forget_partition(self, partition: int) -> None:
+        for alert_id in [a for a, v in self._open.items() if v[0] == partition]:
+            _, t, sev = self._open.pop(alert_id)
+            self._gauge.labels(t, sev).dec()
+
+
+class Publisher:
+    """Publishes released decisions: the alert, its inspection task if any, the counts and gauges."""
+
+    def __init__(self, alerts: faust.TopicT, inspection: faust.TopicT, counters: Counters, metrics: Metrics) -> None:
+        self.alerts = alerts
+        self.inspection = inspection
+        self.counters = counters
+        self.metrics = metrics
+        self.open_alerts = OpenAlerts(metrics)
+
+    def publish(self, partition: int, decisions: list[Decision]) -> None:
+        wall = time.time()
+        counters, metrics = self.counters, self.metrics
+        for d in decisions:
+            alert = render(d)
+            self.alerts.send_soon(key=d.alert_id.encode(), value=orjson.dumps(alert))
+            task = task_of(alert)
+            if task is not None:
+                self.inspection.send_soon(key=task["task_id"].encode(), value=orjson.dumps(task))
+                counters.inspection_tasks += 1
+                metrics.inspection_tasks.labels(task["severity"]).inc()
+            counters.alerts += 1
+            counters.alerts_by_type[d.type] = counters.alerts_by_type.get(d.type, 0) + 1
+            # Alerts are rare next to messages: per-alert label lookups cost nothing here.
+            metrics.alerts.labels(d.type, d.severity, d.status).inc()
+            if d.status != RESOLVED:
+                metrics.alert_score.labels(d.type).observe(d.score)
+            metrics.alert_event_lag_seconds.observe(wall - d.raised_at)
+            self.open_alerts.event(partition, d)
+            for cb in counters.on_alert:
+                cb(alert)
+
+
+class Release:
+    """The release agent's state and work: the alert stage, loaded from its table, and what it releases."""
+
+    def __init__(self, partitions: int, *, stage_table: Any, publisher: Publisher) -> None:
+        self.partitions = partitions
+        self.stage_table = stage_table
+        self.publisher = publisher
+        self.acks = Acks()
+        self._stage: AlertStage | None = None  # loaded from the table on first use
+
+    def stage(self) -> AlertStage:
+        if self._stage is None:
+            self._stage = AlertStage(self.partitions)
+            raw = self.stage_table.get(STAGE_KEY)
+            if raw is not None:
+                self._stage.load(orjson.loads(raw))
+        return self._stage
+
+    def offer(self, ev: Any) -> None:
+        """Offer one partition's decisions to the stage, publish what it releases, hold the event."""
+        m = orjson.loads(ev.value)
+        released = self.stage().offer(m["p"], m["to"], [decision_from_dict(x) for x in m["d"]])
+        self.publisher.publish(ev.message.partition, released)
+        self.acks.hold(ev)
+
+    def unsaved(self) -> bool:
+        # The stage itself is written once more, last, among the lone records.
+        return bool(self.acks.events)
+
+    def write_state(self) -> None:
+        if self._stage is not None:
+            self.stage_table[STAGE_KEY] = orjson.dumps(self._stage.to_dict())
+
+    def write_lone_records(self) -> None:
+        self.write_state()
+
+    def observe_commit(self, seconds: float) -> None:
+        pass  # one table value: not timed
+
+    def revoked(self, partition: int) -> None:
+        """Forget the stage handed over, and its alerts from this worker's gauge."""
+        self._stage = None
+        self.publisher.open_alerts.forget_partition(partition)

@@ -1,0 +1,193 @@
+"""All configuration: one frozen object, one declaration per setting, read from the environment here.
+
+Each field of ``Settings`` is declared once with :func:`setting`: its name gives the
+environment variable (``EARLYWARN_`` + the name in capitals), and the declaration gives the
+type, the default, the README's meaning, the check of its value and, for detection
+settings, the ``DetectConfig`` field it fills. The README's configuration table is
+generated from them (``python -m streams.settings --markdown``; a test compares).
+
+Nothing else reads ``os.environ``: build a ``Settings`` with :func:`from_env` and pass it
+down; :func:`environment` is the way back, for starting a worker process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields, replace
+from typing import Any
+
+from detectors.calendar import CalendarError, load_calendar
+from detectors.engine import DetectConfig
+
+DEV_SECRET = "earlywarn-dev-secret-change-me"
+ENV_PREFIX = "EARLYWARN_"
+
+# A check takes a value and returns what is wrong with it (after the variable's name), or None.
+Check = Callable[[Any], str | None]
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the variable and what it wants."""
+
+
+def setting(default: Any, doc: str, *, check: Check | None = None, detect: str | None = None,
+            shown: str | None = None) -> Any:
+    """Declare a setting: its *default*, its meaning (*doc*, a README cell), how its value is
+    checked, the ``DetectConfig`` field it fills (*detect*) and, when the default must not be
+    printed, what the README says instead (*shown*)."""
+    return field(default=default, metadata={"doc": doc, "check": check, "detect": detect, "shown": shown})
+
+
+def at_least(low: float, why: str = "") -> Check:
+    """A check that a number is at least *low*; *why* says what the bound stands for."""
+    def check(value: Any) -> str | None:
+        return None if value >= low else f" must be at least {low:g}" + (f" ({why})" if why else "")
+    return check
+
+
+def _not_empty(value: Any) -> str | None:
+    return None if value else " is empty: set a long random secret"
+
+
+def _loadable_calendar(value: Any) -> str | None:
+    try:
+        load_calendar(value)
+    except CalendarError as exc:
+        return f": {exc}"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    broker: str = setting("127.0.0.1:9092", "Kafka bootstrap servers, host:port[,host:port]")
+    app_id: str = setting("earlywarn", "Faust application id: consumer group and internal topic prefix")
+    topic_tickets: str = setting("tickets", "input topic (ticket contract v1)")
+    topic_deadletter: str = setting("tickets.deadletter", "rejected input with original bytes and reason")
+    topic_alerts: str = setting("alerts", "output topic (alert contract v1, key = alert_id)")
+    topic_inspection: str = setting("inspection.tasks", "inspection tasks (group disputes at warning or critical)")
+    topic_deltas: str = setting("earlywarn-deltas", "internal: pre-aggregated per-key deltas")
+    topic_decisions: str = setting(
+        "earlywarn-decisions", "internal: every partition's decisions, to the alert stage (1 partition)")
+    ticket_partitions: int = setting(4, "partitions of the tickets topic (the watermark waits for all)",
+                                     check=at_least(1), detect="sources")
+    partitions: int = setting(8, "partitions keys are routed to; fixed for a deployment",
+                              check=at_least(1), detect="partitions")
+    store: str = setting("memory://", "Faust table store: memory:// (the only one tested; see Operations)")
+    data_dir: str = setting("./earlywarn-data", "where a worker keeps its local table store")
+    pseudonym_secret: str = setting(DEV_SECRET, "HMAC key for complainant pseudonyms; set it in production",
+                                    check=_not_empty, shown="a development value")
+    max_message_bytes: int = setting(262144, "larger input messages are dead-lettered as oversize")
+    max_future_seconds: float = setting(
+        86400.0, "tickets dated further than this ahead of the clock are dead-lettered as future_timestamp",
+        check=at_least(0, "seconds a ticket may be dated ahead of the clock"))
+    batch_size: int = setting(500, "ticket messages ingested per batch")
+    batch_seconds: float = setting(0.25, "longest wait to fill an ingest batch")
+    flush_seconds: float = setting(30.0, "how often window state is written to the changelog "
+                                         "(a crash replays at most this much of the delta topic)")
+    idle_seconds: float = setting(5.0, "a ticket partition silent this long no longer holds back event time")
+    web_port: int = setting(6066, "port of the worker's web server")
+    web_host: str = setting("127.0.0.1", "interface the web server binds")
+    lateness_seconds: float = setting(600.0, "allowed disorder of received_at before a ticket is late",
+                                      detect="lateness_seconds")
+    min_people: int = setting(5, "distinct complainants that make a group", detect="min_people")
+    min_firms: int = setting(3, "firms a concentrated demand must span", detect="min_firms")
+    false_alarms_per_day: float = setting(0.05, "false-alarm budget per alert type per day",
+                                          detect="false_alarms_per_day")
+    calendar: str = setting(
+        "", "calendar of known volume effects (CSV, see `detectors/calendar.py`); empty: the bundled one, "
+            "`none`: no calendar", check=_loadable_calendar, detect="calendar")
+    forget_days: float = setting(
+        90.0, "a key not seen for this many days of event time is cut down to a stub (label, category, "
+              "district, peer rate) and starts afresh if it comes back",
+        check=at_least(2, "a day of windows, and baselines learn up to two days late"), detect="forget_days")
+    session_timeout: float = setting(30.0, "consumer session timeout, seconds")
+    rebalance_timeout: float = setting(30.0, "consumer group rebalance timeout, seconds")
+    log_level: str = setting("warn", "crit, error, warn, info or debug")
+    extra: Mapping[str, Any] = field(default_factory=dict)  # not a setting: no variable, no README row
+
+    @property
+    def bootstrap(self) -> str:
+        """host:port list without a URL scheme, as Kafka clients want it."""
+        return ",".join(b.split("://", 1)[-1] for b in self.broker.split(","))
+
+    @property
+    def detect(self) -> DetectConfig:
+        """What detection needs: the settings declared with ``detect=``, under their names there."""
+        return DetectConfig(**{f.metadata["detect"]: getattr(self, f.name)
+                               for f in declared() if f.metadata["detect"]})
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def declared() -> list[Field[Any]]:
+    """The settings, in declaration order (every field of ``Settings`` with a meaning)."""
+    return [f for f in fields(Settings) if "doc" in f.metadata]
+
+
+def variable(f: Field[Any]) -> str:
+    """The environment variable of a setting."""
+    return ENV_PREFIX + f.name.upper()
+
+
+def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from *env* (default: the process environment), then *overrides*, checked.
+
+    Raises SettingsError naming the variable when a value does not parse or is out of range.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in declared():
+        var = variable(f)
+        if var not in env:
+            continue
+        raw = env[var]
+        kind = type(f.default)
+        try:
+            values[f.name] = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r}: expected {kind.__name__}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    s = Settings(**values)
+    for f in declared():
+        problem = f.metadata["check"](getattr(s, f.name)) if f.metadata["check"] else None
+        if problem is not None:
+            raise SettingsError(variable(f) + problem)
+    return s
+
+
+def environment(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """*base* (default: the process environment) without its EARLYWARN_ variables, plus every
+    setting of *settings*: the environment that makes a worker process see them."""
+    base = os.environ if base is None else base
+    env = {k: v for k, v in base.items() if not k.startswith(ENV_PREFIX)}
+    env.update({variable(f): str(getattr(settings, f.name)) for f in declared()})
+    return env
+
+
+def markdown_table() -> str:
+    """The README's configuration table: variable, default and meaning of every setting."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for f in declared():
+        shown = f.metadata["shown"] or f"`{f.default}`"
+        rows.append(f"| `{variable(f)}` | {shown} | {f.metadata['doc']} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streams.settings", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--markdown", action="store_true", help="print the README's configuration table")
+    args = parser.parse_args(argv)
+    if args.markdown:
+        sys.stdout.write(markdown_table())
+    else:
+        for f in declared():
+            print(f"{variable(f)}={f.metadata['shown'] or f.default}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
