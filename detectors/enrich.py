@@ -51,11 +51,20 @@ class Enricher:
                 category=t.product_category,
                 issue=text_key(t.issue_category),
                 amount=float(t.amount or 0.0),
-                terms=pick(toks),
+                terms=_without(pick(toks), t.complainant_name),
                 platform=text_key(t.platform),
             )
             for t, toks in zip(tickets, tokens)
         ]
+
+
+def _without(terms: tuple[str, ...], name: str | None) -> tuple[str, ...]:
+    """The terms without any that holds the complainant's own name (detectors.names screens
+    the names it can recognise; this one is known exactly)."""
+    name = name.strip() if name else ""
+    if len(name) < 2 or not any(name in term for term in terms):
+        return terms
+    return tuple(term for term in terms if name not in term)
 
 
 @dataclass(slots=True)

@@ -84,6 +84,8 @@ from typing import IO, Any
 
 import rjieba
 
+from detectors.names import Names, starts_with_surname
+
 __all__ = ["Segmenter", "reference_cut"]
 
 PathLike = str | Path
@@ -182,12 +184,16 @@ def domain_words(source: PathLike | None = None) -> frozenset[str]:
     return frozenset(word for word, _, _ in _read_user_dict(source))
 
 
-def _build_rjieba(user_entries: Sequence[tuple[str, int, str | None]]) -> rjieba.Jieba:
-    """An rjieba instance holding jieba's dictionary plus the user words, with jieba's total."""
+def _build_rjieba(user_entries: Sequence[tuple[str, int, str | None]]) -> tuple[rjieba.Jieba, Names]:
+    """An rjieba instance holding jieba's dictionary plus the user words, with jieba's
+    total; and the person-name screen that knows those words."""
     fields = _jieba_data("dict.txt").read_bytes().decode("utf-8").split()
     if len(fields) % 3:
         raise ValueError("jieba/dict.txt is not 'word freq tag' per line")
     words, freqs = fields[0::3], list(map(int, fields[1::3]))
+    # Only the words a name could be confused with (those starting with a surname) are kept.
+    names = Names(known={w: tag for w, tag in zip(words, fields[2::3]) if starts_with_surname(w)},
+                  domain=(w for w, _, _ in user_entries))
     # jieba's total counts every line and every add_word call; jieba-rs keeps one
     # frequency per word. Track both and make up the difference at the end.
     jieba_total = sum(freqs)
@@ -204,7 +210,7 @@ def _build_rjieba(user_entries: Sequence[tuple[str, int, str | None]]) -> rjieba
         add(word, freq, tag)
     if jieba_total > rs_total:
         add(_TOTAL_SENTINEL, jieba_total - rs_total, None)
-    return segmenter
+    return segmenter, names
 
 
 def _load_idf() -> tuple[dict[str, float], float]:
@@ -269,7 +275,7 @@ class Segmenter:
         self.hmm = hmm
 
         entries = _read_user_dict(user_dict)
-        self._jieba = _build_rjieba(entries)
+        self._jieba, self.names = _build_rjieba(entries)  # person names never become terms (detectors.names)
         # Dictionary words that look like a joined ASCII run are real words, never re-split.
         self._joined_words = frozenset(w for w, _, _ in entries if _RS_JOINED_TOKEN.fullmatch(w))
 
@@ -340,6 +346,9 @@ class Segmenter:
             weights = list(map(self._memo.__getitem__, tokens))
         except KeyError:
             weights = self._weigh(tokens)
+        named = self.names.in_context(tokens)
+        if named:  # names after 店员, 经理, 我叫 ...: never terms, wherever else they stand
+            weights = [0.0 if token in named else w for token, w in zip(tokens, weights)]
         # tf x idf as a running sum per occurrence; dicts keep first-occurrence order.
         score: dict[str, float] = {}
         pairs: dict[tuple[str, str], None] = {}
@@ -375,6 +384,8 @@ class Segmenter:
                 weight = table.get(token)
                 if weight is None:  # unknown to jieba's IDF table: jieba.analyse uses the median
                     weight = median if _is_term_shaped(token) else 0.0
+                if weight and self.names.shaped(token):
+                    weight = 0.0
                 if len(memo) < _MEMO_CAP:
                     memo[token] = weight
             weights.append(weight)
