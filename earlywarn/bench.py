@@ -133,7 +133,7 @@ def _detect_rate(lines: list[bytes], settings: Settings) -> float:
     from detectors.enrich import Enricher
     from earlywarn.detect import default_workers, detect
 
-    enricher = Enricher(settings.pseudonym_secret.encode())  # built once, as a worker does
+    enricher = Enricher(settings.secret())  # built once, as a worker does
     start = time.perf_counter()
     # As ``earlywarn detect`` runs: by default in one forked process per core.
     for _ in detect(lines, settings, enricher=enricher, workers=default_workers()):
@@ -189,7 +189,8 @@ def run(n: int, bootstrap: str | None = None, repeat: int = 1,
     try:
         stamp = time.time_ns()
         settings = from_env({}, broker=bootstrap).with_(
-            topic_tickets=f"bench-{stamp}-tickets", session_timeout=10.0, rebalance_timeout=10.0, log_level="error")
+            topic_tickets=f"bench-{stamp}-tickets", session_timeout=10.0, rebalance_timeout=10.0,
+            log_level="error").with_throwaway_secret()
         ensure_topics(settings, connect_timeout)  # before the simulation: an absent broker is told at once
         tickets, _ = generate(SimConfig(seed=11, days=max(1.0, n / 20000 * 4)))
         lines = [orjson.dumps(t) for _, t in zip(range(n), tickets)]

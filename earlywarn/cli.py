@@ -90,7 +90,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from earlywarn.detect import DetectStats, deadletter_line, default_workers, detect
+    from earlywarn.detect import DetectStats, default_workers, detect
+    from streams import deadletter
 
     settings = _settings(args)
     stats = DetectStats()
@@ -101,7 +102,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         where = f"line {line_no}" + (f" item {r.index}" if r.index is not None else "")
         print(f"{args.file}:{where}: {r.reason.value}: {r.detail}", file=sys.stderr)
         if dead is not None:
-            dead.write(orjson.dumps(deadletter_line(line_no, r, raw)) + b"\n")
+            dead.write(orjson.dumps(deadletter.record(r.reason.value, r.detail, raw, key=settings.deadletter_key,
+                                                      index=r.index, source={"line": line_no})) + b"\n")
 
     out = sys.stdout.buffer
     # Lines read, on a terminal only (reading runs at most a few thousand lines ahead of

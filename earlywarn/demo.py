@@ -108,7 +108,7 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
     broker = start_broker(log_dir=str(tmp))
     settings = from_env(broker=broker.bootstrap).with_(
         app_id="earlywarn-demo", web_port=free_port(), data_dir=str(tmp / "data"),
-        session_timeout=10.0, rebalance_timeout=10.0, idle_seconds=3.0, flush_seconds=2.0)
+        session_timeout=10.0, rebalance_timeout=10.0, idle_seconds=3.0, flush_seconds=2.0).with_throwaway_secret()
     worker = None
     stop = threading.Event()
     sent = [0]

@@ -17,7 +17,6 @@ are the same, byte for byte.
 
 from __future__ import annotations
 
-import base64
 import marshal
 import multiprocessing
 import os
@@ -69,7 +68,7 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
     that many forked processes (where ``fork`` exists).
     """
     stats = stats if stats is not None else DetectStats()
-    enricher = enricher or Enricher(settings.pseudonym_secret.encode())
+    enricher = enricher or Enricher(settings.secret())
     engine = OfflineEngine(settings.detect, router(settings.partitions))
     chunks = _chunks(lines, batch)
     last: list[Decision] = []
@@ -235,14 +234,3 @@ def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, limits: _Li
         decided.put(mine.apply(msgs, newest))
         c += 1
     decided.put([(p, eng.finish()) for p, eng in mine.engines.items()])
-
-
-def deadletter_line(line_no: int, r: Rejection, raw: bytes) -> dict[str, Any]:
-    """A dead-letter record for a bad input line, like the stream's, with the line number."""
-    rec: dict[str, Any] = {"line": line_no, "reason": r.reason.value, "detail": r.detail, "index": r.index,
-                           "payload_b64": base64.b64encode(raw).decode()}
-    try:
-        rec["payload"] = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        rec["payload"] = None
-    return rec

@@ -16,6 +16,7 @@ consumer lag is refreshed by a timer, off the hot path (streams.lag).
 from __future__ import annotations
 
 import logging
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +26,13 @@ from prometheus_client import CollectorRegistry
 
 from streams.checkpoint import Checkpoint
 from streams.counters import Counters
+from streams.exposure import loopback_only
 from streams.health import Health
 from streams.ingest import Ingest
 from streams.lag import LAG_SECONDS, BrokerErrorSensor, ConsumerLag
 from streams.metrics import Metrics
 from streams.release import Publisher, Release
-from streams.settings import DEV_SECRET, Settings
+from streams.settings import Settings
 from streams.windows import Windows
 
 __all__ = ["Counters", "EarlywarnApp", "make_app"]
@@ -107,7 +109,26 @@ def _faust_app(settings: Settings) -> EarlywarnApp:
         consumer_max_fetch_size=4 * 1024 * 1024,
         key_serializer="raw",
         value_serializer="raw",  # we encode with orjson ourselves: faster, and bytes stay bytes
+        broker_credentials=kafka_credentials(settings),
+        # Beyond this host only /metrics and /health are served (streams.exposure).
+        web_application_options={"middlewares": [loopback_only]},
     )
+
+
+def kafka_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """Faust's credentials for the settings' security protocol (None: plaintext)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol.endswith("SSL"):
+        context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile or None)
+        if settings.kafka_ssl_certfile:
+            context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    if protocol.startswith("SASL_"):
+        return faust.SASLCredentials(username=settings.kafka_username, password=settings.kafka_password,
+                                     ssl_context=context, mechanism=settings.kafka_sasl_mechanism)
+    return faust.SSLCredentials(context)
 
 
 def _topics(app: faust.App, settings: Settings) -> Topics:
@@ -154,8 +175,7 @@ def make_app(settings: Settings, counters: Counters | None = None, metrics: Metr
 
     *metrics* defaults to a fresh :class:`Metrics` in its own registry (``app.earlywarn_metrics``).
     """
-    if settings.pseudonym_secret == DEV_SECRET:
-        log.warning("EARLYWARN_PSEUDONYM_SECRET is the development default: set your own in production")
+    settings.secret()  # refuse to start without one (streams.settings.Settings.secret)
     app = _faust_app(settings)
     app.earlywarn_counters = counters if counters is not None else Counters()
     app.earlywarn_metrics = metrics if metrics is not None else Metrics(CollectorRegistry())

@@ -15,7 +15,6 @@ commit). Only a crash (no clean hand-over) can still count a batch twice.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,36 +28,12 @@ from faust.types import TP
 from detectors.engine import Aggregator, DetectConfig
 from detectors.enrich import Enricher, Taken, take
 from detectors.front import Front
+from streams import deadletter
 from streams.counters import Counters
 from streams.lag import fetched_highwater
 from streams.metrics import Metrics
 from streams.routing import partition_key, router
 from streams.settings import Settings
-
-
-def deadletter_record(reason: str, detail: str, payload: bytes, *, topic: str, partition: int,
-                      offset: int, index: int | None) -> bytes:
-    """The dead-letter message: where it came from, why, and the original bytes."""
-    rec: dict[str, Any] = {
-        "reason": reason, "detail": detail, "index": index,
-        "source": {"topic": topic, "partition": partition, "offset": offset},
-        "payload_b64": base64.b64encode(payload).decode(),
-    }
-    try:
-        rec["payload"] = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        rec["payload"] = None
-    return orjson.dumps(rec)
-
-
-def _element_bytes(payload: bytes, index: int | None) -> bytes:
-    """The bytes of one bad element of a batch message (the whole payload otherwise)."""
-    if index is None:
-        return payload
-    try:
-        return orjson.dumps(orjson.loads(payload)[index])
-    except Exception:  # noqa: BLE001 - fall back to the whole message, never lose it
-        return payload
 
 
 @dataclass
@@ -95,7 +70,7 @@ class Ingest:
         self.deadletter = deadletter
         self.counters = counters
         self.metrics = metrics
-        self.enricher = Enricher(settings.pseudonym_secret.encode())
+        self.enricher = Enricher(settings.secret())
         self.aggregator = Aggregator(cfg, router(settings.partitions))
         self.sources: dict[str, Source] = {}  # the ticket partitions this worker reads
         # Ticket partition -> the offset below which a previous owner already ingested. Read on
@@ -202,9 +177,10 @@ class Ingest:
             reasons = self.counters.deadletter_reasons
             reasons[r.reason.value] = reasons.get(r.reason.value, 0) + 1
             self.metrics.count_deadletter(r.reason.value)
-            self.deadletter.send_soon(value=deadletter_record(
-                r.reason.value, r.detail, _element_bytes(batch.payloads[i], r.index),
-                topic=msg.topic, partition=msg.partition, offset=msg.offset, index=r.index))
+            self.deadletter.send_soon(value=orjson.dumps(deadletter.record(
+                r.reason.value, r.detail, deadletter.element_bytes(batch.payloads[i], r.index),
+                key=self.settings.deadletter_key, index=r.index,
+                source={"source": {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}})))
 
     def _advance_fronts(self, taken: Taken) -> None:
         for src, batch_newest in taken.newest.items():

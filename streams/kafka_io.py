@@ -82,7 +82,7 @@ def ensure_topics(settings: Settings, timeout: float = CONNECT_TIMEOUT) -> None:
     _wait_for_broker(settings, timeout)
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="earlywarn-admin")
+            admin = KafkaAdminClient(**settings.kafka_options(), client_id="earlywarn-admin")
             break
         except (KafkaError, OSError) as exc:  # listening, but not (yet) answering as a Kafka broker
             if time.monotonic() > deadline:
@@ -99,7 +99,7 @@ def ensure_topics(settings: Settings, timeout: float = CONNECT_TIMEOUT) -> None:
 
 
 def producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=10, batch_size=512 * 1024,
+    return KafkaProducer(**settings.kafka_options(), linger_ms=10, batch_size=512 * 1024,
                          max_request_size=4 * 1024 * 1024, acks=1)
 
 
@@ -135,7 +135,7 @@ def read_topic(settings: Settings, topic: str, *, idle: float = 3.0, until: Call
                timeout: float = 120.0) -> list[tuple[bytes | None, bytes]]:
     """Every (key, value) in *topic* from the beginning, stopping after *idle* seconds with
     nothing new (or when *until* says so, or at *timeout*)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, auto_offset_reset="earliest",
+    consumer = KafkaConsumer(**settings.kafka_options(), auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=int(idle * 1000))
     try:
         deadline = time.monotonic() + timeout
@@ -167,7 +167,7 @@ def read_topic(settings: Settings, topic: str, *, idle: float = 3.0, until: Call
 
 def follow(settings: Settings, topic: str, *, stop: Callable[[], bool]) -> Iterator[bytes]:
     """Yield values from *topic* as they arrive (from the beginning) until *stop()*."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, auto_offset_reset="earliest",
+    consumer = KafkaConsumer(**settings.kafka_options(), auto_offset_reset="earliest",
                              enable_auto_commit=False)
     try:
         parts = None

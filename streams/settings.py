@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
@@ -21,8 +22,8 @@ from typing import Any
 
 from detectors.calendar import CalendarError, load_calendar
 from detectors.engine import DetectConfig
+from streams.deadletter import check_key as check_deadletter_key
 
-DEV_SECRET = "earlywarn-dev-secret-change-me"
 ENV_PREFIX = "EARLYWARN_"
 
 # A check takes a value and returns what is wrong with it (after the variable's name), or None.
@@ -34,11 +35,13 @@ class SettingsError(ValueError):
 
 
 def setting(default: Any, doc: str, *, check: Check | None = None, detect: str | None = None,
-            shown: str | None = None) -> Any:
+            shown: str | None = None, secret: bool = False) -> Any:
     """Declare a setting: its *default*, its meaning (*doc*, a README cell), how its value is
-    checked, the ``DetectConfig`` field it fills (*detect*) and, when the default must not be
-    printed, what the README says instead (*shown*)."""
-    return field(default=default, metadata={"doc": doc, "check": check, "detect": detect, "shown": shown})
+    checked, the ``DetectConfig`` field it fills (*detect*), when the default must not be
+    printed, what the README says instead (*shown*), and whether it is a *secret* (left out
+    of the settings' repr, so no log line can carry it)."""
+    return field(default=default, repr=not secret,
+                 metadata={"doc": doc, "check": check, "detect": detect, "shown": shown})
 
 
 def at_least(low: float, why: str = "") -> Check:
@@ -48,8 +51,18 @@ def at_least(low: float, why: str = "") -> Check:
     return check
 
 
-def _not_empty(value: Any) -> str | None:
-    return None if value else " is empty: set a long random secret"
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _one_of(allowed: tuple[str, ...]) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"={value!r}: expected one of {', '.join(allowed)}"
+    return check
+
+
+def _readable_file(value: Any) -> str | None:
+    return None if not value or os.access(value, os.R_OK) else f"={value!r}: no readable file there"
 
 
 def _loadable_calendar(value: Any) -> str | None:
@@ -77,9 +90,14 @@ class Settings:
                               check=at_least(1), detect="partitions")
     store: str = setting("memory://", "Faust table store: memory:// (the only one tested; see Operations)")
     data_dir: str = setting("./earlywarn-data", "where a worker keeps its local table store")
-    pseudonym_secret: str = setting(DEV_SECRET, "HMAC key for complainant pseudonyms; set it in production",
-                                    check=_not_empty, shown="a development value")
+    pseudonym_secret: str = setting(
+        "", "HMAC key for complainant pseudonyms: required by `worker` and `detect` (the demo, the bench, "
+            "`eval` and the tests make a throwaway one); the same on every worker, never changed",
+        shown="(none)", secret=True)
     max_message_bytes: int = setting(262144, "larger input messages are dead-lettered as oversize")
+    deadletter_key: str = setting(
+        "", "Fernet key that encrypts rejected messages in dead-letter records (see `streams/deadletter.py`); "
+            "empty: their bytes are not kept", check=check_deadletter_key, shown="(none)", secret=True)
     max_future_seconds: float = setting(
         86400.0, "tickets dated further than this ahead of the clock are dead-lettered as future_timestamp",
         check=at_least(0, "seconds a ticket may be dated ahead of the clock"))
@@ -103,6 +121,18 @@ class Settings:
         90.0, "a key not seen for this many days of event time is cut down to a stub (label, category, "
               "district, peer rate) and starts afresh if it comes back",
         check=at_least(2, "a day of windows, and baselines learn up to two days late"), detect="forget_days")
+    kafka_security_protocol: str = setting(
+        "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL: how every Kafka client of earlywarn connects",
+        check=_one_of(SECURITY_PROTOCOLS))
+    kafka_sasl_mechanism: str = setting(
+        "PLAIN", "with SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", check=_one_of(SASL_MECHANISMS))
+    kafka_username: str = setting("", "with SASL_*: the user", shown="(none)")
+    kafka_password: str = setting("", "with SASL_*: the password (never logged)", shown="(none)", secret=True)
+    kafka_ssl_cafile: str = setting("", "with SSL or SASL_SSL: CA bundle to verify the brokers (empty: the system's)",
+                                    check=_readable_file)
+    kafka_ssl_certfile: str = setting("", "with SSL: client certificate (PEM), for brokers that want one",
+                                      check=_readable_file)
+    kafka_ssl_keyfile: str = setting("", "with SSL: the client certificate's key (PEM)", check=_readable_file)
     session_timeout: float = setting(30.0, "consumer session timeout, seconds")
     rebalance_timeout: float = setting(30.0, "consumer group rebalance timeout, seconds")
     log_level: str = setting("warn", "crit, error, warn, info or debug")
@@ -121,6 +151,32 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def kafka_options(self) -> dict[str, Any]:
+        """How kafka-python clients connect (``KafkaProducer(**settings.kafka_options(), ...)``)."""
+        opts: dict[str, Any] = {"bootstrap_servers": self.bootstrap, "security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL_"):
+            opts.update(sasl_mechanism=self.kafka_sasl_mechanism, sasl_plain_username=self.kafka_username,
+                        sasl_plain_password=self.kafka_password)
+        if self.kafka_security_protocol.endswith("SSL"):
+            opts.update({k: v for k, v in (("ssl_cafile", self.kafka_ssl_cafile), ("ssl_certfile", self.kafka_ssl_certfile),
+                                            ("ssl_keyfile", self.kafka_ssl_keyfile)) if v})
+        return opts
+
+    def secret(self) -> bytes:
+        """The pseudonym secret. Raises SettingsError when none is set: a constant one (it
+        would be in this source) would let anyone re-identify every complainant."""
+        if not self.pseudonym_secret:
+            raise SettingsError(
+                "EARLYWARN_PSEUDONYM_SECRET is not set: pseudonymising complainants needs a long random "
+                "secret, the same on every worker and never changed, e.g. "
+                "export EARLYWARN_PSEUDONYM_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')")
+        return self.pseudonym_secret.encode()
+
+    def with_throwaway_secret(self) -> Settings:
+        """These settings with a random pseudonym secret when none is set: for runs whose
+        pseudonyms mean nothing after them (the demo, the bench, ``eval``, tests)."""
+        return self if self.pseudonym_secret else replace(self, pseudonym_secret=secrets.token_hex(32))
 
 
 def declared() -> list[Field[Any]]:
@@ -156,6 +212,11 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings
         problem = f.metadata["check"](getattr(s, f.name)) if f.metadata["check"] else None
         if problem is not None:
             raise SettingsError(variable(f) + problem)
+    if s.kafka_security_protocol.startswith("SASL_") and not (s.kafka_username and s.kafka_password):
+        raise SettingsError(f"EARLYWARN_KAFKA_USERNAME and EARLYWARN_KAFKA_PASSWORD are required with "
+                            f"EARLYWARN_KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol}")
+    if s.kafka_ssl_certfile and not s.kafka_ssl_keyfile:
+        raise SettingsError("EARLYWARN_KAFKA_SSL_KEYFILE is required with EARLYWARN_KAFKA_SSL_CERTFILE")
     return s
 
 

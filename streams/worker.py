@@ -58,6 +58,13 @@ def build(settings: Settings, counters: Counters | None = None, metrics: Metrics
     return app
 
 
+# At debug these log every message they send or receive, payload and all (aiokafka's
+# "Sending (key=... value=...)"): phones, names and pseudonyms of every ticket. Logs carry
+# ids and counts, never payloads, so at debug they stay at info; earlywarn's own logger
+# goes to debug.
+CHATTY_LIBRARIES = ("aiokafka", "kafka", "faust", "mode", "aiohttp")
+
+
 class Worker(faust.Worker):
     """Faust's worker without its terminal spinner, whose log handler sets the root logger
     to DEBUG whatever the log level (``faust.Worker._setup_spinner_handler``). Then every
@@ -67,14 +74,18 @@ class Worker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
         super().on_setup_root_logger(logger, level)
+        for name in CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(max(level, logging.INFO))
 
 
 def run_worker(settings: Settings, counters: Counters | None = None, *,
                connect_timeout: float = CONNECT_TIMEOUT) -> int:
     """Block running one worker until it is stopped (Ctrl-C / SIGTERM).
 
-    Raises BrokerUnavailable when no broker answers within *connect_timeout* seconds.
+    Raises SettingsError without a pseudonym secret, and BrokerUnavailable when no broker
+    answers within *connect_timeout* seconds.
     """
+    settings.secret()  # before anything else: a worker never runs without one
     ensure_topics(settings, connect_timeout)
     app = build(settings, counters)
     worker = Worker(app, loglevel=settings.log_level, quiet=True)

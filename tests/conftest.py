@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from streams import deadletter
 from streams.broker import EmbeddedBroker, free_port, start_broker, stop_process
 from streams.settings import Settings, environment, from_env
 
 _ids = itertools.count(1)
+# Workers and detect refuse to run without a pseudonym secret; the tests' pseudonyms mean nothing.
+os.environ.setdefault("EARLYWARN_PSEUDONYM_SECRET", "tests-only-secret-" + os.urandom(8).hex())
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +97,7 @@ def new_stream_env(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFact
     def make() -> StreamEnv:
         n = next(_ids)
         prefix = f"t{os.getpid()}-{n}"
-        settings = from_env({}, broker=broker.bootstrap).with_(
+        settings = from_env({}, broker=broker.bootstrap).with_throwaway_secret().with_(
             app_id=f"ew-{prefix}",
             topic_tickets=f"{prefix}-tickets",
             topic_deadletter=f"{prefix}-tickets.deadletter",
@@ -109,6 +112,7 @@ def new_stream_env(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFact
             rebalance_timeout=10.0,
             idle_seconds=3.0,
             flush_seconds=1.0,
+            deadletter_key=deadletter.new_key(),
             log_level="warn",
         )
         env = StreamEnv(settings, tmp_path_factory.mktemp(prefix))

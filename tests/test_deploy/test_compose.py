@@ -92,7 +92,7 @@ def test_health_checks(service: str) -> None:
     assert check["test"] and check["test"][0] in {"CMD", "CMD-SHELL"}
     if service == "worker":
         probe = " ".join(check["test"])
-        assert "6066" in probe and ("/stats/" in probe or "/metrics" in probe)
+        assert "6066" in probe and ("/health" in probe or "/metrics" in probe)
 
 
 def test_the_topics_job_creates_every_topic_with_its_partitions_before_workers_start() -> None:

@@ -67,16 +67,58 @@ def test_settings_come_from_the_environment(env: dict[str, str], field: str, val
 
 @pytest.mark.parametrize(("env", "variable_named"), [
     ({"EARLYWARN_PARTITIONS": "many"}, "EARLYWARN_PARTITIONS"),
-    ({"EARLYWARN_PSEUDONYM_SECRET": ""}, "EARLYWARN_PSEUDONYM_SECRET"),
     ({"EARLYWARN_PARTITIONS": "0"}, "EARLYWARN_PARTITIONS"),
     ({"EARLYWARN_TICKET_PARTITIONS": "0"}, "EARLYWARN_TICKET_PARTITIONS"),
     ({"EARLYWARN_FORGET_DAYS": "1"}, "EARLYWARN_FORGET_DAYS"),
     ({"EARLYWARN_MAX_FUTURE_SECONDS": "-1"}, "EARLYWARN_MAX_FUTURE_SECONDS"),
     ({"EARLYWARN_CALENDAR": "/no/such/calendar.csv"}, "EARLYWARN_CALENDAR"),
+    ({"EARLYWARN_DEADLETTER_KEY": "not-a-key"}, "EARLYWARN_DEADLETTER_KEY"),
+    ({"EARLYWARN_KAFKA_SECURITY_PROTOCOL": "TLS"}, "EARLYWARN_KAFKA_SECURITY_PROTOCOL"),
+    ({"EARLYWARN_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "EARLYWARN_KAFKA_USERNAME": "u"}, "EARLYWARN_KAFKA_PASSWORD"),
+    ({"EARLYWARN_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "EARLYWARN_KAFKA_SASL_MECHANISM": "MD5",
+      "EARLYWARN_KAFKA_USERNAME": "u", "EARLYWARN_KAFKA_PASSWORD": "p"}, "EARLYWARN_KAFKA_SASL_MECHANISM"),
+    ({"EARLYWARN_KAFKA_SECURITY_PROTOCOL": "SSL", "EARLYWARN_KAFKA_SSL_CAFILE": "/no/ca.pem"}, "EARLYWARN_KAFKA_SSL_CAFILE"),
+    ({"EARLYWARN_KAFKA_SSL_CERTFILE": __file__}, "EARLYWARN_KAFKA_SSL_KEYFILE"),
 ])
 def test_bad_settings_say_which_variable(env: dict[str, str], variable_named: str) -> None:
     with pytest.raises(SettingsError, match=variable_named):
         from_env(env)
+
+
+def test_kafka_security_settings_reach_every_kafka_client() -> None:
+    from streams.app import kafka_credentials
+
+    plain = from_env({"EARLYWARN_BROKER": "k1:9092,k2:9092"})
+    assert plain.kafka_options() == {"bootstrap_servers": "k1:9092,k2:9092", "security_protocol": "PLAINTEXT"}
+    assert kafka_credentials(plain) is None
+    sasl = from_env({"EARLYWARN_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "EARLYWARN_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                     "EARLYWARN_KAFKA_USERNAME": "ew", "EARLYWARN_KAFKA_PASSWORD": "pw"})
+    assert sasl.kafka_options() == {"bootstrap_servers": "127.0.0.1:9092", "security_protocol": "SASL_SSL",
+                                    "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": "ew",
+                                    "sasl_plain_password": "pw"}
+    creds = kafka_credentials(sasl)
+    assert (creds.username, creds.password, creds.mechanism.value) == ("ew", "pw", "SCRAM-SHA-512")
+    assert creds.ssl_context is not None
+    assert "pw" not in repr(sasl) and "pseudonym_secret" not in repr(sasl)  # secrets stay out of reprs and logs
+
+
+def test_without_a_pseudonym_secret_there_is_none_but_a_throwaway_one() -> None:
+    bare = from_env({})
+    with pytest.raises(SettingsError, match="EARLYWARN_PSEUDONYM_SECRET is not set"):
+        bare.secret()
+    a, b = bare.with_throwaway_secret(), bare.with_throwaway_secret()
+    assert len(a.secret()) >= 32 and a.secret() != b.secret()
+    kept = from_env({"EARLYWARN_PSEUDONYM_SECRET": "s3cret"})
+    assert kept.with_throwaway_secret() is kept and kept.secret() == b"s3cret"
+
+
+@pytest.mark.parametrize("command", [["worker", "--broker", "127.0.0.1:1"], ["detect", "-"]])
+def test_worker_and_detect_refuse_to_run_without_a_pseudonym_secret(command: list[str]) -> None:
+    env = environment(from_env({}))  # every setting, the secret empty
+    run = subprocess.run([sys.executable, "-m", "earlywarn", *command], capture_output=True, text=True,
+                         timeout=60, env=env, input="")
+    assert run.returncode == 2, run.stderr
+    assert "EARLYWARN_PSEUDONYM_SECRET is not set" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_detect_reports_bad_lines_and_keeps_going(tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ def test_every_kind_of_decision_renders_to_a_valid_alert_and_task(subject: tuple
 @pytest.fixture(scope="module")
 def detected() -> list[dict[str, Any]]:
     tickets, _ = generate(SimConfig(seed=5, days=9, tickets_per_day=300))  # a week to learn, then incidents
-    return list(detect((orjson.dumps(t) for t in tickets), from_env({}), workers=0))
+    return list(detect((orjson.dumps(t) for t in tickets), from_env({}).with_throwaway_secret(), workers=0))
 
 
 def test_every_alert_of_an_offline_run_and_its_task_match_the_schemas(detected: list[dict[str, Any]]) -> None:

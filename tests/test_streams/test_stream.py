@@ -5,7 +5,6 @@ The worker is a real subprocess (`python -m earlywarn worker`) with the real Fau
 
 from __future__ import annotations
 
-import base64
 import time
 from collections import Counter
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from earlywarn.detect import detect
 from earlywarn.simulate import Incident, SimConfig, generate
+from streams import deadletter
 from streams.kafka_io import produce, read_topic
 
 
@@ -182,7 +182,12 @@ def test_every_kind_of_bad_input_is_dead_lettered_and_the_worker_keeps_going(str
     assert Counter(d["reason"] for d in dead) == Counter([r for _, r in BAD] + ["wrong_type"])
     by_reason = {d["reason"]: d for d in dead if d["index"] is None}
     for payload, reason in BAD:
-        assert base64.b64decode(by_reason[reason]["payload_b64"]) == payload  # the original bytes
+        # The original bytes, encrypted under the dead-letter key (but for one too large to keep).
+        kept = deadletter.original(by_reason[reason], stream_env.settings.deadletter_key)
+        assert kept == (None if reason == "oversize" else payload)
         assert by_reason[reason]["source"]["topic"] == stream_env.settings.topic_tickets
     element = next(d for d in dead if d["index"] is not None)
-    assert element["index"] == 1 and orjson.loads(element["payload"])["ticket_id"] == "A2"
+    assert element["index"] == 1 and element["ticket"]["ticket_id"] == "A2"
+    assert orjson.loads(deadletter.original(element, stream_env.settings.deadletter_key))["kind"] == 7
+    oversize = by_reason["oversize"]
+    assert not oversize["payload_kept"] and oversize["size"] == len(BAD[6][0]) and len(orjson.dumps(oversize)) < 2000
