@@ -166,7 +166,8 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
     release = Release(settings.partitions, stage_table=stage,
                       publisher=Publisher(topics.alerts, topics.inspection, counters, metrics))
     checkpoint = Checkpoint(app, [windows, release], ingest, settings.flush_seconds)
-    lag = ConsumerLag(app, metrics, (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions))
+    lag = ConsumerLag(app, metrics, (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions),
+                      app.earlywarn_health)
     return Jobs(ingest, windows, release, checkpoint, lag)
 
 
@@ -232,6 +233,7 @@ def _partition_signals(app: faust.App, settings: Settings, jobs: Jobs) -> None:
     async def on_assigned(_sender: Any, assigned: set[TP], **_: Any) -> None:
         # The heartbeat may have tracked partitions mid-rebalance that went elsewhere.
         jobs.ingest.keep_only({str(tp.partition) for tp in assigned if tp.topic == settings.topic_tickets})
+        app.earlywarn_health.joined()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, revoked: set[TP], **_: Any) -> None:

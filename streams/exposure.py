@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-PUBLIC_PATHS = frozenset({"/metrics", "/health"})
+PUBLIC_PATHS = frozenset({"/metrics", "/health", "/health/live"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

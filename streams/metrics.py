@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from schemas.alerts import AlertType, Severity, Status
 from schemas.regions import SHANGHAI_DISTRICTS
@@ -50,6 +50,10 @@ __all__ = [
     "Metrics",
     "district_label",
 ]
+
+# No board reads the ``*_created`` series a counter or histogram adds per label set (a
+# third of every scrape): turned off for the process (a prometheus_client global).
+disable_created_metrics()
 
 # ---- the closed label sets (a test checks no label value falls outside them)
 
@@ -187,9 +191,14 @@ class Metrics:
             "earlywarn_agent_crashes_total", "Agents that raised an error (the worker then stops), by agent",
             ["agent"], registry=r)
         self.ready = Gauge(
-            "earlywarn_worker_ready", "1 while the worker serves; 0 once an agent has crashed (it is stopping)",
+            "earlywarn_worker_ready",
+            "1 while the worker serves: it has joined its consumer group, its agents run and the broker "
+            "answers; 0 otherwise", registry=r)
+        self.broker_up = Gauge(
+            "earlywarn_broker_up",
+            "1 when the broker answered the worker's last offsets request (every 5 s, within 4 s); 0 otherwise",
             registry=r)
-        self.ready.set(1)
+        self.broker_up.set(1)  # a worker starts only once the broker has answered (streams.kafka_io)
 
         # Series of the closed sets, created at zero; children cached for the hot path.
         self._tickets = {(k, d): self.tickets.labels(k, d) for k in KINDS for d in DISTRICTS}
@@ -210,6 +219,8 @@ class Metrics:
             self.broker_errors.labels(op)
         for agent in AGENTS:
             self.agent_crashes.labels(agent)
+        for sev in ALERT_SEVERITIES:
+            self.inspection_tasks.labels(sev)
 
     def count_tickets(self, tally: Mapping[tuple[str, str], int]) -> None:
         """Add a batch's ``(kind, district_code) -> n`` tally to ``earlywarn_tickets_total``."""

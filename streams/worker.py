@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 
 import faust
 import orjson
@@ -19,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from streams.app import make_app
 from streams.broker import CONNECT_TIMEOUT
 from streams.counters import Counters
+from streams.health import STOP_GRACE_BROKER_DOWN, Health
 from streams.kafka_io import ensure_topics
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -44,10 +47,15 @@ def build(settings: Settings, counters: Counters | None = None, metrics: Metrics
     health = app.earlywarn_health  # type: ignore[attr-defined]
 
     @app.page("/health")
-    class Healthy(View):
+    class Ready(View):
         async def get(self, request: Request) -> Response:
             return self.bytes(orjson.dumps(health.report()), content_type="application/json",
                               status=200 if health.ready else 503)
+
+    @app.page("/health/live")
+    class Live(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(b'{"live": true}', content_type="application/json")
 
     @app.page("/metrics")
     class PrometheusMetrics(View):
@@ -57,6 +65,8 @@ def build(settings: Settings, counters: Counters | None = None, metrics: Metrics
 
     return app
 
+
+log = logging.getLogger("earlywarn")
 
 # At debug these log every message they send or receive, payload and all (aiokafka's
 # "Sending (key=... value=...)"): phones, names and pseudonyms of every ticket. Logs carry
@@ -70,6 +80,30 @@ class Worker(faust.Worker):
     to DEBUG whatever the log level (``faust.Worker._setup_spinner_handler``). Then every
     debug call in Faust and aiokafka, several per message sent, built a log record that
     the handlers dropped: about 5 % of a busy worker's time."""
+
+    def _on_sigterm(self) -> None:
+        self._stop_within()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._stop_within()
+        super()._on_sigint()
+
+    def _stop_within(self) -> None:
+        """Stop for good if the hand-over has not finished in time: it needs the broker, and
+        without one Faust waits on it forever (a worker once ignored SIGTERM for 30 s and more)."""
+        health: Health = self.app.earlywarn_health  # type: ignore[attr-defined]
+        grace = STOP_GRACE_BROKER_DOWN if not health.broker_up else self.app.conf.broker_rebalance_timeout + 10.0
+
+        def give_up() -> None:
+            log.error("could not hand the partitions over within %.0f s (broker %s): exiting; the next owner "
+                      "re-reads from the last commit", grace, "up" if health.broker_up else "down")
+            logging.shutdown()
+            os._exit(1)
+
+        timer = threading.Timer(grace, give_up)
+        timer.daemon = True
+        timer.start()
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -50,8 +51,17 @@ def test_loopback_is_127_8_and_ipv6_one() -> None:
 def test_a_worker_serves_health_and_still_shows_everything_on_loopback(stream_env: Any) -> None:
     w = stream_env.start_worker()
     base = f"http://127.0.0.1:{w.settings.web_port}"
-    with urllib.request.urlopen(f"{base}/health", timeout=5) as r:
-        assert r.status == 200 and json.loads(r.read()) == {"ready": True, "problem": None}
+    with urllib.request.urlopen(f"{base}/health/live", timeout=5) as r:
+        assert r.status == 200
+    deadline = time.monotonic() + 60
+    while True:  # ready once its consumer group has given it its partitions
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=5) as r:
+                assert r.status == 200 and json.loads(r.read()) == {"ready": True, "problem": None, "broker_up": True}
+                break
+        except urllib.error.HTTPError as err:
+            assert err.code == 503 and time.monotonic() < deadline
+            time.sleep(0.5)
     with urllib.request.urlopen(f"{base}/router/", timeout=5) as r:  # Faust's own page, on loopback
         assert r.status == 200
     with pytest.raises(urllib.error.HTTPError) as err:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streams.broker import start_broker
 from streams.health import Health
 from streams.kafka_io import produce
 from streams.metrics import Metrics
@@ -33,7 +39,9 @@ def test_health_goes_unready_counts_the_crash_and_stops_once() -> None:
     metrics = Metrics(CollectorRegistry())
     stopped: list[BaseException] = []
     health = Health(metrics, stop=stopped.append)
-    assert health.report() == {"ready": True, "problem": None}
+    assert not health.ready and metrics.registry.get_sample_value("earlywarn_worker_ready") == 0  # not in its group yet
+    health.joined()
+    assert health.report() == {"ready": True, "problem": None, "broker_up": True}
     assert metrics.registry.get_sample_value("earlywarn_worker_ready") == 1
 
     class Agent:
@@ -42,7 +50,43 @@ def test_health_goes_unready_counts_the_crash_and_stops_once() -> None:
     first, second = ValueError("bad input"), KeyError("x")
     asyncio.run(health.agent_failed(Agent(), first))
     asyncio.run(health.agent_failed(Agent(), second))
-    assert health.report() == {"ready": False, "problem": "agent windows crashed: ValueError"}
+    assert health.report() == {"ready": False, "problem": "agent windows crashed: ValueError", "broker_up": True}
     assert metrics.registry.get_sample_value("earlywarn_worker_ready") == 0
     assert metrics.registry.get_sample_value("earlywarn_agent_crashes_total", {"agent": "windows"}) == 2
     assert stopped == [first]
+
+
+def _health(port: int) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=3) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.mark.broker
+def test_a_broker_that_goes_away_makes_the_worker_unready_and_sigterm_still_stops_it(
+        new_stream_env: Any, tmp_path: Any) -> None:
+    own = start_broker(log_dir=str(tmp_path))  # a broker of this test's own, to kill
+    env = new_stream_env()
+    env.settings = env.settings.with_(broker=own.bootstrap)
+    try:
+        w = env.start_worker()
+        deadline = time.monotonic() + 60
+        while _health(w.settings.web_port)[0] != 200:  # ready once it has its partitions and the broker answers
+            assert time.monotonic() < deadline, w.log.read_text()[-3000:]
+            time.sleep(0.5)
+        own.stop()
+        gone = time.monotonic()
+        while (status := _health(w.settings.web_port))[0] != 503:
+            assert time.monotonic() - gone < 20, f"still {status} 20 s after the broker went away"
+            time.sleep(0.5)
+        assert status[1]["broker_up"] is False and status[1]["ready"] is False
+        with urllib.request.urlopen(f"http://127.0.0.1:{w.settings.web_port}/metrics", timeout=3) as r:
+            assert "earlywarn_broker_up 0.0" in r.read().decode()
+        w.process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        w.process.wait(timeout=30)
+        assert time.monotonic() - stopped < 15, "SIGTERM with the broker gone took too long"
+    finally:
+        own.stop()
