@@ -40,7 +40,7 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
     publisher = publisher or KafkaTaskPublisher(settings.broker, settings.topic_inspection)
     desk = Desk(store, Silences(r, settings.notify_prefix, settings.remember_days), audit, publisher)
     auth_ = Auth(r, settings.prefix, settings.secret, settings.session_minutes, settings.login_attempts,
-                 settings.login_window_seconds)
+                 settings.login_window_seconds, settings.hash_time_cost, settings.hash_memory_kib)
     ctx = Context(settings, store, auth_, audit, desk, metrics)
     consumer = AlertConsumer(settings, store, metrics) if settings.consume else None
 

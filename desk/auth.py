@@ -72,10 +72,11 @@ class Session:
 
 class Auth:
     def __init__(self, client: redis.Redis, prefix: str, secret: str, session_minutes: float = 480.0,
-                 login_attempts: int = 5, login_window: float = 300.0) -> None:
+                 login_attempts: int = 5, login_window: float = 300.0, hash_time_cost: int = 3,
+                 hash_memory_kib: int = 65536) -> None:
         self.r = client
         self.p = prefix
-        self.hasher = PasswordHasher()
+        self.hasher = PasswordHasher(time_cost=hash_time_cost, memory_cost=hash_memory_kib)
         self.session_seconds = session_minutes * 60
         self.signer = URLSafeTimedSerializer(secret, salt="earlywarn-desk-session")
         self.login_attempts = login_attempts

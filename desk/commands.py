@@ -61,7 +61,8 @@ def cmd_desk_user(args: argparse.Namespace) -> int:
     from desk.auth import Auth
 
     settings = _settings(args)
-    auth = Auth(_client(settings.redis_url), settings.prefix, settings.secret)
+    auth = Auth(_client(settings.redis_url), settings.prefix, settings.secret,
+                hash_time_cost=settings.hash_time_cost, hash_memory_kib=settings.hash_memory_kib)
     if args.action == "list":
         for u in auth.users():
             print(f"{u.name}\t{u.role}\t{','.join(u.districts) or '全市'}\t{u.display}")

@@ -46,6 +46,8 @@ class DeskSettings:
     secure_cookies: bool = False  # set true behind TLS
     login_attempts: int = 5  # failed logins per user name (and per address x4) ...
     login_window_seconds: float = 300.0  # ... within this window, then 429 until it passes
+    hash_time_cost: int = 3  # Argon2id passes (argon2-cffi's default) ...
+    hash_memory_kib: int = 65536  # ... and memory: ~0.3 s a hash here; each hash records its own
     feed_max: int = 10000  # alert events kept in the live feed stream (SSE resume)
     page_size: int = 50
     remember_days: float = 30.0  # acks' lifetime, as notify's EARLYWARN_NOTIFY_REMEMBER_DAYS
