@@ -10,6 +10,7 @@
   const STATUS = {open: "新预警", update: "升级/更新", resolved: "已解除"};
   const filters = new URLSearchParams(table.dataset.filters || "");
   const live = document.getElementById("live");
+  const districts = JSON.parse(table.dataset.districts || "{}");
   if (filters.get("offset") && filters.get("offset") !== "0") return;  // only the first page moves
 
   function wanted(a) {
@@ -45,7 +46,7 @@
     const link = document.createElement("a");
     link.href = "/alerts/" + encodeURIComponent(a.alert_id); link.textContent = a.subject.label;
     cell(tr, "").appendChild(link);
-    cell(tr, a.district_code || "—");
+    cell(tr, a.district_code ? (districts[a.district_code] || a.district_code) : "—");
     cell(tr, `${a.distinct_complainants} / ${a.observed}（${a.expected}）`);
     cell(tr, a.summary).className = "summary";
     return tr;
