@@ -233,19 +233,10 @@ class AlertStore:
             groups: list[Sequence[str]] = [q.type, q.severity, q.status, q.district, q.dimension]
             for name, values in zip(INDEXED, groups, strict=True):
                 if values:
-                    sets.append(self._union(name, values, tmp))
+                    sets.append(self._combine("union", [self.key("idx", name, v or NO_DISTRICT) for v in values], tmp))
             if q.visible is not None:
-                sets.append(self._union("district", q.visible, tmp))
-            if len(sets) > 1:
-                dest = self.key("tmp", uuid.uuid4().hex)
-                tmp.append(dest)
-                p = self.r.pipeline()
-                p.zinterstore(dest, sets, aggregate="MAX")
-                p.expire(dest, 60)
-                p.execute()
-                source = dest
-            else:
-                source = sets[0]
+                sets.append(self._combine("union", [self.key("idx", "district", v) for v in q.visible], tmp))
+            source = self._combine("inter", sets, tmp)
             hi = "+inf" if q.until is None else q.until
             lo = "-inf" if q.since is None else q.since
             needle, subject = q.q.strip().lower(), q.subject.strip().lower()
@@ -268,15 +259,15 @@ class AlertStore:
             if tmp:
                 self.r.delete(*tmp)
 
-    def _union(self, name: str, values: Sequence[str], tmp: list[str]) -> str:
-        keys = [self.key("idx", name, v or NO_DISTRICT) for v in values]
+    def _combine(self, how: str, keys: list[str], tmp: list[str]) -> str:
+        """The union or intersection of sorted sets: the one key itself, or a temporary set (listed in *tmp*)."""
         if len(keys) == 1:
             return keys[0]
         dest = self.key("tmp", uuid.uuid4().hex)
         tmp.append(dest)
         p = self.r.pipeline()
-        p.zunionstore(dest, keys, aggregate="MAX")
-        p.expire(dest, 60)
+        (p.zunionstore if how == "union" else p.zinterstore)(dest, keys, aggregate="MAX")
+        p.expire(dest, 60)  # a reader that dies mid-query leaves nothing behind for long
         p.execute()
         return dest
 

@@ -3,10 +3,8 @@ for inspection tasks and the consumer, the embedded broker."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +17,8 @@ from desk.app import create_app
 from desk.auth import Auth, User
 from desk.settings import DeskSettings, from_env
 from desk.store import AlertStore
+from tests.test_alerts.conftest import REDIS_URL, redis_prefix  # noqa: F401 - the fixture, shared with notify's
 
-REDIS_URL = os.environ.get("EARLYWARN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "correct horse battery"
 
 
@@ -40,18 +38,10 @@ def event(n: int = 1, **over: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def rds() -> Iterator[tuple[redis.Redis, str]]:
-    """The machine's Redis and a prefix of this test's own; its keys are deleted after."""
+def rds(redis_prefix: str) -> Iterator[tuple[redis.Redis, str]]:
+    """The machine's Redis and a prefix of this test's own (notify's fixture deletes its keys after)."""
     client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.fail(f"no Redis at {REDIS_URL}: start one with "
-                    "`redis-server --daemonize yes --port 6379 --save '' --appendonly no`")
-    prefix = f"ewtest:{uuid.uuid4().hex[:12]}"
-    yield client, prefix
-    for key in client.scan_iter(f"{prefix}:*", count=1000):
-        client.delete(key)
+    yield client, redis_prefix
     client.close()
 
 
