@@ -109,3 +109,7 @@ def add_parsers(sub: argparse._SubParsersAction, with_broker) -> None:  # type: 
         return cmd_desk_user(a)
 
     sp.set_defaults(func=run)
+
+    from desk.bench import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
