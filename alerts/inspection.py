@@ -23,6 +23,18 @@ and a replay or restart never makes a new one.
 ({'key': '91310115MA1K3ABCD8', 'label': '某健身'}, '退费', True)
 >>> task_of({**alert, "severity": "info"}) is None
 True
+>>> manual = task_on_request({**alert, "type": "term_surge", "severity": "info",
+...     "subject": {"dimension": "term", "key": "预付卡", "label": "预付卡"}})
+>>> manual["severity"], manual["firm"], manual["task_id"] == task_id(alert["alert_id"], "warning")
+('warning', {'key': '预付卡', 'label': '预付卡'}, True)
+
+A task asked for by staff (the desk's 一键生成现场检查任务) may come from any alert.
+``task_on_request`` drafts it the same way, with two differences the contract forces:
+the subject is the thing to visit whatever its dimension (a product or term names what
+inspectors look for), and an info alert's task is filed at ``warning``, the least a task
+carries. Its id is the automatic one's for the same alert and severity, so a request for
+a task the stream already drafted repeats that task (consumers upsert) instead of
+sending inspectors twice.
 """
 
 from __future__ import annotations
@@ -47,6 +59,15 @@ def task_of(alert: dict[str, Any]) -> dict[str, Any] | None:
     if (alert["type"] not in TASK_TYPES or alert["severity"] not in TASK_SEVERITIES
             or alert["status"] not in TASK_STATUSES):
         return None
+    return _draft(alert, alert["severity"])
+
+
+def task_on_request(alert: dict[str, Any]) -> dict[str, Any]:
+    """The inspection task staff ask for from any alert event (see the module's notes)."""
+    return _draft(alert, alert["severity"] if alert["severity"] in TASK_SEVERITIES else "warning")
+
+
+def _draft(alert: dict[str, Any], severity: str) -> dict[str, Any]:
     subject = alert["subject"]
     key, label, issue = subject["key"], subject["label"], None
     if subject["dimension"] == "firm_issue":  # "firm key|issue", labelled "firm·issue"
@@ -55,10 +76,10 @@ def task_of(alert: dict[str, Any]) -> dict[str, Any] | None:
         label = label[: -len(suffix)] if label.endswith(suffix) else label
     district = alert["district_code"]
     return {
-        "task_id": task_id(alert["alert_id"], alert["severity"]),
+        "task_id": task_id(alert["alert_id"], severity),
         "schema_version": "1",
         "alert_id": alert["alert_id"],
-        "severity": alert["severity"],
+        "severity": severity,
         "firm": {"key": key, "label": label},
         "issue": issue,
         "district_code": district,

@@ -18,6 +18,7 @@ from typing import IO, Any
 import orjson
 
 from alerts.notify.commands import NotifyCommandError
+from desk.commands import DeskCommandError
 from streams.broker import CONNECT_TIMEOUT, BrokerError
 from streams.settings import Settings, SettingsError, from_env
 
@@ -296,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     from alerts.notify.commands import add_parsers as add_notify_parsers
 
     add_notify_parsers(sub, with_broker)
+    from desk.commands import add_parsers as add_desk_parsers
+
+    add_desk_parsers(sub, with_broker)
     return p
 
 
@@ -319,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     _tune_gc()
     try:
         return int(args.func(args) or 0)
-    except (CliError, SettingsError, NotifyCommandError) as exc:
+    except (CliError, SettingsError, NotifyCommandError, DeskCommandError) as exc:
         print(f"earlywarn: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,191 @@
+"""Request and response models of the API (its OpenAPI document), declared once.
+
+``Alert`` mirrors ``schemas/alert.v1.schema.json``; ``InspectionTask`` mirrors
+``schemas/inspection_task.v1.schema.json`` (tests check both against the schemas).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Subject(BaseModel):
+    dimension: str
+    key: str
+    label: str
+
+
+class Alert(BaseModel):
+    """An alert event, contract v1 (the alert's current state, or one event of its timeline)."""
+
+    alert_id: str
+    schema_version: Literal["1"]
+    type: str
+    status: Literal["open", "update", "resolved"]
+    severity: Literal["info", "warning", "critical"]
+    subject: Subject
+    district_code: str | None
+    window_start: str
+    window_end: str
+    raised_at: str
+    observed: int
+    expected: float
+    score: float
+    distinct_complainants: int
+    ticket_ids: list[str]
+    top_terms: list[str]
+    summary: str
+
+
+class AlertPage(BaseModel):
+    total: int = Field(description="alerts matching the filters")
+    offset: int
+    limit: int
+    items: list[Alert]
+
+
+class Firm(BaseModel):
+    key: str
+    label: str
+
+
+class InspectionTask(BaseModel):
+    """Inspection task, contract v1 (as published on the inspection topic)."""
+
+    task_id: str
+    schema_version: Literal["1"]
+    alert_id: str
+    severity: Literal["warning", "critical"]
+    firm: Firm
+    issue: str | None
+    district_code: str | None
+    district_name: str | None
+    raised_at: str
+    distinct_complainants: int
+    observed: int
+    ticket_ids: list[str]
+    reason: str
+
+
+class TaskRecord(BaseModel):
+    task: InspectionTask
+    by: str
+    at: float
+    note: str
+
+
+class Ack(BaseModel):
+    alert_id: str
+    who: str
+    why: str
+    severity: str
+    at: float
+
+
+class Assignment(BaseModel):
+    assignee: str
+    note: str
+    by: str
+    at: float
+
+
+class Verdict(BaseModel):
+    verdict: Literal["true", "false", "duplicate"]
+    reason: str
+    by: str
+    at: float
+    duplicate_of: str | None
+
+
+class Comment(BaseModel):
+    text: str
+    by: str
+    at: float
+
+
+class AuditEntry(BaseModel):
+    at: float
+    who: str
+    action: str
+    target: str
+    before: Any
+    after: Any
+
+
+class AlertDetail(BaseModel):
+    alert: Alert
+    timeline: list[Alert]
+    ack: Ack | None
+    assignment: Assignment | None
+    verdict: Verdict | None
+    comments: list[Comment]
+    tasks: list[TaskRecord]
+    activity: list[AuditEntry]
+
+
+class AckIn(BaseModel):
+    reason: str = Field(description="why (e.g. 已派员核查)")
+
+
+class AssignIn(BaseModel):
+    assignee: str = Field(description="a person or a district office")
+    note: str = ""
+
+
+class CommentIn(BaseModel):
+    text: str
+
+
+class VerdictIn(BaseModel):
+    verdict: Literal["true", "false", "duplicate"]
+    reason: str
+    duplicate_of: str = Field("", description="with verdict duplicate: the alert this one repeats")
+
+
+class TaskIn(BaseModel):
+    note: str = ""
+
+
+class SilenceIn(BaseModel):
+    matchers: list[str] = Field(description='Alertmanager-style matchers over alert labels, e.g. firm="9131…"')
+    minutes: float = Field(gt=0, description="how long, from now")
+    reason: str
+    alert_id: str | None = Field(None, description="the alert the silence was set from (audit trail)")
+
+
+class Silence(BaseModel):
+    id: str
+    matchers: list[str]
+    who: str
+    why: str
+    starts: float
+    until: float
+
+
+class TokenIn(BaseModel):
+    label: str = Field(description="what the token is for")
+    days: float = Field(90, gt=0, le=366)
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="shown once; send as Authorization: Bearer <token>")
+
+
+class Me(BaseModel):
+    name: str
+    role: Literal["viewer", "officer", "admin"]
+    districts: list[str]
+    display: str
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid token or session"},
+    403: {"model": Problem, "description": "role too low, alert outside the user's districts, or bad CSRF token"},
+    404: {"model": Problem, "description": "no such alert"},
+}
