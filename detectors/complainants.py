@@ -202,23 +202,32 @@ class _Fit:
 
 
 def _fit(hist: Mapping[int, int], budget: float) -> _Fit:
-    """Negative Binomial by moments on a histogram of excess counts, refitted without the
-    values it finds extreme (tail below *budget*) until the kept set stops changing."""
-    top = max(hist) if hist else 0
-    for _ in range(8):
-        n = sum(c for k, c in hist.items() if k <= top)
-        if n == 0:
-            return _Fit(0.0, math.inf)
-        mean = sum(k * c for k, c in hist.items() if k <= top) / n
-        var = sum((k - mean) ** 2 * c for k, c in hist.items() if k <= top) / max(n - 1, 1)
+    """Negative Binomial by moments on a histogram of excess counts, fitted robustly: from
+    the bulk (values up to the 99th percentile), then refitted on every value the fit does
+    not find extreme (tail at or above *budget*) until that set stops changing."""
+    if not hist:
+        return _Fit(0.0, math.inf)
+    values = sorted(hist)
+    total = sum(hist.values())
+    acc, top = 0, values[-1]
+    for v in values:
+        acc += hist[v]
+        if acc >= 0.99 * total:
+            top = v
+            break
+    fit = _Fit(0.0, math.inf)
+    for _ in range(10):
+        kept = [(k, c) for k, c in hist.items() if k <= top]
+        n = sum(c for _, c in kept)
+        mean = sum(k * c for k, c in kept) / n
+        var = sum((k - mean) ** 2 * c for k, c in kept) / max(n - 1, 1)
         # A rate never seen is not zero: half a pseudo-count keeps one observation from being infinitely surprising.
         mean = max(mean, 0.5 / n)
         fit = _Fit(mean, mean * mean / (var - mean) if var > mean * 1.0001 else math.inf)
-        new_top = top
-        while new_top > 0 and fit.log_sf(new_top) < math.log(budget):
-            new_top -= 1
+        new_top = max((v for v in values if v <= top or fit.log_sf(v) >= math.log(budget)), default=0)
+        new_top = max(v for v in values if v <= new_top and (v <= top or fit.log_sf(v) >= math.log(budget)))
         if new_top == top:
-            return fit
+            break
         top = new_top
     return fit
 
