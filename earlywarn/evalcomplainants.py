@@ -66,7 +66,6 @@ def run(cfg: SimConfig) -> Score:
     ring_of: dict[str, int] = {}
 
     def tick(at: float) -> None:
-        nonlocal ring_findings
         findings = judge.judge(at, registry.cleared)
         registry.update(findings, at)
         for f in findings:
@@ -94,9 +93,7 @@ def run(cfg: SimConfig) -> Score:
         for c in ring:
             if c in of_id:
                 ring_of[of_id[c]] = k
-    # A ring is told as one finding: count the final findings that name ring members.
-    final = judge.judge(float(next_tick or 0), registry.cleared) if False else []
-    del final
+    # A ring is told as one finding: count the distinct findings its flagged members are under.
     positives = (pros | set(ring_of)) & claimants
     flagged = ever & claimants
     rings_told = {ring_of[p] for p in ever if p in ring_of}
