@@ -40,16 +40,23 @@ def log_nb_pmf(k: int, r: float, p: float) -> float:
     )
 
 
-def _log_betainc(a: float, b: float, x: float) -> float:
-    """log of the regularized incomplete beta I_x(a, b), by Lentz's continued fraction."""
+def _log_betainc(a: float, b: float, x: float, swap: bool = True) -> float:
+    """log of the regularized incomplete beta I_x(a, b), by Lentz's continued fraction.
+
+    On the boundary x = (a + 1) / (a + b + 2) rounding can put both x and 1 - x on the
+    "other" side; the complement is taken once at most (it converges on either side there).
+
+    >>> round(_log_betainc(3.0, 1 / 3, 0.75), 6) == round(_log_betainc(3.0, 1 / 3, 0.75 + 1e-12), 6)
+    True
+    """
     if x <= 0.0:
         return -math.inf
     if x >= 1.0:
         return 0.0
     log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
                  + a * math.log(x) + b * math.log1p(-x))
-    if x > (a + 1.0) / (a + b + 2.0):  # the fraction converges fast only on this side
-        other = _log_betainc(b, a, 1.0 - x)  # I_x(a, b) = 1 - I_{1-x}(b, a)
+    if swap and x > (a + 1.0) / (a + b + 2.0):  # the fraction converges fast only on this side
+        other = _log_betainc(b, a, 1.0 - x, swap=False)  # I_x(a, b) = 1 - I_{1-x}(b, a)
         return math.log(max(-math.expm1(other), 1e-300))
     tiny = 1e-300
     qab, qap, qam = a + b, a + 1.0, a - 1.0

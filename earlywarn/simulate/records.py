@@ -78,7 +78,8 @@ class SimConfig:
     float rate per day spread round-robin over the families (decoys: over the
     person/small-firm decoys, plus one festival). Incidents start after ``warmup_days``
     so a detector has some history; ``bad_firm_id_rate`` of firm-bearing tickets omit
-    ``firm_id`` or carry a malformed one.
+    ``firm_id`` or carry a malformed one. ``rings`` claimant rings are added on request
+    (``Simulation.claimant_rings`` lists their members' complainant ids).
     """
 
     seed: int = 1
@@ -90,6 +91,9 @@ class SimConfig:
     decoys: Counts | float = DEFAULT_DECOYS
     professionals: int = 8
     warmup_days: float = 3.0
+    # Claimant rings (opt-in; 0 leaves every other config's output unchanged): groups of
+    # 3-6 people who each file 2-4 claims from one shared template against different firms.
+    rings: int = 0
     bad_firm_id_rate: float = 0.05
 
     def __post_init__(self) -> None:

@@ -16,13 +16,14 @@ from earlywarn.simulate.draws import _anonymous, _cum, _scramble
 from earlywarn.simulate.planners import _FamilyPlanners
 from earlywarn.simulate.population import _Firm, _make_firms
 from earlywarn.simulate.records import Incident, SimConfig
+from earlywarn.simulate.rings import plan_rings
 from earlywarn.simulate.rhythm import _DAY, _DISTRICT_WEIGHTS, _ECOMMERCE, _HOUR, _TZ
 from earlywarn.simulate.state import _PAST_DAYS
 from earlywarn.simulate.writer import _Writer
 
 
 class Simulation(_BackgroundPlanner, _FamilyPlanners):
-    """A planned scenario: ``incidents``, ``professional_complainants`` and ``tickets()``.
+    """A planned scenario: ``incidents``, ``professional_complainants``, ``claimant_rings`` and ``tickets()``.
 
     ``tickets()`` can be called any number of times and yields the same sequence each
     time (fresh dicts, in non-decreasing ``received_at``). ``background_tickets`` counts
@@ -61,12 +62,16 @@ class Simulation(_BackgroundPlanner, _FamilyPlanners):
         self._festivals = self._festival_days(rng)
         background = self._plan_background(rng)
         planned = self._plan_incidents(rng)
+        ring_tickets, self.claimant_rings = plan_rings(self)  # (): none unless cfg.rings asks
         self._plan: list[tuple[int, int, int, int, int, dict[str, Any] | None]] = background
         order = len(background)
         for p in planned:
             for ts, t in zip(p.ts, p.tickets, strict=True):
                 self._plan.append((ts, order, -1, -1, -1, t))
                 order += 1
+        for ts, t in ring_tickets:
+            self._plan.append((ts, order, -1, -1, -1, t))
+            order += 1
         self._plan.sort()  # (ts, order) decide: order is unique, so payloads are never compared
         self.total_tickets = len(self._plan)
         # Ticket ids (SH + local date + 8-digit sequence in the day) of the tickets labels name.

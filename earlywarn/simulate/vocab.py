@@ -89,6 +89,7 @@ _CALLERS: tuple[str, ...] = _TEXT["callers"]
 _PROF_FINDINGS: tuple[str, ...] = _TEXT["professional_findings"]
 _PROF_PRODUCTS: tuple[str, ...] = _TEXT["professional_products"]
 _PROF_TEMPLATES: tuple[str, ...] = _TEXT["professional_templates"]
+_RING_TEMPLATES: tuple[str, ...] = _TEXT["ring_templates"]
 
 # General consultations: (question, title, issue_category or None, situations, answers).
 # Operators record the caller's situation and the answer given, so these run long.
