@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from detectors.calendar import CalendarError, load_calendar
-from detectors.engine import DetectConfig
+from detectors.config import DetectConfig
 
 DEV_SECRET = "earlywarn-dev-secret-change-me"
 

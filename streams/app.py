@@ -2,7 +2,7 @@
 
 ``ingest`` reads the tickets topic in batches: decode and validate (schemas/), dead-letter
 what is bad with its bytes and reason, enrich the rest once (detectors/enrich), and send
-one pre-aggregated delta message per partition per batch (detectors/engine.Aggregator).
+one pre-aggregated delta message per partition per batch (detectors/aggregate.Aggregator).
 Each message also says how far in event time this worker's ticket partitions have got.
 
 ``windows`` reads the delta topic. Each delta partition has a ``PartitionEngine``; its
@@ -44,10 +44,12 @@ from prometheus_client import CollectorRegistry
 
 from alerts.inspection import task_of
 from alerts.render import render
-from detectors.engine import RESOLVED, Aggregator, Decision, PartitionEngine
+from detectors.aggregate import Aggregator
+from detectors.decisions import RESOLVED, Decision, decision_from_dict
 from detectors.enrich import Enricher, take
 from detectors.front import Front
-from detectors.stage import AlertStage, decision_from_dict
+from detectors.partition import PartitionEngine
+from detectors.stage import AlertStage
 from earlywarn.settings import DEV_SECRET, Settings
 from streams.health import Health
 from streams.metrics import Metrics
