@@ -181,7 +181,7 @@ class PartitionEngine:
         if active:
             if any(ts is None for ts in active):
                 return None
-            return bucket_of(min(active) - self.config.lateness_seconds) - 1  # type: ignore[type-var]
+            return bucket_of(min(active) - self.config.lateness_seconds) - 1
         # All quiet: the bucket of the front of everything every source carried is as
         # complete as it gets. Merged from each source's newest times, it is the front one
         # reader of all the input would have (offline: the file's), however the input
