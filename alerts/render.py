@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from detectors.engine import CONCENTRATED_DEMAND, GROUP_DISPUTE, RESOLVED, TERM_SURGE, UPDATE, Decision
+from detectors.decisions import CONCENTRATED_DEMAND, GROUP_DISPUTE, RESOLVED, TERM_SURGE, UPDATE, Decision
 from schemas.alerts import rfc3339
 from schemas.regions import district_name
 

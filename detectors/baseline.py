@@ -20,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from detectors.windows import BUCKET_SECONDS, BUCKETS_PER_DAY
+from schemas.alerts import SHANGHAI
 
-LOCAL_OFFSET = 8 * 3600  # Asia/Shanghai has no daylight saving: a fixed +08:00
+# Asia/Shanghai has no daylight saving: a fixed +08:00, the alert contract's (one definition, there).
+LOCAL_OFFSET = int(SHANGHAI.utcoffset(None).total_seconds())
 HOURS_PER_WEEK = 168
 _BUCKETS_PER_HOUR = 3600 // BUCKET_SECONDS
 _BUCKETS_PER_WEEK = 7 * BUCKETS_PER_DAY

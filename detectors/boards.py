@@ -48,7 +48,7 @@ RETENTION_SECONDS: dict[str, int] = {"day": 3 * 86400, "week": 15 * 86400, "mont
 
 @dataclass(frozen=True, slots=True)
 class BoardTicket:
-    """What the boards read of one ticket (``detectors.engine.Enriched`` carries all of it)."""
+    """What the boards read of one ticket (``detectors.aggregate.Enriched`` carries all of it)."""
 
     ticket_id: str
     ts: float

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.engine import Aggregator, Enriched
+from detectors.aggregate import Aggregator, Enriched
 from detectors.front import Front
 from detectors.text import Segmenter
 from schemas.normalise import firm_key, pseudonym, text_key

@@ -32,7 +32,7 @@ The evidence compared is each decision's ``ticket_ids`` (the earliest tickets of
 window, up to the engine's evidence cap), so two alerts about the same tickets overlap
 whatever their dimension. Pure: no I/O; the stream persists :meth:`to_dict`.
 
->>> from detectors.engine import Decision
+>>> from detectors.decisions import Decision
 >>> def d(aid, typ, dim, ids, status="open", at=900.0):
 ...     return Decision(aid, typ, status, "info", dim, aid, aid, None, 0.0, at, at, len(ids), 1.0,
 ...                     0.99, len(ids), tuple(ids), ())
@@ -44,7 +44,7 @@ whatever their dimension. Pure: no I/O; the stream persists :meth:`to_dict`.
 ['prod']
 >>> stage.offer(1, 1800.0, [d("term", "concentrated_demand", "term", "abvwxyz", "update", 1800.0)])
 []
->>> [(x.alert_id, x.status) for x in stage.offer(0, 1800.0, [])]  # mostly new tickets: news now
+>>> [(x.alert_id, str(x.status)) for x in stage.offer(0, 1800.0, [])]  # mostly new tickets: news now
 [('term', 'open')]
 """
 
@@ -53,7 +53,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from detectors.engine import (
+from detectors.decisions import (
     CONCENTRATED_DEMAND,
     FIRM,
     FIRM_ISSUE,
@@ -66,6 +66,7 @@ from detectors.engine import (
     TERM,
     TERM_SURGE,
     Decision,
+    decision_from_dict,
     decision_order,
 )
 from detectors.text import domain_words
@@ -206,7 +207,3 @@ class AlertStage:
         self._shown = {a: _Shown(r, t, k, tuple(ts), set(ev)) for a, (r, t, k, ts, ev) in v["shown"].items()}
         self._hidden = dict(v["hidden"])
 
-
-def decision_from_dict(v: dict[str, Any]) -> Decision:
-    """A :class:`Decision` back from ``dataclasses.asdict`` (JSON turns tuples into lists)."""
-    return Decision(**{**v, "ticket_ids": tuple(v["ticket_ids"]), "top_terms": tuple(v["top_terms"])})

@@ -1,18 +1,19 @@
-"""Event-time buckets and the per-key state the windows are counted in.
+"""Event-time buckets and the per-key state the windows are counted in: window maths, no storage.
 
 Time is cut into fixed buckets of ``BUCKET_SECONDS`` by each ticket's ``received_at``
 (never the wall clock), so replaying history gives the counts live running would have.
 A key (a firm, a product, a term, ...) keeps the buckets of its recent past, each with
 its ticket count, the distinct complainants (pseudonyms), evidence ticket ids, and small
 counters of the terms, firms, issues and districts seen, enough to explain an alert.
+How a key's state is stored is ``detectors.wire`` (its format) and ``detectors.store``
+(where it lives); nothing here reads or writes either.
 
+>>> from detectors.wire import Delta
 >>> s = KeyState("firm", "91310115MA1K3ABCD8")
 >>> s.add(Delta(bucket=10, n=2, people=["p_a", "p_b"], ids=["T1", "T2"], terms={"闭店": 2}))
 >>> s.add(Delta(bucket=11, n=1, people=["p_a"], ids=["T3"], terms={"退费": 1}))
 >>> s.count(11, 2), s.people(11, 2)
 (3, 2)
->>> KeyState.from_dict(s.to_dict()).count(11, 2)
-3
 """
 
 from __future__ import annotations
@@ -51,31 +52,6 @@ def _heavy(counter: dict[str, int]) -> dict[str, int]:
     return dict(Counter(counter).most_common(MAX_COUNTER))
 
 
-@dataclass(slots=True)
-class Delta:
-    """What one batch of tickets adds to one key's one bucket."""
-
-    bucket: int
-    n: int = 0
-    people: list[str] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    terms: dict[str, int] = field(default_factory=dict)
-    firms: dict[str, int] = field(default_factory=dict)
-    issues: dict[str, int] = field(default_factory=dict)
-    districts: dict[str, int] = field(default_factory=dict)
-    amount: float = 0.0
-    label: str = ""  # the least of its tickets' labels (see Bucket)
-    category: str = ""  # the least of its tickets' product categories
-
-    def to_list(self) -> list[Any]:
-        return [self.bucket, self.n, self.people, self.ids, self.terms, self.firms,
-                self.issues, self.districts, self.amount, self.label, self.category]
-
-    @classmethod
-    def from_list(cls, v: list[Any]) -> Delta:
-        return cls(*v)
-
-
 class Bucket:
     """One key's tickets in one bucket (a plain slotted class: made for every new key-bucket).
 
@@ -102,17 +78,18 @@ class Bucket:
 
     @classmethod
     def of(cls, d: list[Any]) -> Bucket:
-        """A new bucket holding one delta (wire form), with the counters as merging into
-        empty ones would leave them. It takes the delta's lists and dicts over rather than
-        copying them: a delta is applied once, and most key-buckets are made by one."""
-        ids, terms, firms, issues, districts = d[3], d[4], d[5], d[6], d[7]
+        """A new bucket holding one delta (wire form, ``detectors.wire.Delta``), with the
+        counters as merging into empty ones would leave them. It takes the delta's lists and
+        dicts over rather than copying them: a delta is applied once, and most key-buckets
+        are made by one."""
+        _, n, people, ids, terms, firms, issues, districts, amount, label, category = d
         cap = 2 * MAX_COUNTER
-        return cls(d[1], set(d[2]), ids if len(ids) <= MAX_IDS_PER_BUCKET else ids[:MAX_IDS_PER_BUCKET],
+        return cls(n, set(people), ids if len(ids) <= MAX_IDS_PER_BUCKET else ids[:MAX_IDS_PER_BUCKET],
                    terms if len(terms) <= cap else _heavy(terms),
                    firms if len(firms) <= cap else _heavy(firms),
                    issues if len(issues) <= cap else _heavy(issues),
                    districts if len(districts) <= cap else _heavy(districts),
-                   0.0 + d[8], d[9], d[10])
+                   0.0 + amount, label, category)
 
 
 @dataclass(slots=True)
@@ -140,8 +117,8 @@ class KeyState:
     and a C-level slice, and learning and pruning touch only the buckets they learn or drop
     (pruning is one slice deletion). A busy key holds a few hundred buckets (a day of
     windows plus up to two days of lazy learning) and is evaluated at every tick, so passes
-    over all of them were most of the cost. Only ``add_raw``, ``prune`` and ``from_dict``
-    change the buckets, and they keep the three in step.
+    over all of them were most of the cost. Only ``add_raw``, ``prune``, ``renew`` and
+    ``detectors.wire.decode_key`` change the buckets, and they keep the three in step.
     """
 
     dim: str
@@ -172,16 +149,17 @@ class KeyState:
         i = bisect_left(order, bucket)
         return self.slots[i] if i < len(order) and order[i] == bucket else None
 
-    def add(self, d: Delta) -> None:
-        """Add a delta; the state may keep its lists and dicts (see ``add_raw``)."""
+    def add(self, d: Any) -> None:
+        """Add a delta (``detectors.wire.Delta``); the state may keep its lists and dicts (see ``add_raw``)."""
         self.add_raw(d.to_list())
 
     def add_raw(self, d: list[Any]) -> None:
-        """Add a delta in its wire form (``Delta.to_list()``): the hot path, no Delta made.
+        """Add a delta in its wire form (``detectors.wire.Delta``'s fields in order): the hot
+        path, no Delta made.
 
         The state may keep the delta's lists and dicts (``Bucket.of``): the caller hands them over.
         """
-        bucket, n = d[0], d[1]
+        bucket, n, people, ids, terms, firms, issues, districts, amount, label, category = d
         order = self.order
         self.retained += n
         if not order or bucket > order[-1]:  # the common case: a new bucket, the newest
@@ -202,23 +180,23 @@ class KeyState:
         b = self.slots[i]
         b.n += n
         self.counts[i] += n
-        b.people.update(d[2])
+        b.people.update(people)
         room = MAX_IDS_PER_BUCKET - len(b.ids)
         if room > 0:
-            b.ids.extend(d[3][:room])
-        if d[4]:
-            _merge_counter(b.terms, d[4])
-        if d[5]:
-            _merge_counter(b.firms, d[5])
-        if d[6]:
-            _merge_counter(b.issues, d[6])
-        if d[7]:
-            _merge_counter(b.districts, d[7])
-        b.amount += d[8]
-        if d[9] and (not b.label or d[9] < b.label):
-            b.label = d[9]
-        if d[10] and (not b.category or d[10] < b.category):
-            b.category = d[10]
+            b.ids.extend(ids[:room])
+        if terms:
+            _merge_counter(b.terms, terms)
+        if firms:
+            _merge_counter(b.firms, firms)
+        if issues:
+            _merge_counter(b.issues, issues)
+        if districts:
+            _merge_counter(b.districts, districts)
+        b.amount += amount
+        if label and (not b.label or label < b.label):
+            b.label = label
+        if category and (not b.category or category < b.category):
+            b.category = category
 
     def between(self, lo: int, hi: int) -> list[Bucket]:
         """The buckets in (lo, hi], oldest first."""
@@ -260,32 +238,3 @@ class KeyState:
         self.base_issues = {}
         self.learned_to = -1
         self.first_bucket = self.order[0] if self.order else -1
-
-    # Serialisation: compact lists, stable field order, for the changelog.
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "d": self.dim, "k": self.key, "l": self.label, "di": self.district, "c": self.category,
-            "b": [[b, bk.n, sorted(bk.people), bk.ids, bk.terms, bk.firms, bk.issues, bk.districts, bk.amount,
-                   bk.label, bk.category] for b, bk in zip(self.order, self.slots)],
-            "bc": self.base_count, "bp": self.base_people, "be": self.base_exposure, "bi": self.base_issues,
-            "lt": self.learned_to, "fb": self.first_bucket, "pj": self.peer,
-            "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
-                       e.last_people, e.last_severity, e.last_data_bucket, e.last_observed]
-                   for k, e in self.episodes.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, v: dict[str, Any]) -> KeyState:
-        s = cls(v["d"], v["k"], v["l"], v["di"], v["c"])
-        # A bucket stored before buckets had labels (nine fields) takes none.
-        for b, n, people, ids, terms, firms, issues, districts, amount, *named in sorted(v["b"], key=lambda x: x[0]):
-            s.slots.append(Bucket(n, set(people), ids, terms, firms, issues, districts, amount, *named))
-            s.order.append(b)
-            s.counts.append(n)
-            s.retained += n
-        s.base_count, s.base_people, s.base_exposure = v["bc"], v["bp"], v["be"]
-        s.base_issues = dict(v["bi"])
-        s.learned_to, s.first_bucket = v["lt"], v["fb"]
-        s.peer = v.get("pj")
-        s.episodes = {k: Episode(*e) for k, e in v["ep"].items()}
-        return s

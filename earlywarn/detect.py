@@ -30,7 +30,9 @@ from itertools import islice
 from typing import Any
 
 from alerts.render import render
-from detectors.engine import Aggregator, Decision, OfflineEngine
+from detectors.aggregate import Aggregator
+from detectors.decisions import Decision
+from detectors.offline import OfflineEngine
 from detectors.enrich import Enricher, Taken, take
 from schemas.tickets import Rejection
 from streams.routing import router

@@ -28,7 +28,7 @@ from earlywarn.simulate import DECOY_FAMILIES, FAMILIES, SimConfig
 
 __all__ = ["DECOYS_PER_SCENARIO", "HOLDOUT_SEEDS", "TUNING_SEEDS", "WINDOWS", "holdout", "suite", "tuning"]
 
-from detectors.engine import DetectConfig
+from detectors.config import DetectConfig
 
 ENGINE_WARMUP_DAYS = DetectConfig().warmup_days
 TUNING_SEEDS: tuple[int, ...] = (1, 2, 3)

@@ -2,7 +2,7 @@
 
 Ticket messages are read in batches: decoded and validated (schemas/), dead-lettered with
 their bytes and reason when bad, enriched once (detectors/enrich) and sent as one
-pre-aggregated delta message per partition per batch (detectors/engine.Aggregator). Each
+pre-aggregated delta message per partition per batch (detectors/aggregate.Aggregator). Each
 delta message also says how far in event time this worker's ticket partitions have got
 (their watermarks), so every delta partition knows when a tick has passed.
 
@@ -25,7 +25,8 @@ import orjson
 from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
-from detectors.engine import Aggregator, DetectConfig
+from detectors.aggregate import Aggregator
+from detectors.config import DetectConfig
 from detectors.enrich import Enricher, Taken, take
 from detectors.front import Front
 from streams import deadletter

@@ -16,8 +16,8 @@ import orjson
 
 from alerts.inspection import task_of
 from alerts.render import render
-from detectors.engine import RESOLVED, Decision
-from detectors.stage import AlertStage, decision_from_dict
+from detectors.decisions import RESOLVED, Decision, decision_from_dict
+from detectors.stage import AlertStage
 from streams.checkpoint import Acks
 from streams.counters import Counters
 from streams.metrics import Metrics

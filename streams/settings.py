@@ -21,7 +21,7 @@ from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any
 
 from detectors.calendar import CalendarError, load_calendar
-from detectors.engine import DetectConfig
+from detectors.config import DetectConfig
 from streams.deadletter import check_key as check_deadletter_key
 
 ENV_PREFIX = "EARLYWARN_"

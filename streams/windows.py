@@ -19,7 +19,8 @@ from typing import Any
 import faust
 import orjson
 
-from detectors.engine import DetectConfig, PartitionEngine
+from detectors.config import DetectConfig
+from detectors.partition import PartitionEngine
 from streams.checkpoint import Acks
 from streams.counters import Counters
 from streams.metrics import Metrics

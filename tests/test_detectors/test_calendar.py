@@ -10,7 +10,10 @@ import pytest
 
 from detectors.baseline import Rhythm
 from detectors.calendar import Calendar, CalendarError, day_of_bucket, load_calendar, local_day
-from detectors.engine import GROUP_DISPUTE, OPEN, DetectConfig, Enriched, OfflineEngine
+from detectors.aggregate import Enriched
+from detectors.config import DetectConfig
+from detectors.decisions import GROUP_DISPUTE, OPEN
+from detectors.offline import OfflineEngine
 from detectors.windows import BUCKETS_PER_DAY, bucket_of
 
 T0 = 1_740_960_000.0  # 2025-03-03 08:00 +08:00, a Monday

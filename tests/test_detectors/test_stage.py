@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from detectors.engine import Decision
+from detectors.decisions import Decision
 from detectors.stage import AlertStage
 
 GD, CD, TS = "group_dispute", "concentrated_demand", "term_surge"

@@ -9,7 +9,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from alerts.render import render
-from detectors.engine import Decision
+from detectors.decisions import Decision
 from earlywarn.demo import WIDE, live_view
 from schemas.alerts import alert_id
 

@@ -19,7 +19,7 @@ import pytest
 
 from alerts.inspection import TASK_SEVERITIES, TASK_STATUSES, TASK_TYPES, task_of
 from alerts.render import render
-from detectors.engine import (
+from detectors.decisions import (
     CONCENTRATED_DEMAND,
     CRITICAL,
     FIRM,

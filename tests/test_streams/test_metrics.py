@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from detectors.engine import Decision
+from detectors.decisions import Decision
 from earlywarn.simulate import SimConfig, generate
 from schemas.regions import SHANGHAI_DISTRICTS
 from streams import metrics as m

@@ -1,4 +1,12 @@
-"""Online detectors with river's anomaly-detector interface, on the engine's own maths.
+"""Research, not product: river anomaly detectors on the engine's maths, for offline evaluation.
+
+Nothing in the product runs this module: no agent, no command, no engine path imports it;
+only its tests do (``tests/test_detectors/test_river_research_*``), which check the river
+contract and calibrate the detectors on seeded series. What the product runs is the
+window engine: ``detectors.partition.PartitionEngine`` judging each key's 15-minute
+buckets with ``detectors.judge`` (offline, through ``detectors.offline.OfflineEngine``).
+The classes here are kept as the starting point for running a river ``AnomalyDetector``
+inside the engine, which is future work.
 
 Each class is a river ``base.AnomalyDetector``: ``learn_one(x)`` folds one
 observation into the baseline and returns None; ``score_one(x)`` judges one observation and

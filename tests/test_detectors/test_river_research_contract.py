@@ -1,4 +1,4 @@
-"""One contract over every detector in ``detectors.online``, found by discovery, not by a list.
+"""One contract over every detector in ``detectors.river_research``, found by discovery, not by a list.
 
 A detector added to the module is covered by these tests without touching this file. Each
 runs with every parameter set its ``_unit_test_params`` yields (river's convention) on the
@@ -19,12 +19,12 @@ import pytest
 from river import anomaly, base
 from river.checks import common as river_checks
 
-from detectors import online
+from detectors import river_research
 from detectors.scores import score_of
 
 DETECTORS = sorted(
-    (cls for _, cls in inspect.getmembers(online, inspect.isclass)
-     if issubclass(cls, base.AnomalyDetector) and cls.__module__ == online.__name__
+    (cls for _, cls in inspect.getmembers(river_research, inspect.isclass)
+     if issubclass(cls, base.AnomalyDetector) and cls.__module__ == river_research.__name__
      and not inspect.isabstract(cls)),
     key=lambda cls: cls.__name__,
 )

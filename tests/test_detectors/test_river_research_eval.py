@@ -1,4 +1,4 @@
-"""Are the online detectors calibrated, and does ``RateDetector`` work on series that are not ours?
+"""Are the research river detectors (``detectors.river_research``) calibrated, and does ``RateDetector`` work on series that are not ours?
 
 Calibration: on clean seeded series (no anomalies), the share of observations with tail
 probability p <= alpha should be about alpha; that is what lets one false-alarm budget
@@ -11,7 +11,7 @@ with an alarm while they last. Precision: alarms inside an event (or the three h
 after a shift, its return). Figures are pooled over seeds, never one lucky seed.
 Print them with
 
-    .venv/bin/python tests/test_detectors/test_online_eval.py
+    .venv/bin/python tests/test_detectors/test_river_research_eval.py
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pytest
 
 from detectors.baseline import Rhythm
-from detectors.online import CountRateDetector, RateDetector
+from detectors.river_research import CountRateDetector, RateDetector
 from detectors.scores import p_of, score_of
 from detectors.windows import bucket_of
 

@@ -1,0 +1,63 @@
+"""Detection's configuration: the settings (``DetectConfig``) and the fixed priors of the model.
+
+``DetectConfig`` holds every number an operator may set (``earlywarn.settings`` builds it
+from the environment); the constants below are the model's own, documented where they
+are used: the weak prior per dimension for a key with no history, how firms form peer
+groups, and which dimensions share an alert type's false-alarm budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from detectors.baseline import Prior, per_day
+from detectors.decisions import FIRM, ISSUE, PLATFORM_TERM, PRODUCT, TERM
+from detectors.windows import BUCKETS_PER_DAY
+
+
+@dataclass(frozen=True, slots=True)
+class DetectConfig:
+    """What detection needs to know; every field is a setting (see earlywarn.settings)."""
+
+    partitions: int = 8  # partitions keys are routed to; fixed for a deployment
+    sources: int = 1  # partitions of the ticket topic: the watermark waits for all of them
+    lateness_seconds: float = 600.0
+    min_people: int = 5  # a group is at least this many distinct complainants (definition, not tuning)
+    min_firms: int = 3  # a concentrated demand spans at least this many firms
+    false_alarms_per_day: float = 0.05  # the budget, per alert type, over the whole stream (all its dimensions)
+    windows: tuple[int, ...] = (4, 16, 96)  # in buckets: 1 h, 4 h, 24 h
+    quiet_buckets: int = 96  # an episode not anomalous for 24 h is resolved
+    half_life_days: float = 28.0
+    update_growth: float = 1.5  # an open episode emits an update when its people grow this much
+    firm_share_explains: float = 0.6  # a term or product surge mostly at one firm is that firm's story
+    warmup_days: float = 7.0  # no decisions until baselines have seen a week (backfill a fresh deployment)
+    dispersion: float = 3.0  # NB shape cap: complaint counts are far burstier than Poisson (to be learned per dimension)
+    calendar: str = ""  # known volume effects (detectors.calendar.load_calendar): "" bundled, "none" off
+    forget_days: float = 90.0  # a key back after this long unseen starts afresh; one unseen this long is cut to a stub
+
+    @property
+    def longest(self) -> int:
+        return max(self.windows)
+
+
+# Weak priors for keys with no history, per dimension (rate per day, weight in days).
+PRIORS: dict[str, Prior] = {
+    FIRM: Prior(per_day(1 / 30), BUCKETS_PER_DAY // 2),
+    PRODUCT: Prior(per_day(1 / 10), BUCKETS_PER_DAY // 2),
+    ISSUE: Prior(per_day(5.0), BUCKETS_PER_DAY // 2),
+    TERM: Prior(per_day(1 / 5), BUCKETS_PER_DAY // 2),
+    PLATFORM_TERM: Prior(per_day(1 / 5), BUCKETS_PER_DAY // 2),
+}
+ISSUE_SHARE = 0.25  # prior share of a firm's tickets that one issue takes
+
+# A firm joins its peers (same product category, same district) once watched this long; a
+# peer group of at least PEER_MIN firms gives a firm its prior, worth at most PEER_WEIGHT buckets.
+PEER_AFTER = 3 * BUCKETS_PER_DAY
+PEER_MIN = 5
+PEER_WEIGHT = 7 * BUCKETS_PER_DAY
+
+# The dimensions whose judgements share one alert type's false-alarm budget.
+_DEMANDS = (PRODUCT, ISSUE, TERM, PLATFORM_TERM)
+RAISES_ALIKE: dict[str, tuple[str, ...]] = {FIRM: (FIRM,), **{d: _DEMANDS for d in _DEMANDS}}
+
+__all__ = ["ISSUE_SHARE", "PEER_AFTER", "PEER_MIN", "PEER_WEIGHT", "PRIORS", "RAISES_ALIKE", "DetectConfig"]

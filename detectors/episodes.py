@@ -1,0 +1,129 @@
+"""Episodes: a finding opens an episode or grows it; a quiet one resolves. Each step is a Decision.
+
+One episode is one alert id from open to resolved (``schemas.alerts.alert_id`` of its
+type, subject and first bucket), so a replay or a restart never makes a second id for
+it. An open episode emits an update only when its people grow by ``update_growth`` or its
+severity rises, and resolves after ``quiet_buckets`` without a finding.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from detectors.config import DetectConfig
+from detectors.decisions import (
+    CRITICAL,
+    GROUP_DISPUTE,
+    INFO,
+    OPEN,
+    RESOLVED,
+    SEVERITY_RANK,
+    TERM,
+    UPDATE,
+    WARNING,
+    Decision,
+)
+from detectors.evidence import gather
+from detectors.judge import Finding
+from detectors.scores import score_of_log_p
+from detectors.windows import Episode, KeyState, bucket_start
+from detectors.wire import table_key
+from schemas.alerts import alert_id
+
+SAFETY_TERMS = frozenset({"食物中毒", "中毒", "起火", "爆炸", "受伤", "触电", "烫伤", "过敏", "死亡", "电池起火", "腹泻", "呕吐"})
+
+
+class Episodes:
+    """Turns a partition's findings into decisions; keeps *open* (the partition clock's keys
+    with open episodes) in step."""
+
+    def __init__(self, config: DetectConfig, open_keys: set[str]) -> None:
+        self.config = config
+        self.open_keys = open_keys
+
+    def found(self, s: KeyState, t: int, f: Finding) -> list[Decision]:
+        """A finding on *s* at tick *t*: an episode opens, or an open one grows (or nothing is said)."""
+        ek = f"{f.type}|{f.subject_key}"
+        ep = s.episodes.get(ek)
+        window = s.window(t, f.width)
+        buckets = [bk for _, bk in window]
+        first = next(b for b, bk in window if bk.n)
+        severity = severity_of(f, buckets)
+        if ep is None:
+            aid = alert_id(f.type, f.dimension, f.subject_key, bucket_start(first))
+            ep = Episode(f.type, f.dimension, f.subject_key, aid, first, t, f.observed, severity, t, f.observed)
+            s.episodes[ek] = ep
+            self.open_keys.add(table_key(s.dim, s.key))
+            status = OPEN
+        else:
+            ep.last_data_bucket = t
+            grew = f.observed >= ep.last_people * self.config.update_growth
+            worse = SEVERITY_RANK[severity] > SEVERITY_RANK[ep.last_severity]
+            if not (grew or worse):
+                return []
+            ep.last_people = max(ep.last_people, f.observed)
+            ep.last_severity = severity if worse else ep.last_severity
+            status = UPDATE
+        ep.last_observed = f.observed
+        return [self._decision(s, ep, t, f, status, severity)]
+
+    def quiet(self, s: KeyState, t: int) -> list[Decision]:
+        """Resolve *s*'s episodes quiet for ``quiet_buckets`` at tick *t*."""
+        out = []
+        for ek in sorted(s.episodes):
+            ep = s.episodes[ek]
+            if t - ep.last_data_bucket >= self.config.quiet_buckets:
+                out.append(_resolved(s, ep, t))
+                del s.episodes[ek]
+        return out
+
+    def _decision(self, s: KeyState, ep: Episode, t: int, f: Finding, status: str, severity: str) -> Decision:
+        ev = gather(s, ep.start_bucket, t, f.issue)
+        # Bonferroni over the windows tried; the score keeps its order however small p gets.
+        log_p = min(0.0, f.log_p + math.log(len(self.config.windows)))
+        return Decision(
+            alert_id=ep.alert_id, type=f.type, status=status, severity=severity,
+            dimension=f.dimension, key=f.subject_key, label=f.label or f.subject_key,
+            district_code=ev.district,
+            window_start=bucket_start(t - f.width + 1), window_end=bucket_start(t + 1),
+            raised_at=bucket_start(t + 1), observed=f.observed, expected=round(f.expected, 3),
+            score=score_of_log_p(log_p), distinct_complainants=ev.people, ticket_ids=ev.ids,
+            top_terms=ev.terms if s.dim != TERM else (s.key, *[x for x in ev.terms if x != s.key][:7]),
+            firms=ev.firms, amount=ev.amount, top_issue=f.issue or ev.issue,
+        )
+
+
+def severity_of(f: Finding, buckets: list[Any]) -> str:
+    """How grave a finding is: by people, money and (for a group dispute) safety words."""
+    amount = sum(bk.amount for bk in buckets)
+    terms = set()
+    for bk in buckets:
+        terms.update(bk.terms)
+    if f.type == GROUP_DISPUTE:
+        if f.observed >= 30 or amount >= 500_000 or (terms & SAFETY_TERMS and f.observed >= 10):
+            return CRITICAL
+        if f.observed >= 12 or amount >= 100_000:
+            return WARNING
+        return INFO
+    if f.observed >= 100:
+        return CRITICAL
+    if f.observed >= 20:
+        return WARNING
+    return INFO
+
+
+def _resolved(s: KeyState, ep: Episode, t: int) -> Decision:
+    ev = gather(s, ep.start_bucket, ep.last_data_bucket, None)
+    label = s.label if ep.dimension == s.dim else f"{s.label}·{ep.subject_key.rsplit('|', 1)[-1]}"
+    return Decision(
+        alert_id=ep.alert_id, type=ep.type, status=RESOLVED, severity=ep.last_severity,
+        dimension=ep.dimension, key=ep.subject_key, label=label, district_code=ev.district,
+        window_start=bucket_start(ep.start_bucket), window_end=bucket_start(ep.last_data_bucket + 1),
+        raised_at=bucket_start(t + 1), observed=ep.last_observed, expected=0.0, score=0.0,
+        distinct_complainants=ev.people, ticket_ids=ev.ids, top_terms=ev.terms,
+        firms=ev.firms, amount=ev.amount, top_issue=ev.issue,
+    )
+
+
+__all__ = ["SAFETY_TERMS", "Episodes", "severity_of"]

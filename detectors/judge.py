@@ -1,0 +1,235 @@
+"""Judging: a key's windows at a tick against its baseline and the false-alarm budget -> findings.
+
+A key is judged at every tick it has tickets in: each window's distinct complainants
+against the Negative Binomial its baseline predicts (a firm's prior from its peers), the
+most surprising window kept when it beats the budget's per-test rate. A finding says what
+was found (the alert type, the subject, the window, observed vs expected); what it becomes
+(an episode opened or grown) is ``detectors.episodes``'.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from detectors.baseline import Prior, Rhythm, predictive
+from detectors.calendar import Calendar
+from detectors.clock import Clock
+from detectors.config import ISSUE_SHARE, PEER_MIN, PEER_WEIGHT, PRIORS, RAISES_ALIKE, DetectConfig
+from detectors.decisions import CONCENTRATED_DEMAND, FIRM, FIRM_ISSUE, GROUP_DISPUTE, TERM, TERM_SURGE
+from detectors.tail import log_nb_sf
+from detectors.windows import BUCKETS_PER_DAY, KeyState
+
+ISSUE_TESTS = 4  # a few issues per firm compete: the windows are tried this many times over
+
+
+@dataclass(slots=True)
+class Finding:
+    """Something anomalous on one key at one tick: what, about which subject, over which window."""
+
+    type: str
+    dimension: str
+    subject_key: str
+    label: str
+    width: int
+    observed: int
+    expected: float
+    log_p: float
+    issue: str | None = None
+
+
+class Judge:
+    """Judges a partition's keys; reads the partition's clock (peers, judgements per day), never writes it."""
+
+    def __init__(self, config: DetectConfig, named_terms: frozenset[str], calendar: Calendar, rhythm: Rhythm,
+                 clock: Clock) -> None:
+        self.config = config
+        self.named_terms = named_terms
+        self.calendar = calendar
+        self.rhythm = rhythm
+        self.clock = clock
+        # Each window's exposure per category at the current tick (see exposures).
+        self._window_exposures: dict[str, list[tuple[int, float]]] = {}
+
+    def new_tick(self) -> None:
+        """The rhythm changes between ticks: forget the exposures of the last one."""
+        self._window_exposures.clear()
+
+    def may_find(self, s: KeyState, t: int) -> bool:
+        """Could ``findings`` find anything on *s*? For keys other than firms (a firm's issues are judged apart).
+
+        Most keys judged at a tick are common terms at their usual rate: more than nine in
+        ten have no suspect window and stop here, before ``findings``' budget and people sets.
+        """
+        return next(self._suspect_windows(s, t), None) is not None
+
+    def findings(self, s: KeyState, t: int) -> list[Finding]:
+        """Findings on *s* at tick *t*, past the warm-up (nothing is judged before it)."""
+        cfg = self.config
+        best: Finding | None = None
+        for w, n, r, mean in self._suspect_windows(s, t):
+            buckets = s.between(t - w, t)
+            people: set[str] = set()
+            for bk in buckets:
+                people |= bk.people
+            k = len(people)
+            if k < cfg.min_people or k <= mean:
+                continue
+            if s.dim != FIRM:
+                kind = self._demand_kind(s, buckets)
+                if kind is None:
+                    continue
+            else:
+                kind = GROUP_DISPUTE
+            lp = log_nb_sf(k, r=r, mean=mean)
+            if best is None or lp < best.log_p:
+                best = Finding(kind, s.dim, s.key, s.label, w, k, mean, lp)
+        alpha = self.alpha(s.dim)
+        if best is not None and best.log_p + math.log(len(cfg.windows)) < math.log(alpha):
+            return [best]
+        if s.dim == FIRM:
+            issue_finding = self._issue_finding(s, t, alpha)
+            if issue_finding is not None:
+                return [issue_finding]
+        return []
+
+    def _demand_kind(self, s: KeyState, buckets: list) -> str | None:
+        """What a surge of a key other than a firm is: a concentrated demand, a term surge,
+        or (None) one firm's story, which its group dispute tells."""
+        cfg = self.config
+        firms: dict[str, int] = {}
+        for bk in buckets:
+            for firm, c in bk.firms.items():
+                firms[firm] = firms.get(firm, 0) + c
+        total = sum(firms.values())
+        top = max(firms.values()) if firms else 0
+        if total and top / total >= cfg.firm_share_explains and firms.get("-", 0) != top:
+            return None  # one firm's story: its group dispute explains it
+        kind = CONCENTRATED_DEMAND if len(firms) - ("-" in firms) >= cfg.min_firms else TERM_SURGE
+        if s.dim == TERM and s.key not in self.named_terms:
+            kind = TERM_SURGE
+        if kind == TERM_SURGE and s.dim != TERM:
+            return None
+        return kind
+
+    def _issue_finding(self, s: KeyState, t: int, alpha: float) -> Finding | None:
+        """One issue surging at a firm under its normal total volume (firm x issue)."""
+        cfg = self.config
+        firm_prior = self.prior(s)
+        # An issue's prior is a share of the firm's own learned rate, not the new-firm prior:
+        # a busy firm with no 质量 complaints yet is not a firm where one is a surprise.
+        firm_rate = (firm_prior.shape + s.base_people) / (firm_prior.weight + s.base_exposure)
+        issue_prior = Prior(max(firm_rate * ISSUE_SHARE, firm_prior.rate), 2 * BUCKETS_PER_DAY)
+        best: Finding | None = None
+        for w, exposure in self.exposures(t, s.category):
+            counts: dict[str, int] = {}
+            for _, bk in s.window(t, w):
+                for i, c in bk.issues.items():
+                    counts[i] = counts.get(i, 0) + c
+            for issue, k in counts.items():
+                if k < cfg.min_people:
+                    continue
+                r, mean = predictive(s.base_issues.get(issue, 0.0), s.base_exposure, issue_prior, exposure)
+                if k <= mean:  # people never outnumber tickets: no need to count them
+                    continue
+                people = _issue_people(s, t, w, issue)
+                if people < cfg.min_people or people <= mean:
+                    continue
+                r = min(r, cfg.dispersion)
+                lp = log_nb_sf(people, r=r, mean=mean)
+                if best is None or lp < best.log_p:
+                    best = Finding(GROUP_DISPUTE, FIRM_ISSUE, f"{s.key}|{issue}", f"{s.label}·{issue}",
+                                   w, people, mean, lp, issue)
+        n_tests = len(cfg.windows) * ISSUE_TESTS
+        if best is not None and best.log_p + math.log(n_tests) < math.log(alpha):
+            return best
+        return None
+
+    def prior(self, s: KeyState) -> Prior:
+        """The prior of a key's rate: for a firm, the Gamma its peers' rates fit (firms of its
+        product category in its district, else in any district), else the default.
+
+        Fitted by moments (empirical Bayes): mean m and variance v of the peers' rates give
+        a prior worth m / v buckets. Alike peers give a firm with no history a firm
+        expectation; peers as varied as firm volumes usually are weigh next to nothing
+        against a firm's own history. Peers only ever raise the default: that a firm's
+        category is quiet is no reason to find five complaints at it more alarming than
+        the default prior does (small firms' chance bursts are the commonest false alarm).
+        """
+        default = PRIORS[s.dim]
+        if s.dim == FIRM and s.category:
+            peers = self.clock.peers
+            for group in (f"{s.category}|{s.district}", f"{s.category}|"):
+                g = peers.get(group)
+                if g is not None and g[0] >= PEER_MIN:
+                    mean = g[1] / g[0]
+                    if mean <= default.rate:
+                        break
+                    var = g[2] / g[0] - mean * mean
+                    return Prior(mean, PEER_WEIGHT if var * PEER_WEIGHT <= mean else mean / var)
+        return default
+
+    def alpha(self, dim: str) -> float:
+        """Per-test false-alarm rate: the daily budget spread over the judgements made per day.
+
+        Every key with tickets in a bucket is judged at that tick, so a busy key is tested
+        many times a day; the budget of an alert type is split over the (key, tick)
+        judgements of every dimension that can raise it, counted in this partition and
+        scaled by the partition count (keys are spread evenly by the hash).
+        """
+        clock = self.clock
+        tests = sum(max(clock.day_evals.get(d, 0), clock.prev_day_evals.get(d, 0)) for d in RAISES_ALIKE[dim])
+        return self.config.false_alarms_per_day / max(100, self.config.partitions * tests)
+
+    def exposures(self, t: int, category: str) -> list[tuple[int, float]]:
+        """Each window's (calendar-weighted) exposure at tick *t* for keys of *category*:
+        the same for every such key of the tick, so computed once per tick and category."""
+        windows = self._window_exposures.get(category)
+        if windows is None:
+            windows = self._window_exposures[category] = [
+                (w, self.calendar.exposure(self.rhythm, t - w, t, category)) for w in self.config.windows]
+        return windows
+
+    def _suspect_windows(self, s: KeyState, t: int) -> Iterator[tuple[int, int, float, float]]:
+        """(window, tickets, shape, mean) of each window whose ticket count ``count_clears``
+        against the people ``findings`` expects (people never outnumber tickets)."""
+        cfg = self.config
+        prior = self.prior(s)
+        order, counts = s.order, s.counts
+        hi = bisect_right(order, t)
+        for w, exposure in self.exposures(t, s.category):
+            n = sum(counts[bisect_right(order, t - w, 0, hi):hi])  # s.count(t, w)
+            if n >= cfg.min_people:
+                r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
+                r = min(r, cfg.dispersion)
+                if count_clears(n, mean, r):
+                    yield w, n, r, mean
+
+
+def _issue_people(s: KeyState, t: int, w: int, issue: str) -> int:
+    # Buckets keep issue counts, not who raised which issue: bound people by both.
+    n = 0
+    people: set[str] = set()
+    for _, bk in s.window(t, w):
+        c = bk.issues.get(issue, 0)
+        if c:
+            n += c
+            people |= bk.people
+    return min(n, len(people))
+
+
+def count_clears(n: int, mean: float, r: float) -> bool:
+    """Whether *n* tickets in a window are remarkable enough for ``Judge.findings`` to look at its people.
+
+    Above the *mean*, and by three standard deviations of the Negative Binomial (shape *r*)
+    once the mean is large enough for that to mean something.
+
+    >>> count_clears(5, 0.4, 3.0), count_clears(12, 8.0, 3.0), count_clears(30, 8.0, 3.0)
+    (True, False, True)
+    """
+    return n > mean and (mean < 3.0 or n - mean >= 3.0 * math.sqrt(mean + mean * mean / r))
+
+
+__all__ = ["Finding", "Judge", "count_clears"]

@@ -1,0 +1,380 @@
+"""The window side of the engine: one partition's keys, folded in from delta messages and judged tick by tick.
+
+``PartitionEngine`` owns the keys routed to one partition. It folds delta messages into
+their states (kept by a ``detectors.store`` store) and, whenever the watermark (the least
+event time every source has reached, less the allowed lateness) passes the end of a
+bucket, evaluates that bucket's tick: the keys with tickets in it learn their baselines and
+are judged (``detectors.judge``), their findings open or grow episodes and quiet episodes
+resolve (``detectors.episodes``). Evaluation is driven by event time only, so one worker or
+many, offline or streaming, the same input gives the same decisions.
+
+Late tickets: a ticket whose bucket has already been evaluated (its event time is behind
+the watermark) is still counted in its bucket, so later windows and the baseline include
+it, and its key is judged again at the next tick; ticks already evaluated are not
+revisited. Input disordered by less than the allowed lateness is never late.
+
+End of input: when every source has gone quiet (offline: end of file; stream: idle for a
+while) time is taken to have reached the end of the newest bucket seen, and every bucket
+up to it is evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any
+
+from detectors.baseline import Rhythm
+from detectors.calendar import load_calendar
+from detectors.clock import Clock, Source
+from detectors.config import PEER_AFTER, DetectConfig
+from detectors.decisions import FIRM, Decision
+from detectors.episodes import Episodes
+from detectors.front import Front
+from detectors.judge import Judge
+from detectors.store import KeyStore, MemoryStore, Stub, TableStore
+from detectors.text import domain_words
+from detectors.windows import BUCKETS_PER_DAY, KeyState, bucket_of, bucket_start
+from detectors.wire import decode_clock, encode_clock, message_keys, message_sources
+
+
+class PartitionEngine:
+    """Owns the keys of one partition: folds deltas in, evaluates ticks, keeps episodes.
+
+    Its key states are in *store* (a ``detectors.store.KeyStore``; by default every state in
+    memory); *load*, a table key's persisted state (``detectors.wire.encode_key`` form) or
+    None, is short for ``store=TableStore(load)``: the stream passes its table's. *clock* is
+    a persisted clock (``clock_dict()``) to resume from. After ``apply``, ``take_dirty()``
+    gives the states to persist (stub states for keys cut down).
+
+    Forgetting, so that state holds the recent past and not every key's whole history: a
+    key (with no open episode) whose bucket at a tick comes more than ``forget_days``
+    after the one before starts afresh there: its older buckets and its baseline are
+    dropped (its label, category and district stay, and a firm's count in its peer groups
+    is not made again). So at the first tick of each day, a key whose newest bucket is
+    older than that is cut down to a stub of those
+    (``stubs``; a stub state in the store): its next tickets, which can only come later,
+    would renew it anyway. The rule reads only a key's buckets up to the tick, all of
+    which are in by then, so the decisions do not depend on the batching, on the order
+    sources deliver in, or on what was in memory when: a worker restarted from its
+    table decides as one that never stopped.
+    """
+
+    def __init__(
+        self,
+        partition: int,
+        config: DetectConfig,
+        load: Callable[[str], dict[str, Any] | None] | None = None,
+        clock: dict[str, Any] | None = None,
+        named_terms: frozenset[str] | None = None,
+        store: KeyStore | None = None,
+    ) -> None:
+        self.partition = partition
+        self.config = config
+        # A term names a demand only if it is a named practice or problem (the domain
+        # dictionary: 强制办卡, 先用后付, 含绒量不足); any other word surging is a hot word.
+        self.named_terms = domain_words() if named_terms is None else named_terms
+        self.store: KeyStore = store if store is not None else TableStore(load) if load else MemoryStore()
+        self.calendar = load_calendar(config.calendar)
+        self.rhythm = Rhythm(day_factor=self.calendar.factor)
+        self.clock = decode_clock(clock, self.rhythm) if clock else Clock()
+        self.judge = Judge(config, self.named_terms, self.calendar, self.rhythm, self.clock)
+        self.episodes = Episodes(config, self.clock.open)
+        self._half_life = config.half_life_days * BUCKETS_PER_DAY
+        self._forget = round(config.forget_days * BUCKETS_PER_DAY)
+
+    # ---- state
+
+    @property
+    def states(self) -> dict[str, KeyState]:
+        """The key states in memory, by table key."""
+        return self.store.states
+
+    @property
+    def stubs(self) -> dict[str, Stub]:
+        """Keys cut down, by table key (see the class docstring)."""
+        return self.store.stubs
+
+    def state(self, tk: str, dim: str = "", key: str = "") -> KeyState:
+        return self.store.get(tk, dim, key)
+
+    def take_dirty(self) -> dict[str, dict[str, Any]]:
+        """Stored forms of the states changed since the last call (to persist), keyed by
+        table key; a key cut down to a stub gives its stub state."""
+        return self.store.take_dirty()
+
+    def clock_dict(self) -> dict[str, Any]:
+        return encode_clock(self.clock, self.rhythm)
+
+    # ---- input
+
+    def apply(self, msg: dict[str, Any], offset: int | None = None) -> list[Decision]:
+        """Fold one delta message in; return the decisions of every tick it lets close.
+
+        *offset* (the stream's) makes replays harmless: the clock, persisted with the
+        states, remembers the last offset folded in, and a message at or before it is
+        skipped, so redelivery after a rebalance or crash never counts twice.
+        """
+        clock = self.clock
+        if offset is not None:
+            if offset <= clock.applied:
+                return []
+            clock.applied = offset
+        store = self.store
+        due, last_tick, states, dirty, get = clock.due, clock.last_tick, store.states, store.dirty, store.get
+        for dim, key, deltas in message_keys(msg):
+            tk = f"{dim}:{key}"  # wire.table_key, inlined: once per key per message
+            s = states.get(tk) or get(tk, dim, key)
+            for raw in deltas:
+                s.add_raw(raw)
+                due_at = raw[0]  # Delta.bucket
+                if last_tick >= 0 and due_at <= last_tick:  # late: its bucket's tick is past; judged at the next one
+                    clock.late += raw[1]  # Delta.n
+                    due_at = last_tick + 1
+                keys = due.get(due_at)
+                if keys is None:
+                    due[due_at] = {tk}
+                else:
+                    keys.add(tk)
+            dirty.add(tk)
+        for src, front, idle, newest in message_sources(msg):
+            old = clock.sources.get(src)
+            if old is None:
+                clock.sources[src] = old = Source(None, idle, [])
+            if front is not None and (old.front is None or front > old.front):
+                old.front = front
+            old.idle = idle
+            if newest:  # a later report of the same source: rank by rank (Front.update)
+                merged = Front(old.newest)
+                merged.update(newest)
+                old.newest = merged.newest
+        return self._advance(self._target_tick())
+
+    def done_to(self) -> float:
+        """The event time up to which this partition has decided everything (its last tick's end).
+
+        A partition with no keys yet has decided nothing, up to wherever its watermark is.
+        """
+        tick = self.clock.last_tick
+        if tick < 0:
+            target = self._target_tick()
+            if target is None:
+                return float("-inf")
+            tick = target
+        return bucket_start(tick + 1)
+
+    def finish(self) -> list[Decision]:
+        """End of input: evaluate every bucket up to the newest one seen."""
+        for v in self.clock.sources.values():
+            v.idle = True
+        return self._advance(self._target_tick())
+
+    def _target_tick(self) -> int | None:
+        srcs = self.clock.sources
+        if len(srcs) < self.config.sources:
+            return None
+        seen = [v.front for v in srcs.values() if v.front is not None]
+        if not seen:
+            return None
+        active = [v.front for v in srcs.values() if not v.idle]
+        if active:
+            if any(ts is None for ts in active):
+                return None
+            return bucket_of(min(active) - self.config.lateness_seconds) - 1
+        # All quiet: the bucket of the reach of everything every source carried is as
+        # complete as it gets. Merged from each source's newest times, it is the reach one
+        # reader of all the input would have (offline: the file's), however the input
+        # was split; the sources' own fronts would not give it.
+        together = Front()
+        for v in srcs.values():
+            together.merge(v.newest)
+        reach = together.reach
+        return bucket_of(reach if reach is not None else max(seen))
+
+    def _advance(self, target: int | None) -> list[Decision]:
+        clock = self.clock
+        if target is None:
+            return []
+        if clock.last_tick < 0:
+            if not clock.due:
+                return []
+            clock.last_tick = min(clock.due) - 1
+            clock.first_tick = clock.last_tick
+        out: list[Decision] = []
+        while clock.last_tick < target:
+            # Skip stretches with nothing due and nothing open in one step.
+            nxt = clock.last_tick + 1
+            if not clock.open and clock.due:
+                nxt = max(nxt, min(min(clock.due), target))
+            elif not clock.open and not clock.due:
+                nxt = target
+            self._skip_rhythm(clock.last_tick, nxt)
+            clock.last_tick = nxt
+            out.extend(self._tick(nxt))
+        return out
+
+    def _skip_rhythm(self, last: int, nxt: int) -> None:
+        # Skipped buckets had no tickets: the rhythm only needs to know time moved on.
+        if nxt - 1 > last:
+            self.rhythm.learn(nxt - 1, 0.0)
+
+    # ---- a tick
+
+    def _tick(self, t: int) -> list[Decision]:
+        """Evaluate tick *t*: every key with tickets in its bucket, then the open episodes.
+
+        Long because it is the hot loop (every key due at every tick), with its names
+        bound once; what it does per key is in the comments.
+        """
+        clock = self.clock
+        self.judge.new_tick()
+        keys = clock.due.pop(t, set())
+        day = t // BUCKETS_PER_DAY
+        if day != clock.day:
+            # Only the day just before counts, however many empty ticks were skipped.
+            clock.prev_day_evals = dict(clock.day_evals) if day == clock.day + 1 else {}
+            clock.day_evals = {}
+            clock.day = day
+            self._drop_stale(t, keys)
+        out: list[Decision] = []
+        tickets = 0  # every key's tickets in this bucket: only the shape of the rhythm matters
+        # The hot loop (every key with tickets in the bucket): names bound once.
+        cfg = self.config
+        min_people, longest, evals = cfg.min_people, cfg.longest, clock.day_evals
+        store = self.store
+        states, dirty, get, learn = store.states, store.dirty, store.get, self._learn
+        judge, found = self.judge, self.episodes.found
+        # Nothing is judged during the warm-up (baselines are still empty: everything would
+        # look new). After it, keys that cannot be found anomalous are screened out before
+        # judging (Judge.may_find). Firms and keys with open episodes are always judged.
+        judging = t - clock.first_tick >= cfg.warmup_days * BUCKETS_PER_DAY
+        forget = self._forget
+        for tk in sorted(keys):
+            s = states.get(tk) or get(tk)
+            # Back after forget_days: start afresh (see the class docstring). A key whose
+            # oldest bucket held is that recent has no such gap: one comparison for most.
+            first = s.order[0] if s.order else t + 1
+            if first < t - forget or (first == t and 0 <= s.learned_to < t - forget):
+                self._renew(s, t)
+            evals[s.dim] = evals.get(s.dim, 0) + 1
+            b = s.get(t)
+            if b is not None:
+                tickets += b.n
+                # Read at the bucket's tick, when all of it is in, so batching cannot change
+                # them: the key's label is its newest bucket's, its category the first
+                # bucket's that had one, and a firm's district (for its peers) where most of
+                # its first bucket's tickets came from. A bucket's label and category are
+                # read once, then dropped (they would be a tenth of the stored state).
+                if b.label:
+                    s.label = b.label
+                    if not s.category:
+                        s.category = b.category
+                    b.label = b.category = ""
+                if not s.district and s.dim == FIRM and b.districts:
+                    counts = b.districts
+                    s.district = max(sorted(counts), key=counts.__getitem__)
+            if not s.episodes and (s.retained < min_people or s.count(t, longest) < min_people):
+                # Most keys: too few tickets to matter. Learning waits (it catches up in one
+                # step) but never more than two days, so old buckets are pruned.
+                if t - s.learned_to > 2 * BUCKETS_PER_DAY:
+                    learn(s, t - longest)
+                    s.prune(s.learned_to + 1)
+                    dirty.add(tk)
+                continue
+            learn(s, t - longest)
+            if judging and (s.episodes or s.dim == FIRM or judge.may_find(s, t)):
+                for finding in judge.findings(s, t):
+                    out.extend(found(s, t, finding))
+            s.prune(s.learned_to + 1)  # after judging: evidence reaches back to an episode's start
+            dirty.add(tk)
+        for tk in sorted(clock.open):
+            s = get(tk)
+            resolved = self.episodes.quiet(s, t)
+            if resolved:
+                out.extend(resolved)
+                dirty.add(tk)
+            if not s.episodes:
+                clock.open.discard(tk)
+        self.rhythm.learn(t, float(tickets))
+        return out
+
+    def _renew(self, s: KeyState, t: int) -> None:
+        """Start *s* afresh at tick *t* if its bucket there comes more than forget_days after
+        the one before (or, with none before, after what it last learned)."""
+        order = s.order
+        i = bisect_left(order, t)
+        if s.episodes or i == len(order) or order[i] != t:
+            return  # an open episode, or due for a late ticket only (no bucket at this tick)
+        prev = order[i - 1] if i else s.learned_to
+        if prev >= 0 and t - prev > self._forget:
+            s.renew(i)
+
+    def _drop_stale(self, t: int, due_now: set[str]) -> None:
+        """Cut down to stubs the keys whose newest bucket is more than forget_days before
+        tick *t*: their next tickets, which can only come after it, would renew them."""
+        before = t - self._forget
+        states = self.store.states
+        stale = [tk for tk, s in states.items() if (s.order[-1] if s.order else s.learned_to) < before]
+        if not stale:
+            return
+        clock = self.clock
+        keep = clock.open.union(due_now, *clock.due.values())
+        for tk in stale:
+            if states[tk].episodes or tk in keep:
+                continue
+            self.store.cut(tk)
+
+    def _learn(self, s: KeyState, upto: int) -> None:
+        """Feed the key's closed history up to *upto* into its baseline, skipping episodes."""
+        # A key first seen today was watched, with nothing to report, since the partition began.
+        start = s.learned_to if s.learned_to >= 0 else min(s.first_bucket - 1, self.clock.first_tick)
+        if upto <= start:
+            return
+        decay = math.pow(0.5, (upto - start) / self._half_life)
+        s.base_count *= decay
+        s.base_people *= decay
+        s.base_exposure *= decay
+        # Only a firm's issues are judged (Judge's issue findings): other keys, most of them
+        # terms judged at every tick, need not learn theirs.
+        issues = s.base_issues if s.dim == FIRM else None
+        if issues:
+            for i in issues:
+                issues[i] *= decay
+        stop = upto
+        if s.episodes:  # an ongoing episode must not inflate its own baseline
+            stop = min(upto, min(e.start_bucket for e in s.episodes.values()) - 1)
+        if stop > start:
+            watched = s.base_exposure
+            s.base_exposure += self.calendar.exposure(self.rhythm, start, stop, s.category)
+            if s.dim == FIRM and watched < PEER_AFTER <= s.base_exposure:
+                self._join_peers(s)
+            # Bucket by bucket, oldest first, so the sums do not depend on the order buckets arrived in.
+            count, people = s.base_count, s.base_people
+            for bk in s.between(start, stop):
+                count += bk.n
+                people += len(bk.people)
+                if issues is not None:
+                    for i, c in bk.issues.items():
+                        issues[i] = issues.get(i, 0.0) + c
+            s.base_count, s.base_people = count, people
+        s.learned_to = upto
+
+    def _join_peers(self, s: KeyState) -> None:
+        """Count a firm watched for PEER_AFTER into its peer groups, once, with the rate it
+        showed by then. It can cross PEER_AFTER again: its exposure is forgotten as it
+        grows (at night faster than it grows), and a firm that starts afresh (forgetting)
+        crosses it anew, with the rate of a firm new since the partition began, which says
+        nothing of what firms of its kind get."""
+        if not s.category or s.peer is not None:
+            return
+        rate = s.base_people / s.base_exposure
+        for group in {f"{s.category}|{s.district}", f"{s.category}|"}:
+            g = self.clock.peers.setdefault(group, [0.0, 0.0, 0.0])
+            g[0] += 1.0
+            g[1] += rate
+            g[2] += rate * rate
+        s.peer = rate
+
+
+__all__ = ["PartitionEngine"]

@@ -1,0 +1,195 @@
+"""The internal wire formats, field by field, and every shim for older versions of them.
+
+Three formats leave the engine and come back: the **delta message** (ingest -> windows, one
+per partition per batch), a key's **stored state** and a partition's **clock** (both in the
+state table's changelog). They are compact JSON: positional lists and short keys, because
+they are written and read for every batch and every flush. This module is the one place
+that knows those positions and keys; everything else reads named fields. The bytes are
+the same as they always were, so messages and states written before still load: the
+shims that read older versions are here too, and nowhere else.
+
+Delta message (``delta_message``, ``message_keys``, ``message_sources``)::
+
+    {"v": 2,                                      # DELTA_VERSION
+     "w": {source: [front | None, idle, newest]}, # each source's event-time progress
+     "k": [[dim, key, [delta, ...]], ...]}        # each key's deltas, a Delta.to_list() each
+
+  version 1 (before labels moved into each delta) carried ``[dim, key, label, category,
+  deltas]`` with nine-field deltas; a source written before ``newest`` was ``[front, idle]``.
+
+Stored key state (``encode_key`` / ``decode_key``)::
+
+    {"d": dim, "k": key, "l": label, "di": district, "c": category,
+     "b": [bucket as a Delta.to_list(), people sorted, ...],
+     "bc": base count, "bp": base people, "be": base exposure, "bi": {issue: base count},
+     "lt": learned to, "fb": first bucket, "pj": peer rate | None,
+     "ep": {"type|subject key": [Episode's fields in order]}}
+
+  older states: buckets of nine fields (no label, category), no "pj".
+
+Partition clock (``encode_clock`` / ``decode_clock``)::
+
+    {"s": {source: [front | None, idle, newest]}, "t": last tick, "ft": first tick,
+     "d": {bucket: [table keys due]}, "o": [keys with open episodes], "day": day,
+     "de": {dim: judgements today}, "pd": {dim: judgements the day before}, "late": late deltas,
+     "r": the rhythm (Rhythm.to_dict), "ap": last offset applied, "pe": {peer group: [n, sum, sum of squares]}}
+
+  older clocks: no "ap", no "pe", sources of two fields.
+
+>>> from detectors.windows import KeyState
+>>> s = KeyState("firm", "F1")
+>>> s.add(Delta(bucket=10, n=2, people=["p_b", "p_a"], ids=["T1", "T2"], terms={"闭店": 2}))
+>>> stored = encode_key(s)
+>>> stored["b"]
+[[10, 2, ['p_a', 'p_b'], ['T1', 'T2'], {'闭店': 2}, {}, {}, {}, 0.0, '', '']]
+>>> encode_key(decode_key(stored)) == stored
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.baseline import Rhythm
+from detectors.clock import Clock, Source
+from detectors.windows import Bucket, Episode, KeyState
+
+DELTA_VERSION = 2
+
+
+def table_key(dim: str, key: str) -> str:
+    """The key a dimension's key is routed and stored under."""
+    return f"{dim}:{key}"
+
+
+def split_table_key(tk: str) -> tuple[str, str]:
+    """(dimension, key) of a table key."""
+    dim, _, key = tk.partition(":")
+    return dim, key
+
+
+@dataclass(slots=True)
+class Delta:
+    """What one batch of tickets adds to one key's one bucket; on the wire, ``to_list()``.
+
+    The aggregator fills one per key and bucket of a batch (mutable, slotted: it is the
+    ingest hot path); the windows read the list form without making one
+    (``KeyState.add_raw``).
+    """
+
+    bucket: int
+    n: int = 0
+    people: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    terms: dict[str, int] = field(default_factory=dict)
+    firms: dict[str, int] = field(default_factory=dict)
+    issues: dict[str, int] = field(default_factory=dict)
+    districts: dict[str, int] = field(default_factory=dict)
+    amount: float = 0.0
+    label: str = ""  # the least of its tickets' labels (see windows.Bucket)
+    category: str = ""  # the least of its tickets' product categories
+
+    def to_list(self) -> list[Any]:
+        return [self.bucket, self.n, self.people, self.ids, self.terms, self.firms,
+                self.issues, self.districts, self.amount, self.label, self.category]
+
+    @classmethod
+    def from_list(cls, v: list[Any]) -> Delta:
+        return cls(*v)
+
+
+# ---- the delta message
+
+
+def delta_message(watermarks: dict[str, list[Any]]) -> dict[str, Any]:
+    """An empty delta message carrying *watermarks* (source -> [front, idle, newest]);
+    ``add_key`` fills it."""
+    return {"v": DELTA_VERSION, "w": watermarks, "k": []}
+
+
+def add_key(msg: dict[str, Any], dim: str, key: str, deltas: list[list[Any]]) -> None:
+    """Put one key's deltas (each a ``Delta.to_list()``) in a delta message."""
+    msg["k"].append([dim, key, deltas])
+
+
+def message_keys(msg: dict[str, Any]) -> list[list[Any]]:
+    """The message's keys as [dim, key, deltas], whatever version wrote it."""
+    keys: list[list[Any]] = msg["k"]
+    if msg.get("v") == DELTA_VERSION:
+        return keys
+    # Version 1 (written before an upgrade): [dim, key, label, category, deltas]; each delta carries them now.
+    return [[dim, key, [[*d, label, category] for d in deltas]] for dim, key, label, category, deltas in keys]
+
+
+def message_sources(msg: dict[str, Any]) -> Iterator[tuple[str, float | None, bool, list[float]]]:
+    """(source, front, idle, newest event times) of each source the message reports on."""
+    for src, (front, idle, *newest) in msg["w"].items():
+        yield src, front, idle, newest[0] if newest else []  # [front, idle]: written before newest
+
+
+# ---- a key's stored state
+
+
+def encode_key(s: KeyState) -> dict[str, Any]:
+    """A key's state as the state table stores it (stable field order)."""
+    return {
+        "d": s.dim, "k": s.key, "l": s.label, "di": s.district, "c": s.category,
+        "b": [[b, bk.n, sorted(bk.people), bk.ids, bk.terms, bk.firms, bk.issues, bk.districts, bk.amount,
+               bk.label, bk.category] for b, bk in zip(s.order, s.slots)],
+        "bc": s.base_count, "bp": s.base_people, "be": s.base_exposure, "bi": s.base_issues,
+        "lt": s.learned_to, "fb": s.first_bucket, "pj": s.peer,
+        "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
+                   e.last_people, e.last_severity, e.last_data_bucket, e.last_observed]
+               for k, e in s.episodes.items()},
+    }
+
+
+def decode_key(v: dict[str, Any]) -> KeyState:
+    """A key's state back from ``encode_key``'s form, or an older version's."""
+    s = KeyState(v["d"], v["k"], v["l"], v["di"], v["c"])
+    # A bucket stored before buckets had labels (nine fields) takes none.
+    for b, n, people, ids, terms, firms, issues, districts, amount, *named in sorted(v["b"], key=lambda x: x[0]):
+        s.slots.append(Bucket(n, set(people), ids, terms, firms, issues, districts, amount, *named))
+        s.order.append(b)
+        s.counts.append(n)
+        s.retained += n
+    s.base_count, s.base_people, s.base_exposure = v["bc"], v["bp"], v["be"]
+    s.base_issues = dict(v["bi"])
+    s.learned_to, s.first_bucket = v["lt"], v["fb"]
+    s.peer = v.get("pj")  # None in states stored before peers
+    s.episodes = {k: Episode(*e) for k, e in v["ep"].items()}
+    return s
+
+
+# ---- a partition's clock
+
+
+def encode_clock(c: Clock, rhythm: Rhythm) -> dict[str, Any]:
+    """A partition's clock (and its rhythm) as the state table stores it."""
+    return {
+        "s": {src: [x.front, x.idle, x.newest] for src, x in c.sources.items()}, "t": c.last_tick,
+        "ft": c.first_tick, "d": {str(b): sorted(ks) for b, ks in c.due.items()},
+        "o": sorted(c.open), "day": c.day,
+        "de": c.day_evals, "pd": c.prev_day_evals, "late": c.late, "r": rhythm.to_dict(),
+        "ap": c.applied, "pe": c.peers,
+    }
+
+
+def decode_clock(v: dict[str, Any], rhythm: Rhythm) -> Clock:
+    """A clock back from ``encode_clock``'s form, or an older version's; loads *rhythm* too."""
+    rhythm.load(v["r"])
+    return Clock(
+        sources={k: Source(x[0], x[1], list(x[2]) if len(x) > 2 else []) for k, x in v["s"].items()},
+        last_tick=v["t"], first_tick=v["ft"],
+        due={int(b): set(ks) for b, ks in v["d"].items()}, open=set(v["o"]), day=v["day"],
+        day_evals=dict(v["de"]), prev_day_evals=dict(v["pd"]), late=v["late"],
+        applied=v.get("ap", -1), peers={g: list(x) for g, x in v.get("pe", {}).items()},
+    )
+
+
+__all__ = [
+    "DELTA_VERSION", "Delta", "add_key", "decode_clock", "decode_key", "delta_message", "encode_clock",
+    "encode_key", "message_keys", "message_sources", "split_table_key", "table_key",
+]
