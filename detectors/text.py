@@ -44,24 +44,12 @@ the whole table so they outrank any other word seen as often; then up to ``max_p
 phrases made of two adjacent kept tokens ("闭店" + "跑路" -> "闭店跑路") ranked by the sum
 of their weights. Ties keep text order.
 
-Speed (``python -m earlywarn.textbench``: 316 narratives of 138 characters on average, CPU
-time per narrative, three interleaved passes after a warm-up, on our shared 2-core
-machine while it was quiet)::
-
-                              run 1    run 2    run 3     best  per 200 chars
-    Segmenter.terms            59.7     58.5     59.8     58.5           84.9
-    Segmenter.cut              26.4     23.7     24.5     23.7           34.4
-    reference_cut (jieba)     612.0    904.6    574.1    574.1          832.5
-
-Runs on the same machine while others used it were up to twice as slow, all three alike;
-the ratios held: ``terms`` ~10x faster than ``jieba.lcut``, ``cut`` ~25x.
-
-Picking terms costs a little more than segmenting: a dict lookup costs 100-300 ns on this
-machine, and ``terms`` touches each of a narrative's ~80 tokens once (one C-level ``map``)
-and then loops in Python over the ~30 it keeps. Slower alternatives we measured: a Python
-loop over every token, ``Counter``/``compress`` passes, and looking up the 270k-entry IDF
-table directly (twice the lookup cost of the cache below). The 40 us per 200 characters we
-aimed for is about what ``rjieba.cut`` alone costs here (~34 us; DESIGN's table says ~30).
+Speed: ``python -m earlywarn.textbench`` measures ``terms``, ``cut`` and jieba's ``lcut``
+on the test corpus (figures in docs/performance.md: ``terms`` ~10x faster than
+``jieba.lcut``, ``cut`` ~25x). Picking terms touches each token once (one C-level ``map``
+over a cache of token weights) and then loops in Python only over the tokens it keeps;
+a Python loop over every token, ``Counter``/``compress`` passes and direct lookups in the
+270k-entry IDF table were each slower.
 
 Construction reads jieba's dictionary and IDF table (about 1.2 s, ~100 MB RSS); build one
 :class:`Segmenter` per process and share it. After construction the only thing that changes

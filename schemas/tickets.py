@@ -34,12 +34,10 @@ amount                        WRONG_TYPE unless a finite number (bool is not one
 
 Unknown fields are kept in ``Ticket.extra``.
 
-Cost: ``decode`` of one 1012-byte ticket (a complaint with every field set and a
-200-character narrative) takes 9.2-10 µs on this 2-core machine, of which orjson's parse
-is ~2.1 µs and ``validate`` ~6.3 µs (best of 60 interleaved rounds of 20 000 calls with
-``timeit``, CPython 3.11, measured while other jobs kept the load average at 2-3; run
-``python -m schemas.tickets`` to repeat it). The timestamp (regex + ``fromisoformat``) is
-the largest single part, ~1.7 µs.
+Decoding is on the hot path (once per ticket, before anything else), so ``validate``
+checks in the order that fails cheapest and builds the Ticket without the frozen
+dataclass's per-field ``__setattr__`` (see ``_DraftTicket``); ``python -m schemas.tickets``
+measures it (figures in docs/performance.md).
 
 >>> [t] = decode('{"ticket_id": "T1", "kind": "consultation", "received_at": '
 ...              '"2025-03-01T10:15:00+08:00", "district_code": "310115", '

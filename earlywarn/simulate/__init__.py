@@ -65,11 +65,8 @@ from ``cfg.seed`` by name (string seeds hash with SHA-512, so runs, processes an
 tickets) happens in the constructor; background tickets are written lazily by
 :meth:`Simulation.tickets`, so memory stays ~150 bytes per ticket planned.
 
-Rate (40 k tickets/s required): ~55 k tickets/s for the default scenario (28 days × 6 000
-tickets a day: ~0.6 s planning, ~2.2 s writing 159 k tickets), measured on our 2-core
-machine with other work running (load ≈ 1), CPython 3.11; the four holdout scenarios of
-``earlywarn.scenarios`` (618 k tickets) take ~12 s. ``python -m earlywarn.simulate``
-measures it again.
+It must write faster than anything reads it (40 k tickets/s); ``python -m
+earlywarn.simulate`` measures it (docs/performance.md).
 
 >>> sim = Simulation(SimConfig(seed=7, days=1, tickets_per_day=400, firms=300,
 ...                            incidents=(), decoys=(), professionals=0))
