@@ -107,6 +107,8 @@ class Metrics:
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        # A table of declarations, one per metric, then their closed label sets at zero:
+        # long, and clearer as one list than cut into pieces.
         self.registry = registry
         r = registry
 
