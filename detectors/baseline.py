@@ -15,7 +15,6 @@ True
 from __future__ import annotations
 
 import calendar
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,7 +23,6 @@ from schemas.alerts import SHANGHAI
 
 # Asia/Shanghai has no daylight saving: a fixed +08:00, the alert contract's (one definition, there).
 LOCAL_OFFSET = int(SHANGHAI.utcoffset(None).total_seconds())
-HOURS_PER_WEEK = 168
 _BUCKETS_PER_HOUR = 3600 // BUCKET_SECONDS
 _BUCKETS_PER_WEEK = 7 * BUCKETS_PER_DAY
 # bucket index of Monday 00:00 local in the bucket-of-week cycle (1970-01-01 was a Thursday)
@@ -202,7 +200,3 @@ def predictive(count: float, exposure: float, prior: Prior, window_exposure: flo
     alpha = prior.shape + count
     beta = prior.weight + exposure
     return alpha, alpha / beta * window_exposure
-
-
-def decay_factor(buckets: float, half_life_buckets: float) -> float:
-    return math.pow(0.5, buckets / half_life_buckets)

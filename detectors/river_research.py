@@ -39,7 +39,7 @@ from river import base
 from detectors.baseline import Prior, Rhythm, predictive
 from detectors.scores import score_of_log_p
 from detectors.tail import _log_betainc, log_nb_sf  # the engine's tails, not a second copy
-from detectors.windows import BUCKET_SECONDS, BUCKETS_PER_DAY, bucket_of
+from detectors.windows import BUCKET_SECONDS, bucket_of
 
 __all__ = ["CountRateDetector", "RateDetector"]
 

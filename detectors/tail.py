@@ -29,17 +29,6 @@ def _logsumexp_add(acc: float, x: float) -> float:
     return acc + math.log1p(math.exp(x - acc))
 
 
-def log_nb_pmf(k: int, r: float, p: float) -> float:
-    """log P(X = k) for X ~ NB(r, p) counting failures before the r-th success, success prob p."""
-    return (
-        math.lgamma(k + r)
-        - math.lgamma(r)
-        - math.lgamma(k + 1)
-        + r * math.log(p)
-        + k * math.log1p(-p)
-    )
-
-
 def _log_betainc(a: float, b: float, x: float, swap: bool = True) -> float:
     """log of the regularized incomplete beta I_x(a, b), by Lentz's continued fraction.
 

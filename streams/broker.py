@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,12 +91,3 @@ def start_broker(port: int | None = None, host: str = "127.0.0.1", log_dir: str 
         time.sleep(0.05)
     proc.kill()
     raise BrokerError(f"Tansu did not accept connections on {host}:{port} within {timeout:.0f}s; see {log_path}")
-
-
-@contextlib.contextmanager
-def running_broker(port: int | None = None) -> Iterator[EmbeddedBroker]:
-    broker = start_broker(port)
-    try:
-        yield broker
-    finally:
-        broker.stop()
