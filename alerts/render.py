@@ -7,11 +7,11 @@ and words, the money at stake, and what to do next.
 
 from __future__ import annotations
 
-import time
+from datetime import datetime
 from typing import Any
 
 from detectors.decisions import CONCENTRATED_DEMAND, GROUP_DISPUTE, RESOLVED, TERM_SURGE, UPDATE, Decision
-from schemas.alerts import rfc3339
+from schemas.alerts import SHANGHAI, rfc3339
 from schemas.regions import district_name
 
 _TYPE_NAME = {
@@ -23,8 +23,8 @@ _SEVERITY_NAME = {"info": "一般", "warning": "较重", "critical": "严重"}
 
 
 def _local(ts: float) -> str:
-    t = time.gmtime(ts + 8 * 3600)
-    return f"{t.tm_mon}月{t.tm_mday}日{t.tm_hour:02d}:{t.tm_min:02d}"
+    t = datetime.fromtimestamp(ts, SHANGHAI)
+    return f"{t.month}月{t.day}日{t.hour:02d}:{t.minute:02d}"
 
 
 def _span(d: Decision) -> str:

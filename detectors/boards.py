@@ -29,12 +29,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
+from schemas.alerts import SHANGHAI
 from schemas.regions import SHANGHAI_DISTRICTS, district_name
 
-LOCAL = timezone(timedelta(hours=8))
+LOCAL = SHANGHAI  # the alert contract's fixed +08:00
 PERIODS: tuple[str, ...] = ("day", "week", "month", "quarter")
 DIMENSIONS: tuple[str, ...] = ("firm", "product", "issue", "term")
 CITY = "city"

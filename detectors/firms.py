@@ -46,11 +46,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from detectors.baseline import Prior, predictive
+from detectors.baseline import LOCAL_OFFSET, Prior, predictive
 from detectors.tail import log_nb_sf, log_poisson_sf
 
 DAY = 86400.0
-LOCAL_OFFSET = 8 * 3600
 
 
 def local_day(ts: float) -> int:
