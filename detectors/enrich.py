@@ -14,7 +14,7 @@ from typing import Any
 from detectors.aggregate import Aggregator, Enriched
 from detectors.front import Front
 from detectors.text import Segmenter
-from schemas.normalise import firm_key, pseudonym, text_key
+from schemas.normalise import firm_key, is_placeholder, pseudonym, text_key
 from schemas.tickets import Rejection, Ticket, decode
 
 
@@ -45,7 +45,7 @@ class Enricher:
                 person=pseudonym(secret, t.complainant_id, t.complainant_phone) or f"t:{t.ticket_id}",
                 firm_key=(fk := firm_key(t.firm_id, t.firm_name)),
                 # Labels as staff read them: the name as given, without stray outer spaces.
-                firm_label=((t.firm_name or "").strip() or fk) if fk else None,
+                firm_label=_firm_label(t.firm_name, fk),
                 product_key=text_key(t.product_name),
                 product_label=t.product_name.strip() if t.product_name else t.product_name,
                 category=t.product_category,
@@ -56,6 +56,17 @@ class Enricher:
             )
             for t, toks in zip(tickets, tokens)
         ]
+
+
+def _firm_label(name: str | None, key: str | None) -> str | None:
+    """The firm as staff should read it: the name as given, without stray outer spaces; a
+    firm known only by its credit code, its name a placeholder (未知, 不详), says so."""
+    if not key:
+        return None
+    name = (name or "").strip()
+    if not name:
+        return key
+    return f"名称不详（{key}）" if is_placeholder(name) else name
 
 
 def _without(terms: tuple[str, ...], name: str | None) -> tuple[str, ...]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib.resources
 import unicodedata
 
 from schemas.uscc import is_uscc
 
-__all__ = ["firm_key", "normalise_name", "pseudonym", "text_key"]
+__all__ = ["firm_key", "is_placeholder", "normalise_name", "pseudonym", "text_key"]
 
 
 def normalise_name(s: str) -> str:
@@ -53,10 +54,10 @@ def firm_key(firm_id: str | None, firm_name: str | None) -> str | None:
     '91310115MA1K3ABCDM'
     >>> firm_key("91310115MA1K3ABCD0", "上海ＡＢＣ有限公司")  # wrong check character
     'name:上海abc有限公司'
-    >>> firm_key("000000000000000000", "某某公司")  # a placeholder, though its check character fits
-    'name:某某公司'
-    >>> firm_key(None, "  "), firm_key("", None)
-    (None, None)
+    >>> firm_key("000000000000000000", "上海某某有限公司")  # a placeholder code, though its check character fits
+    'name:上海某某有限公司'
+    >>> firm_key(None, "  "), firm_key("", None), firm_key(None, "未知"), firm_key("91310115MA1K3ABCDM", "不详")
+    (None, None, None, '91310115MA1K3ABCDM')
     """
     if firm_id:
         # NFKC too: codes typed through a Chinese IME often arrive in full-width letters.
@@ -65,9 +66,29 @@ def firm_key(firm_id: str | None, firm_name: str | None) -> str | None:
             return code
     if firm_name:
         name = normalise_name(firm_name)
-        if name:
+        if name and not is_placeholder(name):
             return "name:" + name
     return None
+
+
+def _placeholders() -> frozenset[str]:
+    text = importlib.resources.files("schemas").joinpath("data/placeholder_firm_names.txt").read_text("utf-8")
+    return frozenset(normalise_name(w) for w in text.splitlines() if w.strip() and not w.startswith("#"))
+
+
+_PLACEHOLDERS = _placeholders()
+
+
+def is_placeholder(name: str | None) -> bool:
+    """Whether a firm name names no firm (``data/placeholder_firm_names.txt``, or only
+    punctuation and symbols): exports fill one in when the firm is unknown, and as a key it
+    would lump unrelated people together into one "dispute".
+
+    >>> [is_placeholder(n) for n in ("未知", " N/A ", "——", "见内容", "个人", "上海未知科技有限公司", "某店")]
+    [True, True, True, True, True, False, False]
+    """
+    name = normalise_name(name or "")
+    return not name or name in _PLACEHOLDERS or all(unicodedata.category(c)[0] in "PSZ" for c in name)
 
 
 def text_key(s: str | None) -> str | None:

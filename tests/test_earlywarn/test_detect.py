@@ -96,3 +96,30 @@ def test_labels_lose_stray_outer_spaces_the_platform_sent() -> None:
     assert isinstance(ticket, Ticket)
     (e,) = enricher.enrich([ticket])
     assert (e.firm_label, e.product_label) == ("上海某某健身有限公司", "年卡")
+
+
+def test_a_placeholder_firm_name_is_no_firm_and_lumps_no_one_together(lines: list[bytes]) -> None:
+    # Exports write 未知 (unknown) where the firm is not known: 5 of 6 group disputes on one
+    # real file were against 未知, unrelated people lumped together.
+    at = [i for i, x in enumerate(lines) if x.startswith(b"{") and orjson.loads(x)["received_at"] >= "2025-03-10T10"]
+    late = [orjson.loads(lines[i]) for i in at[:40]]
+    unknown = [{**t, "ticket_id": f"U{i}", "kind": "complaint", "firm_name": name, "firm_id": None}
+               for i, (t, name) in enumerate(zip(late, ["未知", "不详", " N/A ", "——"] * 10))]
+    # In time order, forty people in forty minutes: a firm of its own name would be a dispute (it was).
+    cut = at[39] + 1
+    alerts, stats, _ = run([*lines[:cut], *(orjson.dumps(t) + b"\n" for t in unknown), *lines[cut:]], workers=0,
+                           batch=300)
+    assert stats.tickets == run(lines, workers=0, batch=300)[1].tickets + len(unknown)  # still counted
+    assert not [a for a in alerts if a["subject"]["dimension"] == "firm" and "未知" in a["subject"]["key"]]
+    assert not [a for a in alerts if a["subject"]["key"].startswith(("name:不详", "name:n/a", "name:——"))]
+
+
+def test_a_firm_known_by_its_code_alone_says_its_name_is_unknown() -> None:
+    from schemas.tickets import Ticket, decode
+
+    raw = {"ticket_id": "T1", "kind": "complaint", "received_at": "2025-03-03T10:00:00+08:00",
+           "district_code": "310115", "firm_name": "未知", "firm_id": "91310115MA1K3ABCDM", "content": "门店关闭"}
+    (ticket,) = decode(orjson.dumps(raw))
+    assert isinstance(ticket, Ticket)
+    (e,) = Enricher(b"k").enrich([ticket])
+    assert (e.firm_key, e.firm_label) == ("91310115MA1K3ABCDM", "名称不详（91310115MA1K3ABCDM）")
