@@ -252,6 +252,7 @@ def _partition_signals(app: faust.App, settings: Settings, jobs: Jobs) -> None:
     async def count_owned(_sender: Any, assigned: set[TP], **_: Any) -> None:
         for topic in (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions):
             app.earlywarn_metrics.partitions_owned.labels(topic).set(sum(tp.topic == topic for tp in assigned))
+        jobs.release.assigned(any(tp.topic == settings.topic_decisions for tp in assigned))
 
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, revoked: set[TP], **_: Any) -> None:

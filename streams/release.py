@@ -136,9 +136,16 @@ class Release:
         pass  # one table value: not timed
 
     def revoked(self, partition: int) -> None:
-        """Forget the stage handed over, and its alerts from this worker's gauge."""
+        """Forget the stage handed over. Its alerts stay on this worker's gauge until the new
+        assignment (``assigned``): a stopping worker reports them until it is gone, and one
+        that keeps the stage never reads 0 in between."""
         self._stage = None
-        self.publisher.open_alerts.forget_partition(partition)
+
+    def assigned(self, owned: bool) -> None:
+        """The group's new assignment: the stage went elsewhere, so its alerts leave this
+        worker's gauge (the new owner sets them once it has recovered the stage)."""
+        if not owned:
+            self.publisher.open_alerts.forget_partition(DECISIONS_PARTITION)
 
     def recovered(self, owned: bool) -> None:
         """The stage table is recovered (after a rebalance or at start): when this worker owns
