@@ -82,6 +82,7 @@ class _Shown:
     key: str  # the subject key when it is a term or a product (a platform's practice: the term), else ""
     terms: tuple[str, ...]
     evidence: set[str]
+    severity: str = "info"  # as last published (stored before severity was kept: info until its next update)
 
 
 @dataclass
@@ -150,6 +151,7 @@ class AlertStage:
             return [d]
         if aid in self._shown:
             self._shown[aid].evidence.update(ids)
+            self._shown[aid].severity = d.severity
             return [d]
         # A new episode, or an update of one that was explained: is it news?
         rank = self.rank(d)
@@ -162,7 +164,7 @@ class AlertStage:
             return []
         self._hidden.pop(aid, None)
         key = d.key if d.dimension in (TERM, PRODUCT) else d.key.rpartition("|")[2] if d.dimension == PLATFORM_TERM else ""
-        self._shown[aid] = _Shown(rank, d.type, key, d.top_terms[:_SIGNATURE_TERMS], ids)
+        self._shown[aid] = _Shown(rank, d.type, key, d.top_terms[:_SIGNATURE_TERMS], ids, d.severity)
         return [d if d.status == OPEN else replace(d, status=OPEN)]
 
     def _teller(self, d: Decision, rank: int, ids: set[str]) -> str | None:
@@ -190,13 +192,18 @@ class AlertStage:
                 best, most = a, len(common)
         return best if len(seen) >= self.explained_share * len(ids) else None
 
+    def open_alerts(self) -> dict[str, tuple[str, str]]:
+        """The alerts published and not yet resolved: ``alert_id -> (type, severity)``."""
+        return {a: (s.type, s.severity) for a, s in self._shown.items()}
+
     # ---- persistence (the stream keeps it in a table)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "done": {str(p): t for p, t in self._done.items()},
             "held": [asdict(d) for d in self._held],
-            "shown": {a: [s.rank, s.type, s.key, list(s.terms), sorted(s.evidence)] for a, s in self._shown.items()},
+            "shown": {a: [s.rank, s.type, s.key, list(s.terms), sorted(s.evidence), s.severity]
+                      for a, s in self._shown.items()},
             "hidden": dict(sorted(self._hidden.items())),
         }
 
@@ -204,6 +211,7 @@ class AlertStage:
         """Take the state :meth:`to_dict` saved (settings stay this instance's)."""
         self._done = {int(p): t for p, t in v["done"].items()}
         self._held = [decision_from_dict(x) for x in v["held"]]
-        self._shown = {a: _Shown(r, t, k, tuple(ts), set(ev)) for a, (r, t, k, ts, ev) in v["shown"].items()}
+        # A state stored before severity was kept has five fields: its alerts load as info.
+        self._shown = {a: _Shown(r, t, k, tuple(ts), set(ev), *rest) for a, (r, t, k, ts, ev, *rest) in v["shown"].items()}
         self._hidden = dict(v["hidden"])
 

@@ -235,6 +235,25 @@ def _partition_signals(app: faust.App, settings: Settings, jobs: Jobs) -> None:
         jobs.ingest.keep_only({str(tp.partition) for tp in assigned if tp.topic == settings.topic_tickets})
         app.earlywarn_health.joined()
 
+    def owned(topic: str) -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+
+    # Gauges of what the worker holds are set from its tables once they are recovered, not
+    # from the next events (which may be long in coming): right from the first scrape.
+    @jobs.windows.state.on_recover
+    async def state_recovered() -> None:
+        jobs.windows.count_keys(owned(settings.topic_deltas))
+
+    @jobs.release.stage_table.on_recover
+    async def stage_recovered() -> None:
+        jobs.release.recovered(bool(owned(settings.topic_decisions)))
+
+    @app.on_partitions_assigned.connect
+    async def count_owned(_sender: Any, assigned: set[TP], **_: Any) -> None:
+        for topic in (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions):
+            app.earlywarn_metrics.partitions_owned.labels(topic).set(sum(tp.topic == topic for tp in assigned))
+        jobs.release.assigned(any(tp.topic == settings.topic_decisions for tp in assigned))
+
     @app.on_partitions_revoked.connect
     async def on_revoked(_sender: Any, revoked: set[TP], **_: Any) -> None:
         # Everything was persisted while settling (see EarlywarnApp): forget the partitions.

@@ -3,9 +3,10 @@
 Names follow the Prometheus naming guide: an ``earlywarn_`` prefix, base units
 (seconds), ``_total`` on counters. Labels come only from small closed sets: ticket
 kinds, Shanghai's 16 district codes (anything else is ``other``), dead-letter reasons,
-alert types / severities / statuses, pipeline stages, receivers and outcomes, Redis and
-broker operations, and the worker's own partitions and topics. Never a firm name, a term,
-a complainant or an id: those would make a series per value and sink Prometheus.
+alert types / severities / statuses, pipeline stages, Redis and broker operations, and
+the worker's own partitions and topics. Never a firm name, a term, a complainant or an
+id: those would make a series per value and sink Prometheus. Pushes to staff are counted
+by ``earlywarn notify`` on its own ``/metrics`` (alerts/notify/metrics.py).
 
 The registry is passed in, so a test builds its own and a worker does not share the
 process-global default. Series of closed label sets are created at zero up front, so a
@@ -34,6 +35,7 @@ from schemas.regions import SHANGHAI_DISTRICTS
 from schemas.tickets import Kind, Reason
 
 __all__ = [
+    "ALERT_DISTRICTS",
     "ALERT_SEVERITIES",
     "ALERT_STATUSES",
     "AGENTS",
@@ -42,12 +44,12 @@ __all__ = [
     "DEADLETTER_REASONS",
     "DISTRICTS",
     "KINDS",
+    "NO_DISTRICT",
     "OTHER_DISTRICT",
-    "PUSH_OUTCOMES",
-    "PUSH_RECEIVERS",
     "REDIS_OPERATIONS",
     "STAGES",
     "Metrics",
+    "alert_district_label",
     "district_label",
 ]
 
@@ -60,6 +62,9 @@ disable_created_metrics()
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
 OTHER_DISTRICT = "other"
 DISTRICTS: tuple[str, ...] = (*SHANGHAI_DISTRICTS, OTHER_DISTRICT)
+#: an alert about no one district (a product, a term across the city)
+NO_DISTRICT = "none"
+ALERT_DISTRICTS: tuple[str, ...] = (*DISTRICTS, NO_DISTRICT)
 DEADLETTER_REASONS: tuple[str, ...] = tuple(r.value for r in Reason)
 ALERT_TYPES: tuple[str, ...] = tuple(t.value for t in AlertType)
 ALERT_SEVERITIES: tuple[str, ...] = tuple(s.value for s in Severity)
@@ -68,8 +73,6 @@ ALERT_STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 #: windows_message: one delta message folded into its partition's engine, alerts included;
 #: flush: window state written to the table and the delta messages acknowledged.
 STAGES: tuple[str, ...] = ("ingest_batch", "windows_message", "flush")
-PUSH_RECEIVERS: tuple[str, ...] = ("webhook", "wecom", "dingtalk", "email")
-PUSH_OUTCOMES: tuple[str, ...] = ("delivered", "retried", "failed")
 REDIS_OPERATIONS: tuple[str, ...] = ("read", "write", "connect")
 #: produce: a send the broker did not acknowledge; offsets: a lag refresh that failed.
 BROKER_OPERATIONS: tuple[str, ...] = ("produce", "offsets")
@@ -94,6 +97,15 @@ def district_label(code: str) -> str:
     ('310115', 'other')
     """
     return code if code in SHANGHAI_DISTRICTS else OTHER_DISTRICT
+
+
+def alert_district_label(code: str | None) -> str:
+    """The ``district`` label of an alert's district: as a ticket's, or ``none`` without one.
+
+    >>> alert_district_label(None), alert_district_label("310115")
+    ('none', '310115')
+    """
+    return NO_DISTRICT if not code else district_label(code)
 
 
 class Metrics:
@@ -150,8 +162,13 @@ class Metrics:
 
         # ---- state
         self.engine_keys = Gauge(
-            "earlywarn_engine_keys", "Window keys held in memory by the engine of each delta partition this worker owns",
-            ["partition"], registry=r)
+            "earlywarn_engine_keys",
+            "Window keys this worker holds for each delta partition it owns: the partition's keys in the state "
+            "table (stubs of forgotten keys included), counted when the partition is recovered and as new keys "
+            "are written; with the memory:// store the whole table is in memory", ["partition"], registry=r)
+        self.partitions_owned = Gauge(
+            "earlywarn_partitions_owned", "Partitions of each consumed topic assigned to this worker",
+            ["topic"], registry=r)
         self.flush_dirty_keys = Histogram(
             "earlywarn_flush_dirty_keys", "Keys changed since the previous flush, written at each flush",
             buckets=_KEY_BUCKETS, registry=r)
@@ -165,19 +182,23 @@ class Metrics:
         self.alerts = Counter(
             "earlywarn_alerts_total", "Alert events published, by type, severity and status",
             ["type", "severity", "status"], registry=r)
+        # Not a district label on earlywarn_alerts_total: that would make its 54 series 918.
+        self.alerts_raised = Counter(
+            "earlywarn_alerts_raised_total",
+            "Alerts raised (open events), by type and district (16 Shanghai codes, other, or none when an "
+            "alert is about no one district)", ["type", "district"], registry=r)
         self.alert_score = Histogram(
             "earlywarn_alert_score", "Anomaly score in [0, 1] of open and update alert events, by type",
             ["type"], buckets=_SCORE_BUCKETS, registry=r)
         self.open_alerts = Gauge(
-            "earlywarn_open_alerts", "Alerts open (not yet resolved) on the partitions this worker owns",
+            "earlywarn_open_alerts",
+            "Alerts published and not yet resolved, by type and severity (last published), as the alert stage "
+            "this worker owns holds them (0 on the workers that do not own it)",
             ["type", "severity"], registry=r)
         self.inspection_tasks = Counter(
             "earlywarn_inspection_tasks_total",
             "Inspection task messages published (group disputes at warning or critical), by severity",
             ["severity"], registry=r)
-        self.pushes = Counter(
-            "earlywarn_pushes_total", "Alert pushes to staff, by receiver and outcome",
-            ["receiver", "outcome"], registry=r)
 
         # ---- infrastructure
         self.consumer_lag = Gauge(
@@ -208,13 +229,12 @@ class Metrics:
         self._stage = {s: self.processing_seconds.labels(s) for s in STAGES}
         for t in ALERT_TYPES:
             self.alert_score.labels(t)
+            for dist in ALERT_DISTRICTS:
+                self.alerts_raised.labels(t, dist)
             for sev in ALERT_SEVERITIES:
                 self.open_alerts.labels(t, sev)
                 for st in ALERT_STATUSES:
                     self.alerts.labels(t, sev, st)
-        for rec in PUSH_RECEIVERS:
-            for out in PUSH_OUTCOMES:
-                self.pushes.labels(rec, out)
         for op in REDIS_OPERATIONS:
             self.redis_errors.labels(op)
         for op in BROKER_OPERATIONS:

@@ -9,6 +9,7 @@ written, streams.checkpoint).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -16,13 +17,14 @@ import orjson
 
 from alerts.inspection import task_of
 from alerts.render import render
-from detectors.decisions import RESOLVED, Decision, decision_from_dict
+from detectors.decisions import OPEN, RESOLVED, Decision, decision_from_dict
 from detectors.stage import AlertStage
 from streams.checkpoint import Acks
 from streams.counters import Counters
-from streams.metrics import Metrics
+from streams.metrics import Metrics, alert_district_label
 
 STAGE_KEY = b"stage"  # the alert stage's one table key
+DECISIONS_PARTITION = 0  # the decisions topic's one partition: its owner runs the alert stage
 
 
 class OpenAlerts:
@@ -30,7 +32,8 @@ class OpenAlerts:
 
     open / update set an alert's (type, severity), resolved removes it. Alerts are tracked
     with the alert stage's partition so that, when it moves to another worker, its alerts
-    leave this worker's gauge (the new owner counts them from their next event).
+    leave this worker's gauge; the new owner sets them from the stage it recovers
+    (``reset``), so the gauge is right from the first scrape after a hand-over or restart.
     """
 
     def __init__(self, metrics: Metrics) -> None:
@@ -44,6 +47,13 @@ class OpenAlerts:
         if d.status != RESOLVED:
             self._open[d.alert_id] = (partition, d.type, d.severity)
             self._gauge.labels(d.type, d.severity).inc()
+
+    def reset(self, partition: int, open_alerts: Mapping[str, tuple[str, str]]) -> None:
+        """The partition's open alerts are exactly *open_alerts* (``alert_id -> (type, severity)``)."""
+        self.forget_partition(partition)
+        for alert_id, (t, sev) in open_alerts.items():
+            self._open[alert_id] = (partition, t, sev)
+            self._gauge.labels(t, sev).inc()
 
     def forget_partition(self, partition: int) -> None:
         for alert_id in [a for a, v in self._open.items() if v[0] == partition]:
@@ -76,6 +86,8 @@ class Publisher:
             counters.alerts_by_type[d.type] = counters.alerts_by_type.get(d.type, 0) + 1
             # Alerts are rare next to messages: per-alert label lookups cost nothing here.
             metrics.alerts.labels(d.type, d.severity, d.status).inc()
+            if d.status == OPEN:
+                metrics.alerts_raised.labels(d.type, alert_district_label(d.district_code)).inc()
             if d.status != RESOLVED:
                 metrics.alert_score.labels(d.type).observe(d.score)
             metrics.alert_event_lag_seconds.observe(wall - d.raised_at)
@@ -124,6 +136,19 @@ class Release:
         pass  # one table value: not timed
 
     def revoked(self, partition: int) -> None:
-        """Forget the stage handed over, and its alerts from this worker's gauge."""
+        """Forget the stage handed over. Its alerts stay on this worker's gauge until the new
+        assignment (``assigned``): a stopping worker reports them until it is gone, and one
+        that keeps the stage never reads 0 in between."""
         self._stage = None
-        self.publisher.open_alerts.forget_partition(partition)
+
+    def assigned(self, owned: bool) -> None:
+        """The group's new assignment: the stage went elsewhere, so its alerts leave this
+        worker's gauge (the new owner sets them once it has recovered the stage)."""
+        if not owned:
+            self.publisher.open_alerts.forget_partition(DECISIONS_PARTITION)
+
+    def recovered(self, owned: bool) -> None:
+        """The stage table is recovered (after a rebalance or at start): when this worker owns
+        the stage, load it and set the open-alerts gauge from it, not from the next events."""
+        if owned:
+            self.publisher.open_alerts.reset(DECISIONS_PARTITION, self.stage().open_alerts())

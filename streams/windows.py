@@ -24,7 +24,9 @@ from detectors.partition import PartitionEngine
 from streams.checkpoint import Acks
 from streams.counters import Counters
 from streams.metrics import Metrics
-from streams.routing import clock_key
+from streams.routing import clock_key, router
+
+BOOKKEEPING_PREFIX = b"~"  # table keys of a partition's own bookkeeping (its clock), not window keys
 
 
 class Windows:
@@ -38,6 +40,7 @@ class Windows:
         self.counters = counters
         self.metrics = metrics
         self.engines: dict[int, PartitionEngine] = {}
+        self.keys_held: dict[int, int] = {}  # owned partition -> its window keys in the state table
         self.acks = Acks()
         self._apply_timing = metrics.stage("windows_message")
         self._flush_timing = metrics.stage("flush")
@@ -83,13 +86,18 @@ class Windows:
         writes = 0
         for p, eng in self.engines.items():
             dirty = eng.take_dirty()
+            held = self.keys_held.get(p, 0)
             for tk, value in dirty.items():
-                self.state[tk.encode()] = orjson.dumps(value)
+                k = tk.encode()
+                if k not in self.state:
+                    held += 1
+                self.state[k] = orjson.dumps(value)
+            self.keys_held[p] = held
             self._write_clock(p, eng)
             writes += len(dirty) + 1
             self.counters.state_writes += len(dirty)
             self.metrics.flush_dirty_keys.observe(len(dirty))
-            self.metrics.engine_keys.labels(str(p)).set(len(eng.states))
+            self.metrics.engine_keys.labels(str(p)).set(held)
         self.counters.flushes += 1
         self.metrics.state_flushes.inc()
         self.metrics.state_writes.inc(writes)
@@ -101,8 +109,27 @@ class Windows:
     def observe_commit(self, seconds: float) -> None:
         self._flush_timing.observe(seconds)
 
+    def count_keys(self, owned: set[int]) -> None:
+        """Count the state table's window keys of each *owned* partition, once its changelog is
+        recovered (``earlywarn_engine_keys``; then kept as keys are written). One pass over the
+        table: much less than recovering it cost. Keys of partitions not owned (a standby
+        copy, or written here before a hand-over) are not counted."""
+        route = router(self.cfg.partitions)
+        counts = dict.fromkeys(owned, 0)
+        for k in list(self.state.keys()):
+            if not k.startswith(BOOKKEEPING_PREFIX):
+                p = route(k.decode())
+                if p in counts:
+                    counts[p] += 1
+        for p in set(self.keys_held) - owned:
+            self.revoked(p)
+        self.keys_held.update(counts)
+        for p, n in counts.items():
+            self.metrics.engine_keys.labels(str(p)).set(n)
+
     def revoked(self, p: int) -> None:
         """Forget a delta partition handed over (its state was written while settling)."""
         self.engines.pop(p, None)
+        self.keys_held.pop(p, None)
         with suppress(KeyError):
             self.metrics.engine_keys.remove(str(p))

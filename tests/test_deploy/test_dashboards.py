@@ -1,9 +1,10 @@
-"""The Grafana boards in deploy/ query only metrics the workers really export.
+"""The Grafana boards in deploy/ query only metrics the workers and notify really export.
 
-There is no Grafana or Prometheus here, so the boards are checked statically: every
-metric name in every PromQL expression must be exported by ``streams.metrics.Metrics``
-(read from a fresh registry's ``collect()``), ``rate``/``increase`` only ever see counters
-or histogram series, and every panel uses the provisioned data source.
+Checked statically here (test_prometheus.py evaluates every query with a real Prometheus):
+every metric name in every PromQL expression must be exported by a worker
+(``streams.metrics.Metrics``) or by notify (``alerts.notify.metrics.NotifyMetrics``), read
+from fresh registries' ``collect()``; ``rate``/``increase`` only ever see counters or
+histogram series, and every panel uses the provisioned data source.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from alerts.notify.metrics import NotifyMetrics
 from streams import metrics as m
 from streams.metrics import Metrics
 
@@ -30,9 +32,14 @@ _NAME = re.compile(r"(?<![A-Za-z0-9_:])earlywarn_[A-Za-z0-9_:]*")
 _RATE_OF = re.compile(r"\b(?:rate|irate|increase)\(\s*(earlywarn_[A-Za-z0-9_:]*)")
 
 
+def collected() -> list[Any]:
+    """The metric families a worker and notify export (fresh registries)."""
+    return [*Metrics(CollectorRegistry()).registry.collect(), *NotifyMetrics(CollectorRegistry()).registry.collect()]
+
+
 def families() -> dict[str, str]:
-    """Metric family name -> type, as a fresh registry's ``collect()`` reports them."""
-    return {fam.name: fam.type for fam in Metrics(CollectorRegistry()).registry.collect()}
+    """Metric family name -> type, as fresh registries' ``collect()`` report them."""
+    return {fam.name: fam.type for fam in collected()}
 
 
 def exported() -> dict[str, str]:
@@ -43,7 +50,7 @@ def exported() -> dict[str, str]:
     family name. Families with no series yet (a label set not used so far) count too.
     """
     names: dict[str, str] = {}
-    for fam in Metrics(CollectorRegistry()).registry.collect():
+    for fam in collected():
         if fam.type == "counter":
             names[fam.name + "_total"] = "counter"
         elif fam.type == "histogram":
@@ -106,7 +113,7 @@ def test_every_metric_a_board_queries_is_exported(path: Path) -> None:
     for expr in exprs(board):
         for name in metric_names(expr):
             used.add(name)
-            assert name in names, f"{path.name}: {name} is not exported by streams/metrics.py (in {expr!r})"
+            assert name in names, f"{path.name}: {name} is exported by no worker or notify (in {expr!r})"
             if name != base_name(name):  # a _bucket/_count/_sum series belongs to a histogram
                 assert fams.get(base_name(name)) == "histogram", f"{path.name}: {name} is not a histogram's"
         for name in _RATE_OF.findall(_STRING.sub('""', expr)):
@@ -167,3 +174,20 @@ def test_grafana_loads_the_boards_from_where_compose_mounts_them() -> None:
     mounts = dict(v.rsplit(":", 1)[0].split(":", 1) for v in compose["services"]["grafana"]["volumes"]
                   if v.startswith("./"))
     assert mounts["./deploy/grafana/dashboards"] == p["options"]["path"]
+
+
+def test_the_boards_show_health_in_red_leaders_views_and_notify_delivery() -> None:
+    ops = load(GRAFANA / "dashboards" / "earlywarn-operations.json")
+    red = {p["title"]: p for p in ops["panels"] if p["type"] == "stat"
+           and p["fieldConfig"]["defaults"]["thresholds"]["steps"][0]["color"] == "red"}
+    assert any("earlywarn_broker_up" in t["expr"] for p in red.values() for t in p["targets"])
+    assert any("earlywarn_worker_ready" in t["expr"] for p in red.values() for t in p["targets"])
+    overview = exprs(load(GRAFANA / "dashboards" / "earlywarn-overview.json"))
+    assert any("by (type, district)" in e and "earlywarn_alerts_raised_total" in e for e in overview)
+    assert any("earlywarn_inspection_tasks_total" in e for e in overview)
+    assert any("by (reason)" in e and "earlywarn_deadletters_total" in e for e in overview)
+    # Pushes are notify's: never filtered by the worker variable, which lists workers only.
+    pushes = [e for b in BOARDS for e in exprs(load(b)) if "earlywarn_pushes_total" in e]
+    assert pushes and all('job="earlywarn-notify"' in e for e in pushes)
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert "earlywarn-notify" in {j["job_name"] for j in scrape["scrape_configs"]}

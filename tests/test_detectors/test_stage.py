@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 import pytest
 
@@ -98,3 +100,26 @@ def test_state_survives_a_round_trip_through_json() -> None:
     assert again.to_dict() == stage.to_dict()
     later = [dec("t", CD, "term", "abcde", status="update", at=1800.0)]
     assert again.offer(1, 1800.0, list(later)) == stage.offer(1, 1800.0, list(later))
+
+
+def test_open_alerts_are_the_published_ones_with_their_last_severity() -> None:
+    stage = AlertStage(partitions=1)
+    stage.offer(0, 900.0, [dec("p", CD, "product", "abcdef"), dec("t", CD, "term", "abcd"),
+                           dec("f", GD, "firm", "xyz")])
+    assert stage.open_alerts() == {"p": (CD, "info"), "f": (GD, "info")}  # t is told by p: not published
+    stage.offer(0, 1800.0, [replace(dec("f", GD, "firm", "xyzw", status="update", at=1800.0), severity="critical"),
+                            dec("p", CD, "product", "abcdef", status="resolved", at=1800.0)])
+    assert stage.open_alerts() == {"f": (GD, "critical")}
+    again = AlertStage(partitions=1)
+    again.load(orjson.loads(orjson.dumps(stage.to_dict())))
+    assert again.open_alerts() == {"f": (GD, "critical")}
+
+
+def test_a_state_stored_before_severity_was_kept_still_loads() -> None:
+    stage = AlertStage(partitions=1)
+    stage.offer(0, 900.0, [dec("f", GD, "firm", "xyz")])
+    old = stage.to_dict()
+    old["shown"] = {a: v[:5] for a, v in old["shown"].items()}  # the five-field form
+    again = AlertStage(partitions=1)
+    again.load(old)
+    assert again.open_alerts() == {"f": (GD, "info")}
