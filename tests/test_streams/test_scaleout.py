@@ -14,8 +14,10 @@ the input so far; tickets after it may be late, and the alerts may then differ.)
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import urllib.request
 from typing import Any
 
 import orjson
@@ -45,6 +47,17 @@ def wait_for(pred: Any, what: str, timeout: float = 240.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.5)
+
+
+def owns_tickets(w: Any, env: Any) -> bool:
+    """Whether worker *w* has ticket partitions assigned (its ``earlywarn_partitions_owned``)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{w.settings.web_port}/metrics", timeout=3) as r:
+            text = r.read().decode()
+    except OSError:
+        return False
+    owned = re.search(rf'^earlywarn_partitions_owned{{topic="{re.escape(env.settings.topic_tickets)}"}} (\S+)$', text, re.M)
+    return owned is not None and float(owned.group(1)) > 0
 
 
 def differences(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> str:
@@ -91,8 +104,8 @@ def test_when_a_worker_stops_the_other_takes_over_and_the_alerts_stay_the_same(s
     head = len(lines) // 4
     produce(env.settings, lines[:head])
     leaving, staying = env.start_worker(), env.start_worker()
-    wait_for(lambda: leaving.stats()["tickets"] > 0 and staying.stats()["tickets"] > 0,
-             "both workers to own ticket partitions")
+    # Owning, not having read: the first worker may read all of the head before the second joins.
+    wait_for(lambda: owns_tickets(leaving, env) and owns_tickets(staying, env), "both workers to own ticket partitions")
     feed = threading.Thread(target=produce, args=(env.settings, lines[head:]), kwargs={"rate": 300.0})
     feed.start()
     try:
