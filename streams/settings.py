@@ -136,6 +136,19 @@ class Settings:
     session_timeout: float = setting(30.0, "consumer session timeout, seconds")
     rebalance_timeout: float = setting(30.0, "consumer group rebalance timeout, seconds")
     log_level: str = setting("warn", "crit, error, warn, info or debug")
+    redis_url: str = setting("redis://127.0.0.1:6379/0", "Redis: notify's outbox, silences and subscriptions, "
+                             "the desk's store; workers read keyword subscriptions from it")
+    notify_prefix: str = setting("earlywarn:notify", "prefix of notify's Redis keys (outbox, silences, acks, "
+                                 "subscriptions): the same for notify, the desk and the workers")
+    subscription_poll_seconds: float = setting(
+        5.0, "how often workers and notify look for changed keyword subscriptions (no restart needed); "
+             "0: workers match no subscriptions at ingest", check=at_least(0))
+    subscription_wait_seconds: float = setting(
+        30.0, "a subscription's first match waits this long for others before its digest goes", check=at_least(0))
+    subscription_interval_seconds: float = setting(
+        300.0, "at most one digest per subscription this often (its rate limit)", check=at_least(1))
+    subscription_digest_max: int = setting(20, "matches in one digest at most; the rest follow in the next",
+                                           check=at_least(1))
     extra: Mapping[str, Any] = field(default_factory=dict)  # not a setting: no variable, no README row
 
     @property

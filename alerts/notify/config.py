@@ -46,6 +46,10 @@ class NotifyConfig:
     http_timeout: float = 10.0
     link_base: str = ""  # where a message's link points: <link_base><alert_id>; empty: no link
     remember_days: float = 30.0  # how long idempotency keys and the notification log are kept
+    subscription_poll_seconds: float = 5.0  # keyword subscriptions: see streams/settings.py
+    subscription_wait_seconds: float = 30.0
+    subscription_interval_seconds: float = 300.0
+    subscription_digest_max: int = 20
 
     @property
     def consumer_name(self) -> str:
@@ -55,7 +59,8 @@ class NotifyConfig:
         return replace(self, **changes)
 
 
-ENV: dict[str, str] = {f.name: "EARLYWARN_" + ("" if f.name in {"broker", "topic_alerts", "redis_url"} else "NOTIFY_")
+ENV: dict[str, str] = {f.name: "EARLYWARN_" + ("" if f.name in {"broker", "topic_alerts", "redis_url"}
+                                               or f.name.startswith("subscription_") else "NOTIFY_")
                        + f.name.upper() for f in fields(NotifyConfig)}
 
 
