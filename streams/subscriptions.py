@@ -3,7 +3,9 @@
 The ingest agent hands every batch's valid tickets to :meth:`IngestWatch.offer`, which
 runs the current watchlist over them (one Aho-Corasick pass a narrative, dictionary
 look-ups for firms and districts; nothing at all while there are no subscriptions) and
-puts the few matches on an in-memory queue. A daemon thread does the rest, off the event
+puts the matches on an in-memory queue: at most ``subscription_digest_max`` a
+subscription per ``subscription_interval_seconds`` (what its digests can list), the rest
+only counted, so a subscription to a common word costs a count, not an excerpt. A daemon thread does the rest, off the event
 loop: every ``subscription_poll_seconds`` it reloads the watchlist when the
 subscriptions' version in Redis moved (so workers pick up changes without a restart),
 builds each match's event (the masked excerpt needs a segmenter) and queues it for
@@ -45,6 +47,12 @@ class IngestWatch:
         self._segmenter: Any = None
         self.matched = 0
         self._thread: threading.Thread | None = None
+        # Each subscription's budget: its digests list at most digest_max matches an interval,
+        # so a worker builds (segments, masks) no more than that and only counts the rest.
+        self._budget = settings.subscription_digest_max
+        self._taken: dict[str, int] = {}
+        self._over: dict[str, int] = {}
+        self._window_ends = time.monotonic() + settings.subscription_interval_seconds
 
     def start(self) -> IngestWatch:
         self._thread = threading.Thread(target=self._run, name="earlywarn-subscriptions", daemon=True)
@@ -61,11 +69,16 @@ class IngestWatch:
         wl = self.watchlist
         if not wl:
             return
-        match, queue = wl.match_ticket, self._queue
+        match, queue, taken, over, budget = wl.match_ticket, self._queue, self._taken, self._over, self._budget
         for t in tickets:
             for sub, words in match(t):
-                queue.append((sub, words, t))
                 self.matched += 1
+                n = taken.get(sub.id, 0)
+                if n < budget:
+                    taken[sub.id] = n + 1
+                    queue.append((sub, words, t))
+                else:
+                    over[sub.id] = over.get(sub.id, 0) + 1
 
     # ---- the thread -----------------------------------------------------------------------
 
@@ -80,17 +93,25 @@ class IngestWatch:
     def round(self) -> int:
         """Reload the watchlist when due, and queue what matched since the last round; how many."""
         self.watchlist = self.live.refresh()
+        now = time.monotonic()
+        if now >= self._window_ends:
+            self._window_ends = now + self.settings.subscription_interval_seconds
+            self._taken = {}  # ingest's thread reads the new dict from its next batch on
+        over, self._over = self._over, {}
         items = []
         while self._queue:
             items.append(self._queue.popleft())
-        if not items:
+        if not items and not over:
             return 0
         seg = self._segmenter_for_masks()
         events = [ticket_match(sub, words, t, cut=seg.cut, names=seg.names) for sub, words, t in items]
         try:
-            return enqueue(self.r, self.settings.notify_prefix, events, self.settings.subscription_wait_seconds)
+            return enqueue(self.r, self.settings.notify_prefix, events, self.settings.subscription_wait_seconds,
+                           unlisted=over)
         except redis.RedisError:
             self._queue.extendleft(reversed(items))  # try again next round (the deque keeps the newest)
+            for sid, n in over.items():
+                self._over[sid] = self._over.get(sid, 0) + n
             raise
 
     def _segmenter_for_masks(self) -> Any:

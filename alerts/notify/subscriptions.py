@@ -10,6 +10,8 @@ and turns matches into notifications. Keys, under notify's prefix:
                       ``MAX_PENDING`` (the oldest go first when a flood overflows it)
     sub:due           sorted set: when each subscription's next digest is due
     sub:last:<id>     when its last digest went out
+    sub:unlisted:<id> matches a worker counted beyond what the digests can list (reported
+                      in the next digest as a number)
     sub:told:<key>    a match already put in a digest (kept ``remember_days``)
 
 Rate limit and digests: a subscription's first match waits ``wait`` seconds for company,
@@ -70,7 +72,8 @@ class SubscriptionStore:
     def remove(self, sub_id: str) -> bool:
         p = self.r.pipeline(transaction=True)
         p.hdel(self._subs, sub_id)
-        p.delete(f"{self.prefix}:sub:pending:{sub_id}", f"{self.prefix}:sub:last:{sub_id}")
+        p.delete(f"{self.prefix}:sub:pending:{sub_id}", f"{self.prefix}:sub:last:{sub_id}",
+                 f"{self.prefix}:sub:unlisted:{sub_id}")
         p.zrem(f"{self.prefix}:sub:due", sub_id)
         p.incr(self._version)
         removed = p.execute()[0]
@@ -117,11 +120,16 @@ def match_key(event: Mapping[str, Any]) -> str:
 
 
 def enqueue(client: redis.Redis, prefix: str, events: Iterable[Mapping[str, Any]], wait: float,
-            now: float | None = None) -> int:
-    """Add ``subscription_match`` events to their subscriptions' pending lists; how many."""
+            now: float | None = None, unlisted: Mapping[str, int] | None = None) -> int:
+    """Add ``subscription_match`` events to their subscriptions' pending lists, and count
+    *unlisted* matches (subscription id -> how many matched beyond what a worker lists); how
+    many events were added."""
     now = time.time() if now is None else now
     p = client.pipeline(transaction=False)
     n = 0
+    for sid, k in (unlisted or {}).items():
+        p.incrby(f"{prefix}:sub:unlisted:{sid}", k)
+        p.zadd(f"{prefix}:sub:due", {sid: now + wait}, nx=True)
     for ev in events:
         sid = ev["subscription"]["id"]
         key = f"{prefix}:sub:pending:{sid}"
@@ -129,7 +137,7 @@ def enqueue(client: redis.Redis, prefix: str, events: Iterable[Mapping[str, Any]
         p.ltrim(key, -MAX_PENDING, -1)
         p.zadd(f"{prefix}:sub:due", {sid: now + wait}, nx=True)
         n += 1
-    if n:
+    if n or unlisted:
         p.execute()
     return n
 
@@ -204,6 +212,8 @@ class Digests:
                 p.zadd(self._due, {sid: now + self.interval})
                 p.execute()
                 return
+            unlisted_key = f"{self.prefix}:sub:unlisted:{sid}"
+            unlisted = int(p.get(unlisted_key) or 0)
             raw = p.lrange(pending, 0, self.max_items - 1)
             left = int(p.llen(pending)) - len(raw)
             events: dict[str, dict[str, Any]] = {}
@@ -214,13 +224,19 @@ class Digests:
             told = p.mget([f"{self.prefix}:sub:told:{k}" for k in keys]) if keys else []
             fresh = [(k, events[k]) for k, t in zip(keys, told, strict=True) if not t]
             p.multi()
+            if unlisted and fresh:
+                last_ev = fresh[-1][1]
+                last_ev["summary"] += f"（此期间另有{unlisted}条工单命中此订阅，未逐条列出）"
+                last_ev["unlisted"] = unlisted
+            if unlisted and fresh:  # told: the count starts again (a count alone waits for a listed match)
+                p.decrby(unlisted_key, unlisted)
             if fresh:
                 note_keys = [k for k, _ in fresh]
                 nid = hashlib.sha256("\n".join([sub.receiver, *note_keys]).encode()).hexdigest()[:24]
                 note = {"id": nid, "receiver": sub.receiver, "group_key": f"subscription:{sid}",
                         "group_labels": {"subscription": sid, "kind": sub.kind, "value": sub.value},
                         "status": "firing", "alerts": [{"change": "new", "event": ev} for _, ev in fresh],
-                        "keys": note_keys, "created_at": now, "pending": left}
+                        "keys": note_keys, "created_at": now, "pending": left, "unlisted": unlisted}
                 p.xadd(outbox_key(self.prefix, sub.receiver), {"note": json.dumps(note, ensure_ascii=False)})
                 for k in note_keys:
                     p.set(f"{self.prefix}:sub:told:{k}", nid, ex=self.remember)

@@ -202,7 +202,8 @@ def test_a_worker_matches_tickets_at_ingest_and_notify_pushes_digests(
 
     env = new_stream_env()
     env.settings = env.settings.with_(redis_url=REDIS_URL, notify_prefix=redis_prefix,
-                                      subscription_poll_seconds=0.5, subscription_wait_seconds=0)
+                                      subscription_poll_seconds=0.5, subscription_wait_seconds=0,
+                                      subscription_digest_max=100)
     w = env.start_worker()
     store = SubscriptionStore(r, redis_prefix)
     term = store.add("term", "跑路", "duty", "王科长")  # added while the worker runs
@@ -233,3 +234,26 @@ def test_a_worker_matches_tickets_at_ingest_and_notify_pushes_digests(
     deliver_all(r, redis_prefix, tree)
     told = {b["group_labels"]["subscription"]: {a["match"]["ticket_id"] for a in b["alerts"]} for b in hook.bodies()}
     assert told == want
+
+
+def test_a_worker_lists_a_budget_of_matches_a_subscription_and_counts_the_rest(r: Any, redis_prefix: str,
+                                                                               hook: Hook) -> None:
+    from streams.settings import from_env
+    from streams.subscriptions import IngestWatch
+
+    store = SubscriptionStore(r, redis_prefix)
+    sub = store.add("term", "跑路", "duty", "王科长")
+    settings = from_env({}).with_(redis_url=REDIS_URL, notify_prefix=redis_prefix, subscription_poll_seconds=0.01,
+                                  subscription_digest_max=5, subscription_wait_seconds=0)
+    watch = IngestWatch(settings, r)
+    watch.round()  # loads the watchlist
+    watch.offer([ticket(i) for i in range(12)])
+    assert watch.round() == 5
+    tree = routes(hook)
+    stats = Digests(r, redis_prefix, store, tree.receivers, wait=0, max_items=5).flush_due()
+    assert stats.notifications == 1 and stats.matches["ticket"] == 5
+    deliver_all(r, redis_prefix, tree)
+    [body] = hook.bodies()
+    assert [a["match"]["ticket_id"] for a in body["alerts"]] == [f"T{i}" for i in range(5)]
+    assert body["alerts"][-1]["unlisted"] == 7 and "另有7条" in body["alerts"][-1]["summary"]
+    assert int(r.get(f"{redis_prefix}:sub:unlisted:{sub.id}")) == 0
