@@ -83,6 +83,8 @@ class Ingest:
         self._timing = metrics.stage("ingest_batch")
         # Keyword subscriptions (streams.subscriptions.IngestWatch): sees each batch's valid tickets.
         self.watch_tickets = watch.offer if watch is not None else None
+        if watch is not None:
+            watch.segmenter = self.enricher.segmenter  # for its masks: one dictionary in memory, built at start
 
     def resume_key(self, src: str) -> bytes:
         return partition_key("~ingested", int(src), self.settings.ticket_partitions).encode()

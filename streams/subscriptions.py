@@ -44,7 +44,7 @@ class IngestWatch:
         self.watchlist = self.live.watchlist
         self._queue: deque[tuple[Sub, tuple[str, ...], Any]] = deque(maxlen=MAX_QUEUED)
         self._stop = threading.Event()
-        self._segmenter: Any = None
+        self.segmenter: Any = None  # ingest's (Segmenter.cut keeps no state); else built on the first match
         self.matched = 0
         self._thread: threading.Thread | None = None
         # Each subscription's budget: its digests list at most digest_max matches an interval,
@@ -115,12 +115,11 @@ class IngestWatch:
             raise
 
     def _segmenter_for_masks(self) -> Any:
-        # Its own segmenter: the ingest agent's is in use on the event loop's thread.
-        if self._segmenter is None:
+        if self.segmenter is None:
             from detectors.text import Segmenter
 
-            self._segmenter = Segmenter()
-        return self._segmenter
+            self.segmenter = Segmenter()
+        return self.segmenter
 
 
 def maybe_start(settings: Settings) -> IngestWatch | None:
