@@ -1,8 +1,7 @@
 """The desk's settings: one frozen object read from the environment in one place.
 
-Kept apart from ``earlywarn/settings.py`` for now (that module is being reworked); the
-names follow its ``EARLYWARN_*`` convention so they can be folded in unchanged. The
-shared ones (``EARLYWARN_REDIS_URL``, ``EARLYWARN_BROKER``, the topics and
+Every variable is declared once in ``streams/settings.py`` (the project's one settings
+object); this is the desk's view of them. The shared ones (``EARLYWARN_REDIS_URL``, ``EARLYWARN_BROKER``, the topics and
 ``EARLYWARN_NOTIFY_PREFIX``) are the names the worker and notify read, so the desk sets
 the very silences and acks notify honours.
 
@@ -62,36 +61,33 @@ class DeskSettings:
         return self.secret == DEV_SECRET
 
 
-_SHARED = {"redis_url": "EARLYWARN_REDIS_URL", "broker": "EARLYWARN_BROKER",
-           "topic_alerts": "EARLYWARN_TOPIC_ALERTS", "topic_inspection": "EARLYWARN_TOPIC_INSPECTION",
-           "notify_prefix": "EARLYWARN_NOTIFY_PREFIX", "remember_days": "EARLYWARN_NOTIFY_REMEMBER_DAYS",
-           "session_timeout": "EARLYWARN_SESSION_TIMEOUT"}
-ENV: dict[str, str] = {f.name: _SHARED.get(f.name, "EARLYWARN_DESK_" + f.name.upper()) for f in fields(DeskSettings)}
+_SHARED = {"redis_url": "redis_url", "broker": "broker", "topic_alerts": "topic_alerts",
+           "topic_inspection": "topic_inspection", "notify_prefix": "notify_prefix",
+           "remember_days": "notify_remember_days", "session_timeout": "session_timeout"}
 
 
-def _parse(kind: type, text: str) -> Any:
-    if kind is bool:
-        low = text.strip().lower()
-        if low in {"1", "true", "yes", "on"}:
-            return True
-        if low in {"0", "false", "no", "off", ""}:
-            return False
-        raise ValueError(text)
-    return kind(text)
+def _declared_as(name: str) -> str:
+    """The ``streams.settings.Settings`` field a desk setting is declared as."""
+    return _SHARED.get(name, "desk_" + name)
+
+
+ENV: dict[str, str] = {f.name: "EARLYWARN_" + _declared_as(f.name).upper() for f in fields(DeskSettings)}
 
 
 def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> DeskSettings:
-    """The settings in *env* (default: the process environment), then *overrides*."""
-    env = os.environ if env is None else env
-    defaults = DeskSettings()
-    values: dict[str, Any] = {}
-    for name, var in ENV.items():
-        if var in env:
-            kind = type(getattr(defaults, name))
-            try:
-                values[name] = _parse(kind, env[var])
-            except ValueError:
-                raise SettingsError(f"{var}={env[var]!r}: expected {kind.__name__}") from None
+    """The settings in *env* (default: the process environment), then *overrides*.
+
+    Read, parsed and checked by ``streams.settings``, where each is declared; this picks
+    the desk's out of them and adds the desk's own rules.
+    """
+    from streams.settings import SettingsError as Invalid
+    from streams.settings import from_env as settings_from_env
+
+    try:
+        settings = settings_from_env(os.environ if env is None else env)
+    except Invalid as exc:
+        raise SettingsError(str(exc)) from None
+    values: dict[str, Any] = {f.name: getattr(settings, _declared_as(f.name)) for f in fields(DeskSettings)}
     values.update({k: v for k, v in overrides.items() if v is not None})
     s = DeskSettings(**values)
     if s.dev_secret and s.host not in {"127.0.0.1", "localhost", "::1"}:

@@ -7,7 +7,7 @@ identity is replaced by a keyed pseudonym: phone numbers, names and raw ids stop
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,14 +90,16 @@ class Taken:
 
 
 def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
-         sources: Sequence[str] | None = None, *, not_after: float | None = None) -> Taken:
+         sources: Sequence[str] | None = None, *, not_after: float | None = None,
+         watch: Callable[[Sequence[Ticket]], None] | None = None) -> Taken:
     """Decode, validate, enrich and pre-aggregate one batch of messages: ingest's whole work.
 
     *sources* names each message's source (the stream's ticket partition); offline input
     is one source, "0". Both shells call this (``detect`` in its worker processes too: what
     it returns pickles). The deltas' watermarks are the caller's to set. A ticket dated
     after *not_after* (the caller's clock plus the allowed skew) is rejected as
-    ``future_timestamp``.
+    ``future_timestamp``. *watch*, when given, sees the batch's valid tickets (keyword
+    subscriptions are matched there: ``streams.subscriptions``).
     """
     rejected: list[tuple[int, Rejection]] = []
     fronts: dict[str, Front] = {}
@@ -114,6 +116,8 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
             kd = (r.kind.value, r.district_code)
             tally[kd] = tally.get(kd, 0) + 1
             front.add(r.ts)
+    if watch is not None and valid:
+        watch(valid)
     add = aggregator.add
     for e in enricher.enrich(valid):
         add(e)

@@ -14,6 +14,10 @@ shared and noisy, so compare the ratios of one run, and repeat: ``--repeat N`` m
 the four paths N times in turn on the same tickets and prints each path's median and
 range, and the median of each round's engine / trivial ratio.
 
+``--subscriptions N`` adds a fifth path: the engine again with N keyword subscriptions
+in Redis (terms, firms and districts drawn from the tickets, so that many match), against
+the engine with subscription matching off; their ratio is what matching at ingest costs.
+
 The engine's time per ticket is also split by the worker's own timings
 (``earlywarn_processing_seconds``): ingesting batches, folding delta messages in, and the
 rest (Faust's per-message work, sending, waiting).
@@ -145,15 +149,56 @@ PATHS = (("raw_per_s", "raw consume (aiokafka + orjson)"), ("faust_per_s", "triv
          ("engine_per_s", "engine, every detector on"), ("detect_per_s", "offline detect"))
 
 
-def _round(settings: Settings, lines: list[bytes], tmp: Path, k: int) -> dict[str, float]:
-    """The four rates once, on the tickets already in ``settings.topic_tickets``."""
-    n = len(lines)
+def _engine_settings(settings: Settings, tmp: Path, k: int) -> Settings:
     stamp = time.time_ns()
     engine = settings.with_(
         app_id=f"bench-engine-{stamp}", topic_deadletter=f"bench-{stamp}-dead", topic_alerts=f"bench-{stamp}-alerts",
         topic_inspection=f"bench-{stamp}-inspection", topic_deltas=f"bench-{stamp}-deltas",
-        topic_decisions=f"bench-{stamp}-decisions", web_port=free_port(), data_dir=str(tmp / f"data-{k}"))
+        topic_decisions=f"bench-{stamp}-decisions", web_port=free_port(), data_dir=str(tmp / f"data-{k}-{stamp}"),
+        subscription_poll_seconds=0.0)
     ensure_topics(engine)
+    return engine
+
+
+def subscribe_many(settings: Settings, lines: list[bytes], n: int) -> str:
+    """*n* keyword subscriptions drawn from the tickets under a fresh Redis prefix: mostly
+    their commonest terms, some firms, two districts. Returns the prefix."""
+    from collections import Counter
+
+    import redis
+
+    from alerts.notify.subscriptions import SubscriptionStore
+    from detectors.text import Segmenter
+
+    seg = Segmenter()
+    tickets = [orjson.loads(x) for x in lines[:2000]]
+    terms = Counter(w for t in tickets for w in seg.terms(t["content"]))
+    firms = Counter(t["firm_name"] for t in tickets if t.get("firm_name"))
+    districts = [d for d, _ in Counter(t["district_code"] for t in tickets).most_common(2)]
+    n_firms = max(1, n * 15 // 100)
+    prefix = f"earlywarn-bench-{time.time_ns()}"
+    store = SubscriptionStore(redis.Redis.from_url(settings.redis_url), prefix)
+    for w, _ in terms.most_common(max(1, n - n_firms - len(districts))):
+        store.add("term", w, "bench", "bench")
+    for f, _ in firms.most_common(n_firms):
+        store.add("firm", f, "bench", "bench")
+    for d in districts:
+        store.add("district", d, "bench", "bench")
+    return prefix
+
+
+def _forget(settings: Settings, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    for key in client.scan_iter(f"{prefix}:*", count=1000):
+        client.delete(key)
+
+
+def _round(settings: Settings, lines: list[bytes], tmp: Path, k: int, subscriptions: int = 0) -> dict[str, float]:
+    """The four rates once (five with *subscriptions*), on the tickets already in ``settings.topic_tickets``."""
+    n = len(lines)
+    engine = _engine_settings(settings, tmp, k)
     out: dict[str, float] = {}
     print("bench: raw consume …", file=sys.stderr)
     out["raw_per_s"] = asyncio.run(_raw_rate(settings.bootstrap, settings.topic_tickets, n))
@@ -171,11 +216,25 @@ def _round(settings: Settings, lines: list[bytes], tmp: Path, k: int) -> dict[st
     print("bench: offline detect …", file=sys.stderr)
     out["detect_per_s"] = _detect_rate(lines, settings)
     out["engine_over_faust"] = out["engine_per_s"] / out["faust_per_s"]
+    if subscriptions:
+        print(f"bench: engine with {subscriptions} keyword subscriptions …", file=sys.stderr)
+        prefix = subscribe_many(settings, lines, subscriptions)
+        try:
+            subs = _engine_settings(settings, tmp, k).with_(notify_prefix=prefix, subscription_poll_seconds=1.0)
+            out["engine_subs_per_s"], st = _engine_rate(subs, n, tmp)
+            out["engine_subs_ingest_us"] = 1e6 * st["stage_seconds"].get("ingest_batch", 0.0) / n
+            import redis
+
+            client = redis.Redis.from_url(settings.redis_url)
+            out["subscription_matches"] = float(sum(client.llen(k) for k in client.scan_iter(f"{prefix}:sub:pending:*")))
+        finally:
+            _forget(settings, prefix)
+        out["engine_subs_over_engine"] = out["engine_subs_per_s"] / out["engine_per_s"]
     return out
 
 
 def run(n: int, bootstrap: str | None = None, repeat: int = 1,
-        connect_timeout: float = CONNECT_TIMEOUT) -> dict[str, Any]:
+        connect_timeout: float = CONNECT_TIMEOUT, subscriptions: int = 0) -> dict[str, Any]:
     """The four rates, *repeat* times in turn: each figure is the median of the rounds,
     ``rounds`` holds every round's own. Raises BrokerUnavailable when *bootstrap* does not
     answer within *connect_timeout* seconds."""
@@ -202,7 +261,7 @@ def run(n: int, bootstrap: str | None = None, repeat: int = 1,
         for k in range(repeat):
             if repeat > 1:
                 print(f"bench: round {k + 1} of {repeat}", file=sys.stderr)
-            rounds.append(_round(settings, lines, tmp, k))
+            rounds.append(_round(settings, lines, tmp, k, subscriptions))
         out: dict[str, Any] = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
         out["tickets"] = float(n)
         out["rounds"] = rounds
@@ -217,7 +276,7 @@ def main(args: argparse.Namespace) -> int:
         print("bench: --tickets and --repeat must be at least 1", file=sys.stderr)
         return 2
     res = run(args.tickets, getattr(args, "broker", None), args.repeat,
-              getattr(args, "connect_timeout", CONNECT_TIMEOUT))
+              getattr(args, "connect_timeout", CONNECT_TIMEOUT), getattr(args, "subscriptions", 0))
     if args.json:
         print(orjson.dumps(res).decode())
         return 0
@@ -238,4 +297,9 @@ def main(args: argparse.Namespace) -> int:
           f"state writes per ticket {res['engine_state_writes_per_ticket']:.3f})")
     print(f"engine per ticket: ingest {res['engine_ingest_us']:.0f} µs, folding deltas in "
           f"{res['engine_windows_us']:.0f} µs, the rest (Faust, sending, waiting) {res['engine_other_us']:.0f} µs")
+    if "engine_subs_per_s" in res:
+        print(f"engine with {args.subscriptions} keyword subscriptions: {res['engine_subs_per_s']:,.0f} tickets/s, "
+              f"{res['engine_subs_per_s'] / raw:.2f} × raw, {res['engine_subs_over_engine']:.2f} × the engine without "
+              f"(ingest {res['engine_subs_ingest_us']:.0f} µs per ticket against {res['engine_ingest_us']:.0f}; "
+              f"{res['subscription_matches']:.0f} matches queued)")
     return 0

@@ -292,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tickets", type=int, default=20000)
     sp.add_argument("--repeat", type=int, default=1, help="measure every path this many times in turn; print medians")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.add_argument("--subscriptions", type=int, default=0, metavar="N",
+                    help="also run the engine with N keyword subscriptions in Redis (EARLYWARN_REDIS_URL)")
     sp.set_defaults(func=lambda a: __import__("earlywarn.bench", fromlist=["main"]).main(a))
 
     from alerts.notify.commands import add_parsers as add_notify_parsers

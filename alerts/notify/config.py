@@ -1,7 +1,7 @@
 """Notify's settings: one frozen object read from the environment in one place.
 
-Kept apart from ``earlywarn/settings.py`` for now (that module is being reworked); the
-names follow its ``EARLYWARN_*`` convention so they can be folded in unchanged.
+Every variable is declared once in ``streams/settings.py`` (the project's one settings
+object); this is notify's view of them, a small frozen object its modules take.
 
 >>> c = from_env({"EARLYWARN_NOTIFY_ROUTES": "r.yml", "EARLYWARN_NOTIFY_MAX_ATTEMPTS": "3"})
 >>> c.routes, c.max_attempts, c.redis_url
@@ -46,6 +46,10 @@ class NotifyConfig:
     http_timeout: float = 10.0
     link_base: str = ""  # where a message's link points: <link_base><alert_id>; empty: no link
     remember_days: float = 30.0  # how long idempotency keys and the notification log are kept
+    subscription_poll_seconds: float = 5.0  # keyword subscriptions: see streams/settings.py
+    subscription_wait_seconds: float = 30.0
+    subscription_interval_seconds: float = 300.0
+    subscription_digest_max: int = 20
 
     @property
     def consumer_name(self) -> str:
@@ -55,22 +59,29 @@ class NotifyConfig:
         return replace(self, **changes)
 
 
-ENV: dict[str, str] = {f.name: "EARLYWARN_" + ("" if f.name in {"broker", "topic_alerts", "redis_url"} else "NOTIFY_")
-                       + f.name.upper() for f in fields(NotifyConfig)}
+def _declared_as(name: str) -> str:
+    """The ``streams.settings.Settings`` field a notify setting is declared as."""
+    shared = name in {"broker", "topic_alerts", "redis_url"} or name.startswith("subscription_")
+    return name if shared else "notify_" + name
+
+
+ENV: dict[str, str] = {f.name: "EARLYWARN_" + _declared_as(f.name).upper() for f in fields(NotifyConfig)}
 
 
 def from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> NotifyConfig:
-    """The settings in *env* (default: the process environment), then *overrides*."""
-    env = os.environ if env is None else env
-    defaults = NotifyConfig()
-    values: dict[str, Any] = {}
-    for name, var in ENV.items():
-        if var in env:
-            kind = type(getattr(defaults, name))
-            try:
-                values[name] = kind(env[var])
-            except ValueError:
-                raise ConfigError(f"{var}={env[var]!r}: expected {kind.__name__}") from None
+    """The settings in *env* (default: the process environment), then *overrides*.
+
+    Read, parsed and checked by ``streams.settings`` (where each one is declared, with its
+    meaning, and listed in the README's table); this picks notify's out of them.
+    """
+    from streams.settings import SettingsError
+    from streams.settings import from_env as settings_from_env
+
+    try:
+        s = settings_from_env(os.environ if env is None else env)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
+    values = {f.name: getattr(s, _declared_as(f.name)) for f in fields(NotifyConfig)}
     values.update({k: v for k, v in overrides.items() if v is not None})
     c = NotifyConfig(**values)
     if c.max_attempts < 1:

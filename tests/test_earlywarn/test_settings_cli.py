@@ -154,3 +154,25 @@ def test_detect_counts_a_files_lines_for_its_progress_bar(tmp_path: Path, data: 
     f.write_bytes(data)
     assert _count_lines(str(f)) == lines == len(data.splitlines())
     assert _count_lines("-") is None
+
+
+def test_notify_and_the_desk_read_their_settings_through_the_one_settings_object() -> None:
+    from alerts.notify.config import NotifyConfig
+    from alerts.notify.config import from_env as notify_from_env
+    from desk.settings import DeskSettings
+    from desk.settings import from_env as desk_from_env
+
+    assert notify_from_env({}) == NotifyConfig(), "a default declared in streams/settings.py differs from notify's"
+    assert desk_from_env({}) == DeskSettings(), "a default declared in streams/settings.py differs from the desk's"
+    env = {"EARLYWARN_NOTIFY_MAX_ATTEMPTS": "3", "EARLYWARN_DESK_CONSUME": "false", "EARLYWARN_DESK_PORT": "7000",
+           "EARLYWARN_SUBSCRIPTION_INTERVAL_SECONDS": "60", "EARLYWARN_NOTIFY_REMEMBER_DAYS": "2"}
+    n, d = notify_from_env(env), desk_from_env(env)
+    assert (n.max_attempts, n.subscription_interval_seconds, n.remember_days) == (3, 60.0, 2.0)
+    assert (d.consume, d.port, d.remember_days) == (False, 7000, 2.0)
+    assert from_env(environment(from_env(env))) == from_env(env)  # booleans survive the way to a process
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2"])
+def test_a_boolean_setting_says_what_it_wants(raw: str) -> None:
+    with pytest.raises(SettingsError, match="EARLYWARN_DESK_SECURE_COOKIES"):
+        from_env({"EARLYWARN_DESK_SECURE_COOKIES": raw})
