@@ -10,7 +10,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from detectors.decisions import CONCENTRATED_DEMAND, GROUP_DISPUTE, RESOLVED, TERM_SURGE, UPDATE, Decision
+from detectors.decisions import (
+    CONCENTRATED_DEMAND,
+    FIRM,
+    FIRM_ISSUE,
+    GROUP_DISPUTE,
+    RESOLVED,
+    TERM_SURGE,
+    UPDATE,
+    Decision,
+)
 from schemas.alerts import rfc3339
 from schemas.regions import district_name
 
@@ -73,8 +82,15 @@ def summary(d: Decision) -> str:
     )
 
 
+def firms_of(d: Decision) -> int:
+    """Distinct firms behind a decision: a firm's own alert is about one firm (its buckets
+    count no firms of their own), anything else counts the firms its tickets named."""
+    return max(d.firms, 1) if d.dimension in (FIRM, FIRM_ISSUE) else d.firms
+
+
 def render(d: Decision) -> dict[str, Any]:
-    """The alert-contract-v1 object for a decision."""
+    """The alert-contract-v1 object for a decision, with v1's optional ``amount_total``,
+    ``firms`` and ``top_issue`` (left out when no ticket named an issue)."""
     return {
         "alert_id": d.alert_id,
         "schema_version": "1",
@@ -93,4 +109,9 @@ def render(d: Decision) -> dict[str, Any]:
         "ticket_ids": list(d.ticket_ids),
         "top_terms": list(d.top_terms),
         "summary": summary(d),
+        # Rounded to the fen: a sum of floats folded in another order (batches, workers)
+        # may differ in its last bits, and the stream and ``detect`` must agree byte for byte.
+        "amount_total": round(d.amount, 2),
+        "firms": firms_of(d),
+        **({"top_issue": d.top_issue} if d.top_issue is not None else {}),
     }
