@@ -111,6 +111,13 @@ class Settings:
     lateness_seconds: float = setting(600.0, "allowed disorder of received_at before a ticket is late",
                                       detect="lateness_seconds")
     min_people: int = setting(5, "distinct complainants that make a group", detect="min_people")
+    watch_min_people: int = setting(
+        3, "distinct complainants that make a group at a firm of a watched product category "
+           "(`detectors/data/watchlist.csv`: 三品一特 and children's products)",
+        check=at_least(1, "people"), detect="watch_min_people")
+    large_amount: float = setting(
+        50000.0, "money involved (CNY, an episode's tickets) that raises an alert's severity a step",
+        check=at_least(0, "CNY"), detect="large_amount")
     min_firms: int = setting(3, "firms a concentrated demand must span", detect="min_firms")
     false_alarms_per_day: float = setting(0.05, "false-alarm budget per alert type per day",
                                           detect="false_alarms_per_day")
