@@ -26,7 +26,7 @@ from detectors.decisions import (
     WARNING,
     Decision,
 )
-from detectors.evidence import gather
+from detectors.evidence import Exclusion, Exclusions, gather
 from detectors.judge import Finding
 from detectors.scores import score_of_log_p
 from detectors.watch import Watch
@@ -39,9 +39,12 @@ class Episodes:
     """Turns a partition's findings into decisions; keeps *open* (the partition clock's keys
     with open episodes) in step."""
 
-    def __init__(self, config: DetectConfig, open_keys: set[str], watch: Watch | None = None) -> None:
+    def __init__(self, config: DetectConfig, open_keys: set[str], watch: Watch | None = None,
+                 exclusions: Exclusions | None = None) -> None:
         self.config = config
         self.open_keys = open_keys
+        # A group dispute's evidence leaves out the complainants flagged abnormal at its tick.
+        self.exclusions = exclusions if exclusions is not None else Exclusions()
         self.watch = watch if watch is not None else Watch(
             watch_min_people=config.watch_min_people, large_amount=config.large_amount)
 
@@ -77,12 +80,15 @@ class Episodes:
         for ek in sorted(s.episodes):
             ep = s.episodes[ek]
             if t - ep.last_data_bucket >= self.config.quiet_buckets:
-                out.append(_resolved(s, ep, t))
+                out.append(_resolved(s, ep, t, self._excluded(ep.type, t)))
                 del s.episodes[ek]
         return out
 
+    def _excluded(self, type_: str, t: int) -> Exclusion | None:
+        return self.exclusions.at(bucket_start(t)) if type_ == GROUP_DISPUTE and self.exclusions else None
+
     def _decision(self, s: KeyState, ep: Episode, t: int, f: Finding, status: str, severity: str) -> Decision:
-        ev = gather(s, ep.start_bucket, t, f.issue)
+        ev = gather(s, ep.start_bucket, t, f.issue, self._excluded(f.type, t))
         # Bonferroni over the windows tried; the score keeps its order however small p gets.
         log_p = min(0.0, f.log_p + math.log(len(self.config.windows)))
         return Decision(
@@ -120,8 +126,8 @@ def severity_of(f: Finding, buckets: list[Any], watch: Watch, category: str | No
     return watch.judge(base, category=category, product=product, texts=sorted(terms), amount_total=amount).severity
 
 
-def _resolved(s: KeyState, ep: Episode, t: int) -> Decision:
-    ev = gather(s, ep.start_bucket, ep.last_data_bucket, None)
+def _resolved(s: KeyState, ep: Episode, t: int, exclude: Exclusion | None) -> Decision:
+    ev = gather(s, ep.start_bucket, ep.last_data_bucket, None, exclude)
     label = s.label if ep.dimension == s.dim else f"{s.label}·{ep.subject_key.rsplit('|', 1)[-1]}"
     return Decision(
         alert_id=ep.alert_id, type=ep.type, status=RESOLVED, severity=ep.last_severity,

@@ -19,9 +19,10 @@ from detectors.calendar import Calendar
 from detectors.clock import Clock
 from detectors.config import ISSUE_SHARE, PEER_MIN, PEER_WEIGHT, PRIORS, RAISES_ALIKE, DetectConfig
 from detectors.decisions import CONCENTRATED_DEMAND, FIRM, FIRM_ISSUE, GROUP_DISPUTE, TERM, TERM_SURGE
+from detectors.evidence import Exclusions
 from detectors.tail import log_nb_sf
 from detectors.watch import Watch
-from detectors.windows import BUCKETS_PER_DAY, KeyState
+from detectors.windows import BUCKETS_PER_DAY, KeyState, bucket_start
 
 ISSUE_TESTS = 4  # a few issues per firm compete: the windows are tried this many times over
 
@@ -52,6 +53,8 @@ class Judge:
         self.watch = watch if watch is not None else Watch(
             watch_min_people=config.watch_min_people, large_amount=config.large_amount)
         self._group_size: dict[str, int] = {}  # by product category: read per firm per tick
+        # Due process: flagged complainants are not people of a group dispute (their tickets still count).
+        self.exclusions = Exclusions()
         self.named_terms = named_terms
         self.calendar = calendar
         self.rhythm = rhythm
@@ -96,6 +99,10 @@ class Judge:
             people: set[str] = set()
             for bk in buckets:
                 people |= bk.people
+            if s.dim == FIRM and self.exclusions:
+                ex = self.exclusions.at(bucket_start(t))
+                if ex is not None:
+                    people = people - ex.people
             k = len(people)
             if k < min_people or k <= mean:
                 continue
@@ -145,6 +152,8 @@ class Judge:
         firm_rate = (firm_prior.shape + s.base_people) / (firm_prior.weight + s.base_exposure)
         issue_prior = Prior(max(firm_rate * ISSUE_SHARE, firm_prior.rate), 2 * BUCKETS_PER_DAY)
         min_people = self.min_people(s)
+        ex = self.exclusions.at(bucket_start(t)) if self.exclusions else None
+        excluded = ex.people if ex is not None else frozenset()
         best: Finding | None = None
         for w, exposure in self.exposures(t, s.category):
             counts: dict[str, int] = {}
@@ -157,7 +166,7 @@ class Judge:
                 r, mean = predictive(s.base_issues.get(issue, 0.0), s.base_exposure, issue_prior, exposure)
                 if k <= mean:  # people never outnumber tickets: no need to count them
                     continue
-                people = _issue_people(s, t, w, issue)
+                people = _issue_people(s, t, w, issue, excluded)
                 if people < min_people or people <= mean:
                     continue
                 r = min(r, cfg.dispersion)
@@ -232,7 +241,7 @@ class Judge:
                     yield w, n, r, mean
 
 
-def _issue_people(s: KeyState, t: int, w: int, issue: str) -> int:
+def _issue_people(s: KeyState, t: int, w: int, issue: str, excluded: frozenset[str] = frozenset()) -> int:
     # Buckets keep issue counts, not who raised which issue: bound people by both.
     n = 0
     people: set[str] = set()
@@ -241,6 +250,8 @@ def _issue_people(s: KeyState, t: int, w: int, issue: str) -> int:
         if c:
             n += c
             people |= bk.people
+    if excluded:
+        people -= excluded
     return min(n, len(people))
 
 

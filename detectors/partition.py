@@ -80,7 +80,7 @@ class PartitionEngine:
         self.rhythm = Rhythm(day_factor=self.calendar.factor)
         self.clock = decode_clock(clock, self.rhythm) if clock else Clock()
         self.judge = Judge(config, self.named_terms, self.calendar, self.rhythm, self.clock)
-        self.episodes = Episodes(config, self.clock.open, self.judge.watch)
+        self.episodes = Episodes(config, self.clock.open, self.judge.watch, self.judge.exclusions)
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
         self._forget = round(config.forget_days * BUCKETS_PER_DAY)
 

@@ -111,6 +111,10 @@ class Settings:
     lateness_seconds: float = setting(600.0, "allowed disorder of received_at before a ticket is late",
                                       detect="lateness_seconds")
     min_people: int = setting(5, "distinct complainants that make a group", detect="min_people")
+    complainants: str = setting(
+        "off", "`on`: judge abnormal complainants at each midnight of event time, raise `abnormal_complainant` "
+               "and leave flagged people out of group disputes (`earlywarn detect` only, in one process, "
+               "until the stream does it)", check=_one_of(("on", "off")))
     watch_min_people: int = setting(
         3, "distinct complainants that make a group at a firm of a watched product category "
            "(`detectors/data/watchlist.csv`: 三品一特 and children's products)",
