@@ -24,7 +24,7 @@ import queue
 import time
 from operator import itemgetter
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -66,15 +66,21 @@ class DetectStats:
 def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LINES,
            on_reject: Callable[[int, Rejection, bytes], None] | None = None,
            stats: DetectStats | None = None, enricher: Enricher | None = None,
-           workers: int = 0) -> Iterator[dict[str, Any]]:
+           workers: int = 0, cleared: Mapping[str, Mapping[str, Any]] | None = None,
+           on_flags: Callable[[dict[str, Any]], None] | None = None) -> Iterator[dict[str, Any]]:
     """Yield alert-contract-v1 dicts for the tickets in *lines*, in event-time order.
 
     *batch* lines are enriched and aggregated at a time; *workers* > 0 runs both halves in
-    that many forked processes (where ``fork`` exists).
+    that many forked processes (where ``fork`` exists). With complainants judged
+    (``EARLYWARN_COMPLAINANTS=on``), *cleared* (pseudonym -> {at, who, why}: staff's
+    clearings) is honoured and *on_flags* gets the flags in force at the end.
     """
     stats = stats if stats is not None else DetectStats()
     enricher = enricher or Enricher(settings.secret())
     stage = complainant_stage(settings)
+    if stage is not None:
+        for person, c in sorted((cleared or {}).items()):
+            stage.clear(person, float(c["at"]), str(c.get("who", "")), str(c.get("why", "")))
     engine = OfflineEngine(settings.detect, router(settings.partitions), complainants=stage)
     chunks = _chunks(lines, batch)
     last: list[Decision] = []
@@ -104,6 +110,8 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
     for d in [*engine.stage.finish(last), *engine.take_complainant_decisions()]:
         stats.alerts += 1
         yield render(d)
+    if stage is not None and on_flags is not None and stage.next_judgement is not None:
+        on_flags(stage.flags(stage.next_judgement - 86400.0))
 
 
 def complainant_stage(settings: Settings) -> ComplainantStage | None:

