@@ -19,6 +19,9 @@ from detectors.watch import Watch
 from tests.test_detectors.test_partition import CFG, DAY, T0, added, burst, quiet, quiet_alerts, run  # noqa: F401
 
 
+WATCH3 = replace(CFG, watch_min_people=3)  # the watch's own default (detectors.watch.Watch)
+
+
 def in_category(tickets: list[Enriched], category: str, **changes: object) -> list[Enriched]:
     return [replace(e, category=category, **changes) for e in tickets]
 
@@ -32,13 +35,15 @@ def in_category(tickets: list[Enriched], category: str, **changes: object) -> li
 def test_a_watched_firm_makes_a_group_with_fewer_people(quiet: list[Enriched], quiet_alerts: set[str],
                                                         category: str, people: int, alerts: bool) -> None:
     incident = in_category(burst("KP", T0 + 9 * DAY + 3600, hours=2, people=people), category)
-    got = added(run(quiet + incident), quiet_alerts, GROUP_DISPUTE)
+    got = added(run(quiet + incident, cfg=WATCH3), quiet_alerts, GROUP_DISPUTE)
     assert [(d.dimension, d.key) for d in got] == ([("firm", "SHOP")] if alerts else [])
 
 
-def test_the_watch_group_size_is_a_setting(quiet: list[Enriched], quiet_alerts: set[str]) -> None:
+def test_the_watch_group_size_is_a_setting_as_large_as_anywhere_by_default(quiet: list[Enriched],
+                                                                         quiet_alerts: set[str]) -> None:
     incident = in_category(burst("KP", T0 + 9 * DAY + 3600, hours=2, people=4), "食品")
-    assert added(run(quiet + incident, cfg=replace(CFG, watch_min_people=5)), quiet_alerts, GROUP_DISPUTE) == []
+    assert DetectConfig().watch_min_people == DetectConfig().min_people
+    assert added(run(quiet + incident), quiet_alerts, GROUP_DISPUTE) == []
 
 
 def test_harm_in_a_watched_firms_dispute_makes_it_critical(quiet: list[Enriched], quiet_alerts: set[str]) -> None:
