@@ -295,8 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--per-day", type=float, default=6000.0, help="background tickets per day")
     sp.add_argument("--jobs", type=int, default=2, help="scenarios run in parallel")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.add_argument("--family", choices=("scenarios", "complainants"), default="scenarios",
+                    help="scenarios (default): the incident suite; complainants: templated claimants and "
+                         "claimant rings through detect with EARLYWARN_COMPLAINANTS=on (default seeds: fresh ones)")
 
     def _eval(a: argparse.Namespace) -> int:
+        if a.family == "complainants":
+            from earlywarn.evalcomplainants import eval_family
+
+            if a.seeds == _seeds("holdout"):  # not given: the family's own fresh seeds
+                a.seeds = ()
+            return eval_family(a)
         from earlywarn.evalrun import main as eval_main
 
         return eval_main(a)
