@@ -77,10 +77,12 @@ class Taken:
     newest: dict[str, list[float]]  # source -> the newest event times of its tickets in the batch (``Front.newest``)
     tally: dict[tuple[str, str], int]  # (kind, district_code) -> tickets, for the metrics
     claims: list[Any] = field(default_factory=list)  # detectors.complainants.Claim, when asked for
+    board_tickets: list[Any] = field(default_factory=list)  # detectors.boards.BoardTicket, when asked for
 
 
 def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
-         sources: Sequence[str] | None = None, *, not_after: float | None = None, claims: bool = False) -> Taken:
+         sources: Sequence[str] | None = None, *, not_after: float | None = None, claims: bool = False,
+         boards: bool = False) -> Taken:
     """Decode, validate, enrich and pre-aggregate one batch of messages: ingest's whole work.
 
     *sources* names each message's source (the stream's ticket partition); offline input
@@ -115,4 +117,10 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
 
         taken.claims = [Claim.from_ticket(t, e.person) for t, e in zip(valid, enriched)
                         if t.kind.value in CLAIM_KINDS and not e.person.startswith("t:")]
+    if boards:  # what the top-10 boards count (detectors.boards): the keys and terms ingest derived
+        from detectors.boards import BoardTicket
+
+        taken.board_tickets = [
+            BoardTicket(e.ticket_id, e.ts, t.kind.value, e.district, e.firm_key, e.firm_label, e.product_key,
+                        e.product_label, e.issue, e.terms) for t, e in zip(valid, enriched)]
     return taken

