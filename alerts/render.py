@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from detectors.decisions import CONCENTRATED_DEMAND, GROUP_DISPUTE, RESOLVED, TERM_SURGE, UPDATE, Decision
+from detectors.decisions import (
+    ABNORMAL_COMPLAINANT,
+    CONCENTRATED_DEMAND,
+    FIRM,
+    FIRM_ISSUE,
+    GROUP_DISPUTE,
+    RESOLVED,
+    TERM_SURGE,
+    UPDATE,
+    Decision,
+)
 from schemas.alerts import SHANGHAI, rfc3339
 from schemas.regions import district_name
 
@@ -18,6 +28,7 @@ _TYPE_NAME = {
     GROUP_DISPUTE: "群体纠纷预警",
     CONCENTRATED_DEMAND: "集中诉求预警",
     TERM_SURGE: "热词突增提示",
+    ABNORMAL_COMPLAINANT: "异常投诉举报人提示",
 }
 _SEVERITY_NAME = {"info": "一般", "warning": "较重", "critical": "严重"}
 
@@ -45,6 +56,8 @@ def summary(d: Decision) -> str:
     terms = "、".join(d.top_terms[:5]) or "无"
     severity = _SEVERITY_NAME.get(d.severity, d.severity)
     head = f"【{_TYPE_NAME.get(d.type, d.type)}·{severity}】"
+    if d.type == ABNORMAL_COMPLAINANT:
+        return _complainant_summary(d, head)
     if d.status == RESOLVED:
         return (
             f"{head}“{d.label}”{where}自{_local(d.window_end)}起已连续24小时未见异常，"
@@ -73,8 +86,33 @@ def summary(d: Decision) -> str:
     )
 
 
+def firms_of(d: Decision) -> int:
+    """Distinct firms behind a decision: a firm's own alert is about one firm (its buckets
+    count no firms of their own), anything else counts the firms its tickets named."""
+    return max(d.firms, 1) if d.dimension in (FIRM, FIRM_ISSUE) else d.firms
+
+
+def _complainant_summary(d: Decision, head: str) -> str:
+    # People by keyed pseudonym only (化名): never a name, phone or platform id.
+    members = "、".join(d.members or (d.key,))
+    who = (f"疑似职业索赔团伙（{len(d.members)}人，化名：{members}）" if len(d.members) > 1
+           else f"投诉举报人（化名：{members}）")
+    if d.status == RESOLVED:
+        return (f"{head}{who}的异常名录标记已到期或已被解除，自{_local(d.window_end)}起不再从群体纠纷人数中剔除。"
+                f"本次提示结束。")
+    grew = "提示更新：" if d.status == UPDATE else ""
+    reasons = "、".join(d.top_terms) or "多项异常"
+    return (
+        f"{head}{grew}{who}在{_local(d.window_start)}至{_local(d.window_end)}期间提出{d.observed}件投诉举报，"
+        f"涉及{d.firms}家经营主体，触发：{reasons}。已列入投诉举报异常名录观察：其诉求照常登记办理、计入总量，"
+        f"但不计入群体纠纷人数和证据。请核实后确认；如属正常消费者，可解除标记"
+        f"（earlywarn complainant clear {d.key} --who 姓名 --why 理由），解除后重新研判。"
+    )
+
+
 def render(d: Decision) -> dict[str, Any]:
-    """The alert-contract-v1 object for a decision."""
+    """The alert-contract-v1 object for a decision, with v1's optional ``amount_total``,
+    ``firms`` and ``top_issue`` (left out when no ticket named an issue)."""
     return {
         "alert_id": d.alert_id,
         "schema_version": "1",
@@ -93,4 +131,9 @@ def render(d: Decision) -> dict[str, Any]:
         "ticket_ids": list(d.ticket_ids),
         "top_terms": list(d.top_terms),
         "summary": summary(d),
+        # Rounded to the fen: a sum of floats folded in another order (batches, workers)
+        # may differ in its last bits, and the stream and ``detect`` must agree byte for byte.
+        "amount_total": round(d.amount, 2),
+        "firms": firms_of(d),
+        **({"top_issue": d.top_issue} if d.top_issue is not None else {}),
     }

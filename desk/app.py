@@ -21,7 +21,7 @@ from desk.audit import Audit
 from desk.auth import Auth
 from desk.consumer import AlertConsumer
 from desk.metrics import DeskMetrics
-from desk.routers import actions, alerts, auth, silences, tasks
+from desk.routers import actions, alerts, auth, boards, silences, tasks
 from desk.settings import DeskSettings
 from desk.store import AlertStore
 from desk.web import Context, Guard, NotLoggedIn
@@ -67,6 +67,7 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
     app.state.consumer = consumer
     for module in (alerts, actions, tasks, silences, auth):
         app.include_router(module.router)
+    app.include_router(boards.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(Guard, metrics=metrics)

@@ -37,6 +37,10 @@ class Alert(BaseModel):
     ticket_ids: list[str]
     top_terms: list[str]
     summary: str
+    # Optional within v1 (older alerts lack them).
+    amount_total: float | None = None
+    firms: int | None = None
+    top_issue: str | None = None
 
 
 class AlertPage(BaseModel):

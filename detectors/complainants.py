@@ -384,6 +384,10 @@ class ComplainantJudge:
     def people(self) -> int:
         return len(self._people)
 
+    def claims_of(self, person: str) -> tuple[str, ...]:
+        """The ticket ids of *person*'s claims still held (the window), sorted."""
+        return tuple(sorted(self._people.get(person, ())))
+
     # ------------------------------------------------------------------ judging
 
     def judge(self, at: float, cleared: Mapping[str, float] | None = None) -> list[Finding]:

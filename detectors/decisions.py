@@ -24,11 +24,13 @@ from schemas.alerts import MAX_EVIDENCE, AlertType, Severity, Status
 FIRM, PRODUCT, ISSUE, TERM = "firm", "product", "issue", "term"
 PLATFORM_TERM = "platform_term"  # a named practice among one platform's tickets: "京选商城|七天无理由"
 FIRM_ISSUE = "firm_issue"  # a firm's issue: judged inside the firm's key, never counted alone
+COMPLAINANT = "complainant"  # a complainant's keyed pseudonym (detectors.complainant_stage; never counted here)
 COUNTED = (FIRM, PRODUCT, ISSUE, TERM, PLATFORM_TERM)  # the dimensions the aggregator counts under
 
 # The alert types the engine raises, the statuses of an episode, the severities.
 GROUP_DISPUTE, CONCENTRATED_DEMAND, TERM_SURGE = (
     AlertType.GROUP_DISPUTE, AlertType.CONCENTRATED_DEMAND, AlertType.TERM_SURGE)
+ABNORMAL_COMPLAINANT = AlertType.ABNORMAL_COMPLAINANT
 OPEN, UPDATE, RESOLVED = Status.OPEN, Status.UPDATE, Status.RESOLVED
 INFO, WARNING, CRITICAL = Severity.INFO, Severity.WARNING, Severity.CRITICAL
 SEVERITY_RANK = {INFO: 0, WARNING: 1, CRITICAL: 2}
@@ -58,6 +60,7 @@ class Decision:
     firms: int = 0  # distinct firms in the window (for demands across firms)
     amount: float = 0.0
     top_issue: str | None = None
+    members: tuple[str, ...] = ()  # abnormal_complainant: every member's pseudonym (a ring names them all)
 
 
 def decision_order(d: Decision) -> tuple[float, str, str]:
@@ -67,11 +70,12 @@ def decision_order(d: Decision) -> tuple[float, str, str]:
 
 def decision_from_dict(v: dict[str, Any]) -> Decision:
     """A :class:`Decision` back from ``dataclasses.asdict`` (JSON turns tuples into lists)."""
-    return Decision(**{**v, "ticket_ids": tuple(v["ticket_ids"]), "top_terms": tuple(v["top_terms"])})
+    return Decision(**{**v, "ticket_ids": tuple(v["ticket_ids"]), "top_terms": tuple(v["top_terms"]),
+                       "members": tuple(v.get("members", ()))})
 
 
 __all__ = [
-    "CONCENTRATED_DEMAND", "COUNTED", "CRITICAL", "FIRM", "FIRM_ISSUE", "GROUP_DISPUTE", "INFO", "ISSUE",
+    "ABNORMAL_COMPLAINANT", "COMPLAINANT", "CONCENTRATED_DEMAND", "COUNTED", "CRITICAL", "FIRM", "FIRM_ISSUE", "GROUP_DISPUTE", "INFO", "ISSUE",
     "MAX_EVIDENCE", "OPEN", "PLATFORM_TERM", "PRODUCT", "RESOLVED", "SEVERITY_RANK", "TERM", "TERM_SURGE",
     "UPDATE", "WARNING", "Decision", "decision_from_dict", "decision_order",
 ]

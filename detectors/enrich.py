@@ -8,7 +8,7 @@ identity is replaced by a keyed pseudonym: phone numbers, names and raw ids stop
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from detectors.aggregate import Aggregator, Enriched
@@ -87,11 +87,14 @@ class Taken:
     deltas: dict[int, dict[str, Any]]  # partition -> delta message (``Aggregator.drain``), no watermarks yet
     newest: dict[str, list[float]]  # source -> the newest event times of its tickets in the batch (``Front.newest``)
     tally: dict[tuple[str, str], int]  # (kind, district_code) -> tickets, for the metrics
+    claims: list[Any] = field(default_factory=list)  # detectors.complainants.Claim, when asked for
+    board_tickets: list[Any] = field(default_factory=list)  # detectors.boards.BoardTicket, when asked for
 
 
 def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
          sources: Sequence[str] | None = None, *, not_after: float | None = None,
-         watch: Callable[[Sequence[Ticket]], None] | None = None) -> Taken:
+         watch: Callable[[Sequence[Ticket]], None] | None = None, claims: bool = False,
+         boards: bool = False) -> Taken:
     """Decode, validate, enrich and pre-aggregate one batch of messages: ingest's whole work.
 
     *sources* names each message's source (the stream's ticket partition); offline input
@@ -119,7 +122,20 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
     if watch is not None and valid:
         watch(valid)
     add = aggregator.add
-    for e in enricher.enrich(valid):
+    enriched = enricher.enrich(valid)
+    for e in enriched:
         add(e)
     newest = {src: f.newest for src, f in fronts.items() if f.newest}
-    return Taken(len(valid), rejected, aggregator.drain({}), newest, tally)
+    taken = Taken(len(valid), rejected, aggregator.drain({}), newest, tally)
+    if claims:  # what the abnormal-complainant judge reads: claims by known people, pseudonymised
+        from detectors.complainants import CLAIM_KINDS, Claim
+
+        taken.claims = [Claim.from_ticket(t, e.person) for t, e in zip(valid, enriched)
+                        if t.kind.value in CLAIM_KINDS and not e.person.startswith("t:")]
+    if boards:  # what the top-10 boards count (detectors.boards): the keys and terms ingest derived
+        from detectors.boards import BoardTicket
+
+        taken.board_tickets = [
+            BoardTicket(e.ticket_id, e.ts, t.kind.value, e.district, e.firm_key, e.firm_label, e.product_key,
+                        e.product_label, e.issue, e.terms) for t, e in zip(valid, enriched)]
+    return taken

@@ -13,10 +13,12 @@ from typing import Any
 
 from detectors.config import DetectConfig
 from detectors.decisions import (
+    CONCENTRATED_DEMAND,
     CRITICAL,
     GROUP_DISPUTE,
     INFO,
     OPEN,
+    PRODUCT,
     RESOLVED,
     SEVERITY_RANK,
     TERM,
@@ -24,23 +26,27 @@ from detectors.decisions import (
     WARNING,
     Decision,
 )
-from detectors.evidence import gather
+from detectors.evidence import Exclusion, Exclusions, gather
 from detectors.judge import Finding
 from detectors.scores import score_of_log_p
+from detectors.watch import Watch
 from detectors.windows import Episode, KeyState, bucket_start
 from detectors.wire import table_key
 from schemas.alerts import alert_id
-
-SAFETY_TERMS = frozenset({"食物中毒", "中毒", "起火", "爆炸", "受伤", "触电", "烫伤", "过敏", "死亡", "电池起火", "腹泻", "呕吐"})
 
 
 class Episodes:
     """Turns a partition's findings into decisions; keeps *open* (the partition clock's keys
     with open episodes) in step."""
 
-    def __init__(self, config: DetectConfig, open_keys: set[str]) -> None:
+    def __init__(self, config: DetectConfig, open_keys: set[str], watch: Watch | None = None,
+                 exclusions: Exclusions | None = None) -> None:
         self.config = config
         self.open_keys = open_keys
+        # A group dispute's evidence leaves out the complainants flagged abnormal at its tick.
+        self.exclusions = exclusions if exclusions is not None else Exclusions()
+        self.watch = watch if watch is not None else Watch(
+            watch_min_people=config.watch_min_people, large_amount=config.large_amount)
 
     def found(self, s: KeyState, t: int, f: Finding) -> list[Decision]:
         """A finding on *s* at tick *t*: an episode opens, or an open one grows (or nothing is said)."""
@@ -49,7 +55,7 @@ class Episodes:
         window = s.window(t, f.width)
         buckets = [bk for _, bk in window]
         first = next(b for b, bk in window if bk.n)
-        severity = severity_of(f, buckets)
+        severity = severity_of(f, buckets, self.watch, s.category)
         if ep is None:
             aid = alert_id(f.type, f.dimension, f.subject_key, bucket_start(first))
             ep = Episode(f.type, f.dimension, f.subject_key, aid, first, t, f.observed, severity, t, f.observed)
@@ -74,12 +80,15 @@ class Episodes:
         for ek in sorted(s.episodes):
             ep = s.episodes[ek]
             if t - ep.last_data_bucket >= self.config.quiet_buckets:
-                out.append(_resolved(s, ep, t))
+                out.append(_resolved(s, ep, t, self._excluded(ep.type, t)))
                 del s.episodes[ek]
         return out
 
+    def _excluded(self, type_: str, t: int) -> Exclusion | None:
+        return self.exclusions.at(bucket_start(t)) if type_ == GROUP_DISPUTE and self.exclusions else None
+
     def _decision(self, s: KeyState, ep: Episode, t: int, f: Finding, status: str, severity: str) -> Decision:
-        ev = gather(s, ep.start_bucket, t, f.issue)
+        ev = gather(s, ep.start_bucket, t, f.issue, self._excluded(f.type, t))
         # Bonferroni over the windows tried; the score keeps its order however small p gets.
         log_p = min(0.0, f.log_p + math.log(len(self.config.windows)))
         return Decision(
@@ -94,27 +103,31 @@ class Episodes:
         )
 
 
-def severity_of(f: Finding, buckets: list[Any]) -> str:
-    """How grave a finding is: by people, money and (for a group dispute) safety words."""
-    amount = sum(bk.amount for bk in buckets)
-    terms = set()
-    for bk in buckets:
-        terms.update(bk.terms)
+def severity_of(f: Finding, buckets: list[Any], watch: Watch, category: str | None = None) -> str:
+    """How grave a finding is: by its people, then the key-product watch raises it a step
+    each for a watched product (by the key's category, or a product key's own name),
+    sudden harm (a word of ``data/harm_words.txt`` in the window's terms) and a large
+    amount (the window's money at or above ``large_amount``); see ``Watch.judge``.
+
+    A hot word is told as it is: a surging word alone is no product and no harm.
+    """
     if f.type == GROUP_DISPUTE:
-        if f.observed >= 30 or amount >= 500_000 or (terms & SAFETY_TERMS and f.observed >= 10):
-            return CRITICAL
-        if f.observed >= 12 or amount >= 100_000:
-            return WARNING
-        return INFO
-    if f.observed >= 100:
-        return CRITICAL
-    if f.observed >= 20:
-        return WARNING
-    return INFO
+        base = CRITICAL if f.observed >= 30 else WARNING if f.observed >= 12 else INFO
+    else:
+        base = CRITICAL if f.observed >= 100 else WARNING if f.observed >= 20 else INFO
+    if f.type not in (GROUP_DISPUTE, CONCENTRATED_DEMAND):
+        return base
+    amount = 0.0
+    terms: set[str] = set()
+    for bk in buckets:
+        amount += bk.amount
+        terms.update(bk.terms)
+    product = f.label if f.dimension == PRODUCT else None
+    return watch.judge(base, category=category, product=product, texts=sorted(terms), amount_total=amount).severity
 
 
-def _resolved(s: KeyState, ep: Episode, t: int) -> Decision:
-    ev = gather(s, ep.start_bucket, ep.last_data_bucket, None)
+def _resolved(s: KeyState, ep: Episode, t: int, exclude: Exclusion | None) -> Decision:
+    ev = gather(s, ep.start_bucket, ep.last_data_bucket, None, exclude)
     label = s.label if ep.dimension == s.dim else f"{s.label}·{ep.subject_key.rsplit('|', 1)[-1]}"
     return Decision(
         alert_id=ep.alert_id, type=ep.type, status=RESOLVED, severity=ep.last_severity,
@@ -126,4 +139,4 @@ def _resolved(s: KeyState, ep: Episode, t: int) -> Decision:
     )
 
 
-__all__ = ["SAFETY_TERMS", "Episodes", "severity_of"]
+__all__ = ["Episodes", "severity_of"]

@@ -19,8 +19,10 @@ from detectors.calendar import Calendar
 from detectors.clock import Clock
 from detectors.config import ISSUE_SHARE, PEER_MIN, PEER_WEIGHT, PRIORS, RAISES_ALIKE, DetectConfig
 from detectors.decisions import CONCENTRATED_DEMAND, FIRM, FIRM_ISSUE, GROUP_DISPUTE, TERM, TERM_SURGE
+from detectors.evidence import Exclusions
 from detectors.tail import log_nb_sf
-from detectors.windows import BUCKETS_PER_DAY, KeyState
+from detectors.watch import Watch
+from detectors.windows import BUCKETS_PER_DAY, KeyState, bucket_start
 
 ISSUE_TESTS = 4  # a few issues per firm compete: the windows are tried this many times over
 
@@ -44,8 +46,15 @@ class Judge:
     """Judges a partition's keys; reads the partition's clock (peers, judgements per day), never writes it."""
 
     def __init__(self, config: DetectConfig, named_terms: frozenset[str], calendar: Calendar, rhythm: Rhythm,
-                 clock: Clock) -> None:
+                 clock: Clock, watch: Watch | None = None) -> None:
         self.config = config
+        # The key-product watch: a firm of a watched category (食品, 药品, 特种设备 …) makes a
+        # group with fewer people; episodes.severity_of raises such alerts' severity.
+        self.watch = watch if watch is not None else Watch(
+            watch_min_people=config.watch_min_people, large_amount=config.large_amount)
+        self._group_size: dict[str, int] = {}  # by product category: read per firm per tick
+        # Due process: flagged complainants are not people of a group dispute (their tickets still count).
+        self.exclusions = Exclusions()
         self.named_terms = named_terms
         self.calendar = calendar
         self.rhythm = rhythm
@@ -56,6 +65,21 @@ class Judge:
     def new_tick(self) -> None:
         """The rhythm changes between ticks: forget the exposures of the last one."""
         self._window_exposures.clear()
+
+    def min_people(self, s: KeyState) -> int:
+        """Distinct people that make a group on *s*: fewer at a firm of a watched product
+        category (the key-product watch); the setting everywhere else.
+
+        Only firms (and their issues) are judged with the watch's group size: a product,
+        issue or term surge is a concentrated demand, which needs its firms anyway.
+        """
+        if s.dim != FIRM or not s.category:
+            return self.config.min_people
+        n = self._group_size.get(s.category)
+        if n is None:
+            n = self._group_size[s.category] = self.watch.min_people(
+                s.category, None, default=self.config.min_people)
+        return n
 
     def may_find(self, s: KeyState, t: int) -> bool:
         """Could ``findings`` find anything on *s*? For keys other than firms (a firm's issues are judged apart).
@@ -68,14 +92,19 @@ class Judge:
     def findings(self, s: KeyState, t: int) -> list[Finding]:
         """Findings on *s* at tick *t*, past the warm-up (nothing is judged before it)."""
         cfg = self.config
+        min_people = self.min_people(s)
         best: Finding | None = None
         for w, n, r, mean in self._suspect_windows(s, t):
             buckets = s.between(t - w, t)
             people: set[str] = set()
             for bk in buckets:
                 people |= bk.people
+            if s.dim == FIRM and self.exclusions:
+                ex = self.exclusions.at(bucket_start(t))
+                if ex is not None:
+                    people = people - ex.people
             k = len(people)
-            if k < cfg.min_people or k <= mean:
+            if k < min_people or k <= mean:
                 continue
             if s.dim != FIRM:
                 kind = self._demand_kind(s, buckets)
@@ -122,6 +151,9 @@ class Judge:
         # a busy firm with no 质量 complaints yet is not a firm where one is a surprise.
         firm_rate = (firm_prior.shape + s.base_people) / (firm_prior.weight + s.base_exposure)
         issue_prior = Prior(max(firm_rate * ISSUE_SHARE, firm_prior.rate), 2 * BUCKETS_PER_DAY)
+        min_people = self.min_people(s)
+        ex = self.exclusions.at(bucket_start(t)) if self.exclusions else None
+        excluded = ex.people if ex is not None else frozenset()
         best: Finding | None = None
         for w, exposure in self.exposures(t, s.category):
             counts: dict[str, int] = {}
@@ -129,13 +161,13 @@ class Judge:
                 for i, c in bk.issues.items():
                     counts[i] = counts.get(i, 0) + c
             for issue, k in counts.items():
-                if k < cfg.min_people:
+                if k < min_people:
                     continue
                 r, mean = predictive(s.base_issues.get(issue, 0.0), s.base_exposure, issue_prior, exposure)
                 if k <= mean:  # people never outnumber tickets: no need to count them
                     continue
-                people = _issue_people(s, t, w, issue)
-                if people < cfg.min_people or people <= mean:
+                people = _issue_people(s, t, w, issue, excluded)
+                if people < min_people or people <= mean:
                     continue
                 r = min(r, cfg.dispersion)
                 lp = log_nb_sf(people, r=r, mean=mean)
@@ -197,18 +229,19 @@ class Judge:
         against the people ``findings`` expects (people never outnumber tickets)."""
         cfg = self.config
         prior = self.prior(s)
+        min_people = self.min_people(s)
         order, counts = s.order, s.counts
         hi = bisect_right(order, t)
         for w, exposure in self.exposures(t, s.category):
             n = sum(counts[bisect_right(order, t - w, 0, hi):hi])  # s.count(t, w)
-            if n >= cfg.min_people:
+            if n >= min_people:
                 r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
                 r = min(r, cfg.dispersion)
                 if count_clears(n, mean, r):
                     yield w, n, r, mean
 
 
-def _issue_people(s: KeyState, t: int, w: int, issue: str) -> int:
+def _issue_people(s: KeyState, t: int, w: int, issue: str, excluded: frozenset[str] = frozenset()) -> int:
     # Buckets keep issue counts, not who raised which issue: bound people by both.
     n = 0
     people: set[str] = set()
@@ -217,6 +250,8 @@ def _issue_people(s: KeyState, t: int, w: int, issue: str) -> int:
         if c:
             n += c
             people |= bk.people
+    if excluded:
+        people -= excluded
     return min(n, len(people))
 
 

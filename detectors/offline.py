@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detectors.aggregate import Aggregator, Enriched
 from detectors.config import DetectConfig
@@ -17,6 +17,11 @@ from detectors.decisions import Decision
 from detectors.front import Front
 from detectors.partition import PartitionEngine
 from detectors.stage import AlertStage
+from detectors.windows import bucket_of, bucket_start
+
+if TYPE_CHECKING:  # datasketch (numpy) is imported only when complainants are judged
+    from detectors.complainant_stage import ComplainantStage
+    from detectors.complainants import Claim
 
 
 class OfflineEngine:
@@ -28,7 +33,7 @@ class OfflineEngine:
     """
 
     def __init__(self, config: DetectConfig, route: Callable[[str], int],
-                 partitions: Iterable[int] | None = None) -> None:
+                 partitions: Iterable[int] | None = None, complainants: ComplainantStage | None = None) -> None:
         config = replace(config, sources=1)  # one reader: the file is its only source
         self.config = config
         self.aggregator = Aggregator(config, route)
@@ -36,6 +41,10 @@ class OfflineEngine:
         self.engines = {p: PartitionEngine(p, config) for p in owned}
         self.stage = AlertStage(config.partitions)
         self._front = Front()  # the file's event-time front (detectors.front)
+        # Abnormal complainants (optional): judged at each midnight the watermark passes,
+        # before the partitions tick past it, so every tick reads the flags of its day.
+        self.complainants = complainants
+        self.complainant_decisions: list[Decision] = []  # told since the caller last took them
 
     def feed(self, batch: Iterable[Enriched]) -> list[Decision]:
         front = Front()
@@ -44,7 +53,8 @@ class OfflineEngine:
             front.add(e.ts)
         return self.advance(self.aggregator.drain({}), front.newest)
 
-    def apply(self, msgs: dict[int, dict[str, Any]], newest: Iterable[float] | None) -> list[tuple[int, float, list[Decision]]]:
+    def apply(self, msgs: dict[int, dict[str, Any]], newest: Iterable[float] | None,
+              claims: Iterable[Claim] = ()) -> list[tuple[int, float, list[Decision]]]:
         """Apply one batch's delta messages (``Aggregator.drain``, from this aggregator or
         another process's), whose tickets' newest event times are *newest* (a batch's
         ``Front.newest``), to the partitions owned.
@@ -54,6 +64,11 @@ class OfflineEngine:
         """
         if newest:
             self._front.merge(newest)
+        if self.complainants is not None:
+            self.complainants.add(claims)
+            front = self._front.value
+            if front is not None:
+                self._judge_complainants(self.complainants.advance(front - self.config.lateness_seconds))
         watermarks = {"0": [self._front.value, False, self._front.newest]}
         out = []
         for p, msg in sorted(msgs.items()):
@@ -73,7 +88,21 @@ class OfflineEngine:
 
     def finish_partitions(self) -> list[Decision]:
         """End of input: the owned engines' last decisions, in partition order."""
+        if self.complainants is not None:
+            reach = self._front.reach
+            if reach is not None:  # the partitions' end of input: the end of the newest bucket
+                self._judge_complainants(self.complainants.finish(bucket_start(bucket_of(reach) + 1)))
         return [d for eng in self.engines.values() for d in eng.finish()]
+
+    def _judge_complainants(self, decided: list[Decision]) -> None:
+        self.complainant_decisions.extend(decided)
+        for at, exclusion in self.complainants.take_judged():  # type: ignore[union-attr]
+            for eng in self.engines.values():
+                eng.judge.exclusions.add(at, exclusion)
+
+    def take_complainant_decisions(self) -> list[Decision]:
+        out, self.complainant_decisions = self.complainant_decisions, []
+        return out
 
     def finish(self) -> list[Decision]:
         return self.stage.finish(self.finish_partitions())

@@ -80,7 +80,7 @@ class PartitionEngine:
         self.rhythm = Rhythm(day_factor=self.calendar.factor)
         self.clock = decode_clock(clock, self.rhythm) if clock else Clock()
         self.judge = Judge(config, self.named_terms, self.calendar, self.rhythm, self.clock)
-        self.episodes = Episodes(config, self.clock.open)
+        self.episodes = Episodes(config, self.clock.open, self.judge.watch, self.judge.exclusions)
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
         self._forget = round(config.forget_days * BUCKETS_PER_DAY)
 
@@ -274,7 +274,8 @@ class PartitionEngine:
                 if not s.district and s.dim == FIRM and b.districts:
                     counts = b.districts
                     s.district = max(sorted(counts), key=counts.__getitem__)
-            if not s.episodes and (s.retained < min_people or s.count(t, longest) < min_people):
+            least = judge.min_people(s) if s.dim == FIRM else min_people  # the key-product watch's groups are smaller
+            if not s.episodes and (s.retained < least or s.count(t, longest) < least):
                 # Most keys: too few tickets to matter. Learning waits (it catches up in one
                 # step) but never more than two days, so old buckets are pruned.
                 if t - s.learned_to > 2 * BUCKETS_PER_DAY:

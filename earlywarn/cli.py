@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from alerts.complainants import FlagStoreError
 from alerts.notify.commands import NotifyCommandError
 from desk.commands import DeskCommandError
 from streams.broker import CONNECT_TIMEOUT, BrokerError
@@ -87,6 +88,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     settings = _settings(args, web_port=args.web_port)
+    if settings.complainants == "on":  # a worker would silently give other alerts than detect
+        raise CliError("EARLYWARN_COMPLAINANTS=on is for `earlywarn detect` only so far: the stream does not "
+                       "judge complainants yet; unset it for the worker")
     return run_worker(settings, connect_timeout=args.connect_timeout)
 
 
@@ -106,6 +110,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
             dead.write(orjson.dumps(deadletter.record(r.reason.value, r.detail, raw, key=settings.deadletter_key,
                                                       index=r.index, source={"line": line_no})) + b"\n")
 
+    store = None
+    if args.flags:
+        if settings.complainants != "on":
+            raise CliError("--flags publishes abnormal-complainant flags: set EARLYWARN_COMPLAINANTS=on")
+        from alerts.complainants import FlagStore, connect
+
+        store = FlagStore(connect(settings.redis_url, settings.data_dir))
     out = sys.stdout.buffer
     # Lines read, on a terminal only (reading runs at most a few thousand lines ahead of
     # detection); the file is counted for the bar's total only when there is a bar.
@@ -113,9 +124,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
     lines = _progress(_open_lines(args.file), "detect", _count_lines(args.file) if shown else None, quiet=not shown)
     try:
         workers = default_workers() if args.workers is None else args.workers
-        for alert in detect(lines, settings, on_reject=on_reject, stats=stats, workers=workers):
+        flags: dict[str, Any] = {}
+        for alert in detect(lines, settings, on_reject=on_reject, stats=stats, workers=workers,
+                            cleared=store.clearings() if store is not None else None, on_flags=flags.update):
             out.write(orjson.dumps(alert) + b"\n")
         out.flush()
+        if store is not None:
+            print(f"detect: {store.publish(flags)} complainant flags in Redis", file=sys.stderr)
     finally:
         if dead is not None:
             dead.close()
@@ -271,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="N processes each decode, segment and pre-aggregate every Nth chunk of input and own "
                          "every Nth partition (default: N = the cores, on one core 0; 0: all in this process); "
                          "the alerts are the same either way")
+    sp.add_argument("--flags", action="store_true",
+                    help="with EARLYWARN_COMPLAINANTS=on: publish the complainant flags in force at the end to "
+                         "Redis (EARLYWARN_REDIS_URL, else the embedded one), honouring staff's clearings")
     sp.set_defaults(func=cmd_detect)
 
     sp = sub.add_parser("eval", help="score detection on the simulator's scenario suite")
@@ -280,8 +298,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--per-day", type=float, default=6000.0, help="background tickets per day")
     sp.add_argument("--jobs", type=int, default=2, help="scenarios run in parallel")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.add_argument("--family", choices=("scenarios", "complainants"), default="scenarios",
+                    help="scenarios (default): the incident suite; complainants: templated claimants and "
+                         "claimant rings through detect with EARLYWARN_COMPLAINANTS=on (default seeds: fresh ones)")
 
     def _eval(a: argparse.Namespace) -> int:
+        if a.family == "complainants":
+            from earlywarn.evalcomplainants import eval_family
+
+            if a.seeds == _seeds("holdout"):  # not given: the family's own fresh seeds
+                a.seeds = ()
+            return eval_family(a)
         from earlywarn.evalrun import main as eval_main
 
         return eval_main(a)
@@ -296,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also run the engine with N keyword subscriptions in Redis (EARLYWARN_REDIS_URL)")
     sp.set_defaults(func=lambda a: __import__("earlywarn.bench", fromlist=["main"]).main(a))
 
+    from alerts.complainants import add_parsers as add_complainant_parsers
+
+    add_complainant_parsers(sub)
     from alerts.notify.commands import add_parsers as add_notify_parsers
 
     add_notify_parsers(sub, with_broker)
@@ -325,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     _tune_gc()
     try:
         return int(args.func(args) or 0)
-    except (CliError, SettingsError, NotifyCommandError, DeskCommandError) as exc:
+    except (CliError, SettingsError, NotifyCommandError, DeskCommandError, FlagStoreError) as exc:
         print(f"earlywarn: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

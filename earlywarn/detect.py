@@ -24,10 +24,10 @@ import queue
 import time
 from operator import itemgetter
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alerts.render import render
 from detectors.aggregate import Aggregator
@@ -37,6 +37,9 @@ from detectors.enrich import Enricher, Taken, take
 from schemas.tickets import Rejection
 from streams.routing import router
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from detectors.complainant_stage import ComplainantStage
 
 
 def default_workers() -> int:
@@ -63,20 +66,29 @@ class DetectStats:
 def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LINES,
            on_reject: Callable[[int, Rejection, bytes], None] | None = None,
            stats: DetectStats | None = None, enricher: Enricher | None = None,
-           workers: int = 0) -> Iterator[dict[str, Any]]:
+           workers: int = 0, cleared: Mapping[str, Mapping[str, Any]] | None = None,
+           on_flags: Callable[[dict[str, Any]], None] | None = None) -> Iterator[dict[str, Any]]:
     """Yield alert-contract-v1 dicts for the tickets in *lines*, in event-time order.
 
     *batch* lines are enriched and aggregated at a time; *workers* > 0 runs both halves in
-    that many forked processes (where ``fork`` exists).
+    that many forked processes (where ``fork`` exists). With complainants judged
+    (``EARLYWARN_COMPLAINANTS=on``), *cleared* (pseudonym -> {at, who, why}: staff's
+    clearings) is honoured and *on_flags* gets the flags in force at the end.
     """
     stats = stats if stats is not None else DetectStats()
     enricher = enricher or Enricher(settings.secret())
-    engine = OfflineEngine(settings.detect, router(settings.partitions))
+    stage = complainant_stage(settings)
+    if stage is not None:
+        for person, c in sorted((cleared or {}).items()):
+            stage.clear(person, float(c["at"]), str(c.get("who", "")), str(c.get("why", "")))
+    engine = OfflineEngine(settings.detect, router(settings.partitions), complainants=stage)
     chunks = _chunks(lines, batch)
     last: list[Decision] = []
     # As the stream does: a ticket dated beyond the clock plus the allowed skew is dead-lettered.
     limits = (settings.max_message_bytes, time.time() + settings.max_future_seconds)
-    if workers > 0 and "fork" in multiprocessing.get_all_start_methods():
+    # Complainants are judged over everyone's claims before any partition ticks past a
+    # midnight: one process for now (N processes would each need every claim).
+    if workers > 0 and stage is None and "fork" in multiprocessing.get_all_start_methods():
         done = _forked(chunks, enricher, engine, limits, workers, last)
     else:
         done = _in_process(chunks, enricher, engine, limits, last)
@@ -92,9 +104,23 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
             for d in engine.stage.offer(p, done_to, ds):
                 stats.alerts += 1
                 yield render(d)
-    for d in engine.stage.finish(last):
+        for d in engine.take_complainant_decisions():
+            stats.alerts += 1
+            yield render(d)
+    for d in [*engine.stage.finish(last), *engine.take_complainant_decisions()]:
         stats.alerts += 1
         yield render(d)
+    if stage is not None and on_flags is not None and stage.next_judgement is not None:
+        on_flags(stage.flags(stage.next_judgement - 86400.0))
+
+
+def complainant_stage(settings: Settings) -> ComplainantStage | None:
+    """The abnormal-complainant stage when ``EARLYWARN_COMPLAINANTS=on``, else None."""
+    if settings.complainants != "on":
+        return None
+    from detectors.complainant_stage import ComplainantStage
+
+    return ComplainantStage()
 
 
 def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
@@ -103,21 +129,23 @@ def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield chunk
 
 
-def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, limits: _Limits) -> Taken:
+def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, limits: _Limits,
+          claims: bool = False) -> Taken:
     """Decode, enrich and aggregate one chunk of lines; blank lines are skipped."""
     kept = [i for i, raw in enumerate(raw_lines) if raw.strip()]
     max_bytes, not_after = limits
     taken = take([raw_lines[i].rstrip(b"\r\n") for i in kept], enricher, aggregator, max_bytes,
-                 not_after=not_after)
+                 not_after=not_after, claims=claims)
     taken.rejected = [(kept[j], r) for j, r in taken.rejected]
     return taken
 
 
 def _in_process(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEngine, limits: _Limits,
                 last: list[Decision]) -> Iterator[_Done]:
+    claims = engine.complainants is not None
     for chunk in chunks:
-        taken = _take(chunk, enricher, engine.aggregator, limits)
-        yield chunk, taken.rejected, taken.tickets, engine.apply(taken.deltas, taken.newest.get("0"))
+        taken = _take(chunk, enricher, engine.aggregator, limits, claims)
+        yield chunk, taken.rejected, taken.tickets, engine.apply(taken.deltas, taken.newest.get("0"), taken.claims)
     last.extend(engine.finish_partitions())
 
 

@@ -35,6 +35,7 @@ from schemas.tickets import _RFC3339  # one RFC 3339 pattern for both contracts
 
 __all__ = [
     "MAX_EVIDENCE",
+    "OPTIONAL_FIELDS",
     "Alert",
     "AlertType",
     "Severity",
@@ -107,6 +108,12 @@ class Alert:
     top_terms: tuple[str, ...]
     summary: str  # one paragraph in Chinese
     schema_version: str = "1"
+    # Optional fields added within v1 (None: not given, and left out of the JSON).
+    amount_total: float | None = None  # money involved in the episode's tickets, CNY
+    firms: int | None = None  # distinct firms in the episode's tickets
+    top_issue: str | None = None  # the issue category most of its tickets name
+
+OPTIONAL_FIELDS = ("amount_total", "firms", "top_issue")  # added within v1; consumers may not know them
 
 
 def alert_id(type: str, dimension: str, key: str, episode_start_ts: float) -> str:
@@ -156,6 +163,7 @@ def alert_to_dict(a: Alert) -> dict[str, Any]:
         "ticket_ids": list(a.ticket_ids),
         "top_terms": list(a.top_terms),
         "summary": a.summary,
+        **{name: getattr(a, name) for name in OPTIONAL_FIELDS if getattr(a, name) is not None},
     }
 
 
@@ -193,6 +201,9 @@ def alert_from_dict(d: dict[str, Any]) -> Alert:
             top_terms=tuple(d["top_terms"]),
             summary=d["summary"],
             schema_version=d.get("schema_version", "1"),
+            amount_total=d.get("amount_total"),
+            firms=d.get("firms"),
+            top_issue=d.get("top_issue"),
         )
     except KeyError as exc:
         raise ValueError(f"alert is missing field {exc.args[0]!r}") from None
@@ -290,6 +301,12 @@ def check(a: Alert) -> list[str]:
         problems.append(f"ticket_ids has {len(a.ticket_ids)} ids, more than {MAX_EVIDENCE}")
     if not all(isinstance(t, str) for t in a.top_terms):
         problems.append("top_terms must all be strings")
+    if a.amount_total is not None and not (_is_number(a.amount_total) and a.amount_total >= 0):
+        problems.append(f"amount_total must be a finite number >= 0 when given, got {a.amount_total!r}")
+    if a.firms is not None and not _is_count(a.firms):
+        problems.append(f"firms must be an integer >= 0 when given, got {a.firms!r}")
+    if a.top_issue is not None and not isinstance(a.top_issue, str):
+        problems.append(f"top_issue must be a string or null, got {a.top_issue!r}")
     if not (isinstance(a.summary, str) and a.summary.strip()):
         problems.append("summary must be a non-empty string")
 

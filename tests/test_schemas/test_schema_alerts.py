@@ -16,6 +16,7 @@ import pytest
 
 from schemas.alerts import (
     MAX_EVIDENCE,
+    OPTIONAL_FIELDS,
     Alert,
     AlertType,
     Severity,
@@ -36,6 +37,7 @@ CONTRACT_FIELDS = [
     "window_start", "window_end", "raised_at", "observed", "expected", "score",
     "distinct_complainants", "ticket_ids", "top_terms", "summary",
 ]  # fmt: skip
+OPTIONAL = ["amount_total", "firms", "top_issue"]  # added within v1: optional only
 
 
 def make_alert(**changes: Any) -> Alert:
@@ -201,6 +203,12 @@ VIOLATIONS = [
     bad({"subject": Subject("firm", "", "某某")}, "subject", "subject-empty-key"),
     bad({"subject": Subject("complainant", "P0001", "投诉人")}, "pseudonym", "complainant-raw-id"),
     bad({"summary": "  "}, "summary", "summary-blank"),
+    bad({"amount_total": -1.0}, "amount_total", "amount-negative"),
+    bad({"amount_total": "12"}, "amount_total", "amount-text"),
+    bad({"amount_total": math.inf}, "amount_total", "amount-inf", schema=False),
+    bad({"firms": -1}, "firms", "firms-negative"),
+    bad({"firms": 1.5}, "firms", "firms-fraction"),
+    bad({"top_issue": 3}, "top_issue", "top-issue-number"),
     bad({"window_start": rfc3339(START + 7200)}, "window_start is after window_end", "window-reversed", schema=False),
     bad({"summary": "投诉人13800138000反映闭店。"}, "phone number", "phone-in-summary", schema=False),
     bad({"top_terms": ("闭店", "13900139000")}, "phone number", "phone-in-terms", schema=False),
@@ -223,8 +231,9 @@ def test_schema_agrees_with_check(
 
 def test_schema_lists_the_contract_fields(schema_validator: jsonschema.Draft202012Validator) -> None:
     schema = schema_validator.schema
-    assert list(schema["properties"]) == CONTRACT_FIELDS
-    assert sorted(schema["required"]) == sorted(CONTRACT_FIELDS)
+    assert list(schema["properties"]) == CONTRACT_FIELDS + OPTIONAL
+    assert list(OPTIONAL_FIELDS) == OPTIONAL
+    assert sorted(schema["required"]) == sorted(CONTRACT_FIELDS)  # the optional ones are not required
     assert schema["properties"]["schema_version"] == {"const": "1"}
     assert schema["additionalProperties"] is False
     assert schema["$id"] and schema["title"]
@@ -232,6 +241,19 @@ def test_schema_lists_the_contract_fields(schema_validator: jsonschema.Draft2020
     assert schema["properties"]["type"]["enum"] == [t.value for t in AlertType]
     assert schema["properties"]["status"]["enum"] == [s.value for s in Status]
     assert schema["properties"]["severity"]["enum"] == [s.value for s in Severity]
+
+
+def test_optional_fields_round_trip_and_are_left_out_when_not_given(
+        schema_validator: jsonschema.Draft202012Validator) -> None:
+    plain = alert_to_dict(make_alert())
+    assert not set(OPTIONAL) & set(plain)  # an alert without them is still a v1 alert
+    full = make_alert(amount_total=123456.5, firms=4, top_issue="退费")
+    d = alert_to_dict(full)
+    assert [d[k] for k in OPTIONAL] == [123456.5, 4, "退费"]
+    assert alert_from_dict(d) == full and check(full) == [] and schema_validator.is_valid(d)
+    assert schema_validator.is_valid({**d, "top_issue": None})
+    for name in OPTIONAL:  # each one alone may be absent
+        assert schema_validator.is_valid({k: v for k, v in d.items() if k != name})
 
 
 def test_schema_refuses_unknown_fields(schema_validator: jsonschema.Draft202012Validator) -> None:

@@ -136,3 +136,16 @@ def test_every_alert_of_an_offline_run_and_its_task_match_the_schemas(detected: 
             (TERM_SURGE, OPEN)} <= kinds
     assert any(t is not None for t in tasks)
     assert {a["severity"] for a in detected} == {INFO, WARNING, CRITICAL}
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({}, {"amount_total": 23500.0, "firms": 4, "top_issue": "退费"}),
+    ({"dimension": FIRM, "firms": 0}, {"amount_total": 23500.0, "firms": 1, "top_issue": "退费"}),  # a firm's own
+    ({"dimension": FIRM_ISSUE, "firms": 0, "top_issue": None}, {"amount_total": 23500.0, "firms": 1}),
+    ({"amount": 0.1 + 0.2, "firms": 0}, {"amount_total": 0.3, "firms": 0, "top_issue": "退费"}),  # to the fen
+], ids=["demand", "firm", "firm-issue-no-issue", "amount-rounded"])
+def test_rendered_alerts_carry_the_optional_v1_fields(changes: dict[str, Any], expected: dict[str, Any]) -> None:
+    d = decision(CONCENTRATED_DEMAND, PRODUCT, "预付卡", "预付卡", OPEN, WARNING)
+    alert = render(dataclasses.replace(d, **changes))
+    assert {k: alert[k] for k in ("amount_total", "firms", "top_issue") if k in alert} == expected
+    assert_valid(alert)
