@@ -34,6 +34,7 @@ class DetectConfig:
     dispersion: float = 3.0  # NB shape cap: complaint counts are far burstier than Poisson (to be learned per dimension)
     calendar: str = ""  # known volume effects (detectors.calendar.load_calendar): "" bundled, "none" off
     forget_days: float = 90.0  # a key back after this long unseen starts afresh; one unseen this long is cut to a stub
+    dedup_days: float = 2.0  # a ticket id within this much event time of the last tick counts once (at least a window plus lateness)
 
     @property
     def longest(self) -> int:

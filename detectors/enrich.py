@@ -76,6 +76,7 @@ class Taken:
     deltas: dict[int, dict[str, Any]]  # partition -> delta message (``Aggregator.drain``), no watermarks yet
     newest: dict[str, list[float]]  # source -> the newest event times of its tickets in the batch (``Front.newest``)
     tally: dict[tuple[str, str], int]  # (kind, district_code) -> tickets, for the metrics
+    duplicates: int = 0  # tickets whose id the batch already had (counted once)
 
 
 def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
@@ -104,7 +105,8 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
             tally[kd] = tally.get(kd, 0) + 1
             front.add(r.ts)
     add = aggregator.add
+    before = aggregator.duplicates
     for e in enricher.enrich(valid):
         add(e)
     newest = {src: f.newest for src, f in fronts.items() if f.newest}
-    return Taken(len(valid), rejected, aggregator.drain({}), newest, tally)
+    return Taken(len(valid), rejected, aggregator.drain({}), newest, tally, aggregator.duplicates - before)

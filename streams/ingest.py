@@ -141,6 +141,9 @@ class Ingest:
         self._deadletter(taken, batch)
         self.counters.messages += len(events)
         self.counters.tickets += taken.tickets
+        if taken.duplicates:
+            self.counters.duplicate_tickets += taken.duplicates
+            self.metrics.duplicate_tickets.inc(taken.duplicates)
         self.metrics.input_messages.inc(len(events))
         self.metrics.count_tickets(taken.tally)
         # Progress is published only with the deltas it covers (no await in between),
