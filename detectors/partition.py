@@ -15,7 +15,10 @@ revisited. Input disordered by less than the allowed lateness is never late.
 
 End of input: when every source has gone quiet (offline: end of file; stream: idle for a
 while) time is taken to have reached the end of the newest bucket seen, and every bucket
-up to it is evaluated.
+up to it is evaluated. Live, a pause is not the end of input: a delta message may carry
+the wall clock of the ingest that sent it (``c``), and then a bucket closes only once that
+clock has passed its end plus the allowed lateness, however long the input pauses before
+(a replay of history has the clock far ahead: the newest bucket closes as offline).
 """
 
 from __future__ import annotations
@@ -176,6 +179,9 @@ class PartitionEngine:
                     keys.add(tk)
             dirty.add(tk)
         self._remember(fresh, again, expired, msg.get("h"))
+        wall = msg.get("c")
+        if wall is not None and (clock.wall is None or wall > clock.wall):
+            clock.wall = wall
         for src, front, idle, newest in message_sources(msg):
             old = clock.sources.get(src)
             if old is None:
@@ -240,6 +246,7 @@ class PartitionEngine:
 
     def finish(self) -> list[Decision]:
         """End of input: evaluate every bucket up to the newest one seen."""
+        self.clock.wall = None
         for v in self.clock.sources.values():
             v.idle = True
         return self._advance(self._target_tick())
@@ -264,7 +271,11 @@ class PartitionEngine:
         for v in srcs.values():
             together.merge(v.newest)
         reach = together.reach
-        return bucket_of(reach if reach is not None else max(seen))
+        target = bucket_of(reach if reach is not None else max(seen))
+        wall = self.clock.wall
+        if wall is not None:  # live: a bucket closes when the wall clock is past its end plus lateness
+            target = min(target, bucket_of(wall - self.config.lateness_seconds) - 1)
+        return target
 
     def _advance(self, target: int | None) -> list[Decision]:
         clock = self.clock

@@ -15,8 +15,10 @@ Delta message (``delta_message``, ``message_keys``, ``message_sources``)::
      "k": [[dim, key, [delta, ...]], ...],        # each key's deltas, a Delta.to_list() each
      "t": {ticket id: facts},                     # optional: the facts (``facts``) of the tickets
                                                   #   in deltas of more than one ticket
-     "h": [ticket id, ...]}                       # optional: the tickets whose first key is here
+     "h": [ticket id, ...],                       # optional: the tickets whose first key is here
                                                   #   (this partition counts them when they recur)
+     "c": wall clock}                             # optional: the sender's wall clock, Unix seconds
+                                                  #   (live: buckets close by it when input pauses)
 
   ``t`` and ``h`` are what deduplication by ticket id needs (``PartitionEngine.apply``); a
   message without them (written before) is folded in as it is.
