@@ -518,3 +518,21 @@ def test_a_ticket_id_counted_before_a_restart_counts_once_after_it() -> None:
     out += eng.finish()
     assert out == expected
     assert sum(e.clock.duplicates for e in eng.engines.values()) == len(resent)
+
+
+def test_a_quiet_source_closes_a_bucket_by_the_wall_clock_when_messages_carry_it() -> None:
+    eng = PartitionEngine(0, CFG)
+    b = bucket_of(T0)
+    delta = [[b, 1, ["p"], ["T1"], {}, {}, {}, {}, 0.0, "退费", ""]]
+    quiet = {"0": [T0, True, [T0 - 2, T0 - 1, T0]]}
+    end = (b + 1) * 900
+    # Live (the wall clock just past the bucket's end): the pause closes nothing yet.
+    eng.apply({"v": 2, "k": [["term", "退费", delta]], "w": quiet, "c": end + 1.0})
+    assert eng.clock.last_tick < b
+    eng.apply({"v": 2, "k": [], "w": quiet, "c": end + CFG.lateness_seconds})
+    assert eng.clock.last_tick == b
+    # Offline (no clock) or a replay of history (a clock far ahead): the pause closes it.
+    for extra in ({}, {"c": T0 + 365 * DAY}):
+        eng = PartitionEngine(0, CFG)
+        eng.apply({"v": 2, "k": [["term", "退费", delta]], "w": quiet, **extra})
+        assert eng.clock.last_tick == b
