@@ -144,7 +144,7 @@ class Aggregator:
                 add_key(msg, dim, key, [d.to_list() for d in deltas.values()])
                 for d in deltas.values():
                     if d.n > 1:  # a key-delta of one ticket is dropped whole if that is a duplicate
-                        add_facts(msg, d.ids, tickets)
+                        add_facts(msg, d.ids, tickets, terms=dim != TERM)
             keys.clear()
         for tid, (_, anchor) in tickets.items():
             if anchor:

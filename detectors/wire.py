@@ -140,13 +140,20 @@ def facts(amount: float, district: str, issue: str | None, firm: str | None, ter
     return [amount, district, issue, firm, list(terms)]
 
 
-def add_facts(msg: dict[str, Any], ids: list[str], tickets: dict[str, tuple[list[Any], str]]) -> None:
-    """Put the facts of the tickets *ids* in a delta message (*tickets*: id -> (facts, ...))."""
+def add_facts(msg: dict[str, Any], ids: list[str], tickets: dict[str, tuple[list[Any], str]],
+              terms: bool = True) -> None:
+    """Put the facts of the tickets *ids* in a delta message (*tickets*: id -> (facts, ...));
+    without their terms when *terms* is false (a term's delta does not count terms), unless
+    another delta of the message needs them."""
     table = msg.get("t")
     if table is None:
         table = msg["t"] = {}
     for tid in ids:
-        table[tid] = tickets[tid][0]
+        full = tickets[tid][0]
+        if terms:
+            table[tid] = full
+        elif tid not in table:
+            table[tid] = [*full[:4], []]
 
 
 def add_home(msg: dict[str, Any], tid: str) -> None:
