@@ -16,7 +16,7 @@ from detectors.config import DetectConfig
 from detectors.decisions import COUNTED, FIRM, ISSUE, PLATFORM_TERM, PRODUCT, TERM
 from detectors.text import domain_words
 from detectors.windows import bucket_of
-from detectors.wire import Delta, add_key, delta_message, table_key
+from detectors.wire import Delta, add_facts, add_home, add_key, delta_message, facts, table_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +62,23 @@ class Aggregator:
         # Per dimension: key -> {bucket: its delta}. No table key is built per ticket:
         # ``drain`` builds one per key per batch.
         self._keys: dict[str, dict[str, dict[int, Delta]]] = {dim: {} for dim in COUNTED}
+        # This batch's tickets: id -> (its facts (``detectors.wire.facts``), the table key of its first key).
+        self._tickets: dict[str, tuple[list[Any], str]] = {}
+        self.duplicates = 0  # tickets dropped because the batch already had their id
 
     def add(self, e: Enriched) -> None:
+        """Count one ticket under its keys; a ticket id already in this batch counts once
+        (the engine recognises ids seen in earlier batches, ``PartitionEngine.apply``)."""
+        tid = e.ticket_id
+        if tid in self._tickets:
+            self.duplicates += 1
+            return
         b = bucket_of(e.ts)
         terms = e.terms
-        person, tid, amount, district, issue = e.person, e.ticket_id, e.amount, e.district, e.issue
+        person, amount, district, issue = e.person, e.amount, e.district, e.issue
         firm = e.firm_key
         keys = self._keys
+        self._tickets[tid] = (facts(amount, district, issue, firm, terms), _anchor(e, terms))
         if firm:
             d = _delta(keys[FIRM], firm, e.firm_label or firm, e.category, b)
             d.n += 1
@@ -127,11 +137,32 @@ class Aggregator:
         """
         out = {p: delta_message(watermarks) for p in range(self.config.partitions)}
         route = self.route
+        tickets = self._tickets
         for dim, keys in self._keys.items():
             for key, deltas in keys.items():
-                add_key(out[route(table_key(dim, key))], dim, key, [d.to_list() for d in deltas.values()])
+                msg = out[route(table_key(dim, key))]
+                add_key(msg, dim, key, [d.to_list() for d in deltas.values()])
+                for d in deltas.values():
+                    if d.n > 1:  # a key-delta of one ticket is dropped whole if that is a duplicate
+                        add_facts(msg, d.ids, tickets, terms=dim != TERM)
             keys.clear()
+        for tid, (_, anchor) in tickets.items():
+            if anchor:
+                add_home(out[route(anchor)], tid)
+        tickets.clear()
         return out
+
+
+def _anchor(e: Enriched, terms: tuple[str, ...]) -> str:
+    """The table key of the first key a ticket counts under: its partition counts it once
+    when it comes again (``PartitionEngine.apply``). "" for a ticket counted under none."""
+    if e.firm_key:
+        return table_key(FIRM, e.firm_key)
+    if e.product_key:
+        return table_key(PRODUCT, e.product_key)
+    if e.issue:
+        return table_key(ISSUE, e.issue)
+    return table_key(TERM, terms[0]) if terms else ""
 
 
 def _practices(terms: tuple[str, ...], named: frozenset[str]) -> list[str]:

@@ -39,6 +39,7 @@ class DetectConfig:
     # seeds (background restaurants and shops see 3-4 people a day often); lower it knowingly.
     watch_min_people: int = 5
     large_amount: float = 50_000.0  # CNY in an episode's tickets that raises its severity a step
+    dedup_days: float = 2.0  # a ticket id within this much event time of the last tick counts once (at least a window plus lateness)
 
     @property
     def longest(self) -> int:

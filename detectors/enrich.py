@@ -89,6 +89,7 @@ class Taken:
     tally: dict[tuple[str, str], int]  # (kind, district_code) -> tickets, for the metrics
     claims: list[Any] = field(default_factory=list)  # detectors.complainants.Claim, when asked for
     board_tickets: list[Any] = field(default_factory=list)  # detectors.boards.BoardTicket, when asked for
+    duplicates: int = 0  # tickets whose id the batch already had (counted once)
 
 
 def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
@@ -122,11 +123,13 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
     if watch is not None and valid:
         watch(valid)
     add = aggregator.add
+    before = aggregator.duplicates
     enriched = enricher.enrich(valid)
     for e in enriched:
         add(e)
     newest = {src: f.newest for src, f in fronts.items() if f.newest}
-    taken = Taken(len(valid), rejected, aggregator.drain({}), newest, tally)
+    taken = Taken(len(valid), rejected, aggregator.drain({}), newest, tally,
+                  duplicates=aggregator.duplicates - before)
     if claims:  # what the abnormal-complainant judge reads: claims by known people, pseudonymised
         from detectors.complainants import CLAIM_KINDS, Claim
 

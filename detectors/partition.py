@@ -15,7 +15,10 @@ revisited. Input disordered by less than the allowed lateness is never late.
 
 End of input: when every source has gone quiet (offline: end of file; stream: idle for a
 while) time is taken to have reached the end of the newest bucket seen, and every bucket
-up to it is evaluated.
+up to it is evaluated. Live, a pause is not the end of input: a delta message may carry
+the wall clock of the ingest that sent it (``c``), and then a bucket closes only once that
+clock has passed its end plus the allowed lateness, however long the input pauses before
+(a replay of history has the clock far ahead: the newest bucket closes as offline).
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ from detectors.front import Front
 from detectors.judge import Judge
 from detectors.store import KeyStore, MemoryStore, Stub, TableStore
 from detectors.text import domain_words
-from detectors.windows import BUCKETS_PER_DAY, KeyState, bucket_of, bucket_start
-from detectors.wire import decode_clock, encode_clock, message_keys, message_sources
+from detectors.windows import BUCKET_SECONDS, BUCKETS_PER_DAY, KeyState, bucket_of, bucket_start
+from detectors.wire import decode_clock, encode_clock, message_keys, message_sources, without_tickets
 
 
 class PartitionEngine:
@@ -69,6 +72,7 @@ class PartitionEngine:
         clock: dict[str, Any] | None = None,
         named_terms: frozenset[str] | None = None,
         store: KeyStore | None = None,
+        load_seen: Callable[[int], list[str] | None] | None = None,
     ) -> None:
         self.partition = partition
         self.config = config
@@ -83,6 +87,19 @@ class PartitionEngine:
         self.episodes = Episodes(config, self.clock.open, self.judge.watch, self.judge.exclusions)
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
         self._forget = round(config.forget_days * BUCKETS_PER_DAY)
+        # Deduplication by ticket id: the ids of the tickets within the horizon, with their
+        # buckets; kept by bucket, persisted by bucket (take_seen), loaded by load_seen.
+        self._horizon = max(round(config.dedup_days * BUCKETS_PER_DAY),
+                            config.longest + math.ceil(config.lateness_seconds / BUCKET_SECONDS))
+        self._seen: dict[str, int] = {}
+        self._by_bucket: dict[int, list[str]] = {}
+        self._seen_dirty: set[int] = set()
+        for b in sorted(self.clock.seen_buckets):
+            ids = load_seen(b) if load_seen is not None else None
+            if ids:
+                self._by_bucket[b] = list(ids)
+                for tid in ids:
+                    self._seen.setdefault(tid, b)
 
     # ---- state
 
@@ -123,10 +140,33 @@ class PartitionEngine:
             clock.applied = offset
         store = self.store
         due, last_tick, states, dirty, get = clock.due, clock.last_tick, store.states, store.dirty, store.get
+        seen, table = self._seen, msg.get("t") or {}
+        seen_ids = seen.keys()
+        floor = last_tick - self._horizon if last_tick >= 0 else None
+        fresh: dict[str, int] = {}  # tickets first seen in this message -> their bucket
+        again: set[str] = set()  # tickets seen in an earlier message
+        expired: set[str] = set()
         for dim, key, deltas in message_keys(msg):
+            kept = []
+            for raw in deltas:
+                ids = raw[3]  # Delta.ids
+                if floor is not None and raw[0] < floor:
+                    expired.update(ids)
+                    continue
+                if not seen_ids.isdisjoint(ids):  # most key-deltas: one C-level pass
+                    drop = {i for i, tid in enumerate(ids) if tid in seen}
+                    again.update(ids[i] for i in drop)
+                    if len(drop) == len(ids):
+                        continue
+                    if all(tid in table for tid in ids):  # else written before facts: folded in as it is
+                        raw = without_tickets(raw, dim, drop, table)
+                fresh.update(dict.fromkeys(raw[3], raw[0]))
+                kept.append(raw)
+            if not kept:
+                continue
             tk = f"{dim}:{key}"  # wire.table_key, inlined: once per key per message
             s = states.get(tk) or get(tk, dim, key)
-            for raw in deltas:
+            for raw in kept:
                 s.add_raw(raw)
                 due_at = raw[0]  # Delta.bucket
                 if last_tick >= 0 and due_at <= last_tick:  # late: its bucket's tick is past; judged at the next one
@@ -138,6 +178,10 @@ class PartitionEngine:
                 else:
                     keys.add(tk)
             dirty.add(tk)
+        self._remember(fresh, again, expired, msg.get("h"))
+        wall = msg.get("c")
+        if wall is not None and (clock.wall is None or wall > clock.wall):
+            clock.wall = wall
         for src, front, idle, newest in message_sources(msg):
             old = clock.sources.get(src)
             if old is None:
@@ -150,6 +194,42 @@ class PartitionEngine:
                 merged.update(newest)
                 old.newest = merged.newest
         return self._advance(self._target_tick())
+
+    def _remember(self, fresh: dict[str, int], again: set[str], expired: set[str], home: list[str] | None) -> None:
+        """Keep the ids of the tickets first seen in a message; count the recurring and expired
+        ones where their first key is (*home*: the message's ``h``)."""
+        seen, by_bucket, clock = self._seen, self._by_bucket, self.clock
+        for tid, b in fresh.items():
+            if tid not in seen:
+                seen[tid] = b
+                ids = by_bucket.get(b)
+                if ids is None:
+                    by_bucket[b] = [tid]
+                    clock.seen_buckets.add(b)
+                else:
+                    ids.append(tid)
+                self._seen_dirty.add(b)
+        if home and (again or expired):
+            here = set(home)
+            clock.duplicates += len(again & here)
+            clock.expired += len(expired & here)
+
+    def take_seen(self) -> dict[int, list[str] | None]:
+        """The ticket ids kept per bucket changed since the last call (None: dropped), to persist."""
+        out = {b: self._by_bucket.get(b) for b in sorted(self._seen_dirty)}
+        self._seen_dirty.clear()
+        return out
+
+    def _forget_seen(self, t: int) -> None:
+        """Drop the ids of tickets in buckets more than the horizon before tick *t*: a key-delta
+        that old is expired anyway."""
+        floor = t - self._horizon
+        for b in [b for b in self._by_bucket if b < floor]:
+            for tid in self._by_bucket.pop(b):
+                if self._seen.get(tid) == b:
+                    del self._seen[tid]
+            self.clock.seen_buckets.discard(b)
+            self._seen_dirty.add(b)
 
     def done_to(self) -> float:
         """The event time up to which this partition has decided everything (its last tick's end).
@@ -166,6 +246,7 @@ class PartitionEngine:
 
     def finish(self) -> list[Decision]:
         """End of input: evaluate every bucket up to the newest one seen."""
+        self.clock.wall = None
         for v in self.clock.sources.values():
             v.idle = True
         return self._advance(self._target_tick())
@@ -190,7 +271,11 @@ class PartitionEngine:
         for v in srcs.values():
             together.merge(v.newest)
         reach = together.reach
-        return bucket_of(reach if reach is not None else max(seen))
+        target = bucket_of(reach if reach is not None else max(seen))
+        wall = self.clock.wall
+        if wall is not None:  # live: a bucket closes when the wall clock is past its end plus lateness
+            target = min(target, bucket_of(wall - self.config.lateness_seconds) - 1)
+        return target
 
     def _advance(self, target: int | None) -> list[Decision]:
         clock = self.clock
@@ -237,6 +322,7 @@ class PartitionEngine:
             clock.day_evals = {}
             clock.day = day
             self._drop_stale(t, keys)
+            self._forget_seen(t)
         out: list[Decision] = []
         tickets = 0  # every key's tickets in this bucket: only the shape of the rhythm matters
         # The hot loop (every key with tickets in the bucket): names bound once.

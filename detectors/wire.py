@@ -12,7 +12,16 @@ Delta message (``delta_message``, ``message_keys``, ``message_sources``)::
 
     {"v": 2,                                      # DELTA_VERSION
      "w": {source: [front | None, idle, newest]}, # each source's event-time progress
-     "k": [[dim, key, [delta, ...]], ...]}        # each key's deltas, a Delta.to_list() each
+     "k": [[dim, key, [delta, ...]], ...],        # each key's deltas, a Delta.to_list() each
+     "t": {ticket id: facts},                     # optional: the facts (``facts``) of the tickets
+                                                  #   in deltas of more than one ticket
+     "h": [ticket id, ...],                       # optional: the tickets whose first key is here
+                                                  #   (this partition counts them when they recur)
+     "c": wall clock}                             # optional: the sender's wall clock, Unix seconds
+                                                  #   (live: buckets close by it when input pauses)
+
+  ``t`` and ``h`` are what deduplication by ticket id needs (``PartitionEngine.apply``); a
+  message without them (written before) is folded in as it is.
 
   version 1 (before labels moved into each delta) carried ``[dim, key, label, category,
   deltas]`` with nine-field deltas; a source written before ``newest`` was ``[front, idle]``.
@@ -32,9 +41,12 @@ Partition clock (``encode_clock`` / ``decode_clock``)::
     {"s": {source: [front | None, idle, newest]}, "t": last tick, "ft": first tick,
      "d": {bucket: [table keys due]}, "o": [keys with open episodes], "day": day,
      "de": {dim: judgements today}, "pd": {dim: judgements the day before}, "late": late deltas,
-     "r": the rhythm (Rhythm.to_dict), "ap": last offset applied, "pe": {peer group: [n, sum, sum of squares]}}
+     "r": the rhythm (Rhythm.to_dict), "ap": last offset applied, "pe": {peer group: [n, sum, sum of squares]},
+     "sb": [buckets whose ticket ids are kept], "dup": duplicate tickets, "exp": expired key-deltas}
 
-  older clocks: no "ap", no "pe", sources of two fields.
+  older clocks: no "ap", no "pe", no "sb", "dup" or "exp", sources of two fields. The ids
+  of the tickets of each bucket in "sb" are a record of their own (``PartitionEngine``'s
+  ``take_seen``), so the clock stays small.
 
 >>> from detectors.windows import KeyState
 >>> s = KeyState("firm", "F1")
@@ -123,6 +135,76 @@ def message_keys(msg: dict[str, Any]) -> list[list[Any]]:
     return [[dim, key, [[*d, label, category] for d in deltas]] for dim, key, label, category, deltas in keys]
 
 
+def facts(amount: float, district: str, issue: str | None, firm: str | None, terms: tuple[str, ...]) -> list[Any]:
+    """What one ticket adds to a key's delta besides its id and person: enough to take it out again."""
+    return [amount, district, issue, firm, list(terms)]
+
+
+def add_facts(msg: dict[str, Any], ids: list[str], tickets: dict[str, tuple[list[Any], str]],
+              terms: bool = True) -> None:
+    """Put the facts of the tickets *ids* in a delta message (*tickets*: id -> (facts, ...));
+    without their terms when *terms* is false (a term's delta does not count terms), unless
+    another delta of the message needs them."""
+    table = msg.get("t")
+    if table is None:
+        table = msg["t"] = {}
+    for tid in ids:
+        full = tickets[tid][0]
+        if terms:
+            table[tid] = full
+        elif tid not in table:
+            table[tid] = [*full[:4], []]
+
+
+def add_home(msg: dict[str, Any], tid: str) -> None:
+    """Say in a delta message that ticket *tid*'s first key is in its partition."""
+    home = msg.get("h")
+    if home is None:
+        msg["h"] = [tid]
+    else:
+        home.append(tid)
+
+
+def without_tickets(raw: list[Any], dim: str, drop: set[int], table: dict[str, list[Any]]) -> list[Any]:
+    """Key-delta *raw* (a ``Delta.to_list()`` of dimension *dim*) without the tickets at
+    indices *drop* of its ids, each taken out by its facts in *table*; the sum of money is
+    made again from the tickets kept, in their order, as the aggregator made it.
+
+    >>> raw = Delta(5, 2, ["p1", "p2"], ["T1", "T2"], {"退费": 2, "闭店": 1}, {}, {"退费": 2}, {"310115": 2},
+    ...             30.0, "F", "").to_list()
+    >>> table = {"T1": facts(10.0, "310115", "退费", "F", ("退费", "闭店")), "T2": facts(20.0, "310115", "退费", "F", ("退费",))}
+    >>> without_tickets(raw, "firm", {0}, table)
+    [5, 1, ['p2'], ['T2'], {'退费': 1}, {}, {'退费': 1}, {'310115': 1}, 20.0, 'F', '']
+    """
+    bucket, _, people, ids, terms, firms, issues, districts, _, label, category = raw
+    keep = [i for i in range(len(ids)) if i not in drop]
+    terms, firms, issues, districts = dict(terms), dict(firms), dict(issues), dict(districts)
+    counts_issues, counts_firms, counts_terms = dim in ("firm", "term"), dim != "firm", dim != "term"
+    for i in drop:
+        _, district, issue, firm, tterms = table[ids[i]]
+        _less(districts, district)
+        if counts_issues and issue:
+            _less(issues, issue)
+        if counts_firms:
+            _less(firms, firm or "-")
+        if counts_terms:
+            for t in tterms:
+                _less(terms, t)
+    amount = 0.0
+    for i in keep:
+        amount += table[ids[i]][0]
+    return [bucket, len(keep), [people[i] for i in keep], [ids[i] for i in keep], terms, firms, issues,
+            districts, amount, label, category]
+
+
+def _less(counter: dict[str, int], k: str) -> None:
+    n = counter.get(k, 0) - 1
+    if n > 0:
+        counter[k] = n
+    else:
+        counter.pop(k, None)
+
+
 def message_sources(msg: dict[str, Any]) -> Iterator[tuple[str, float | None, bool, list[float]]]:
     """(source, front, idle, newest event times) of each source the message reports on."""
     for src, (front, idle, *newest) in msg["w"].items():
@@ -173,7 +255,7 @@ def encode_clock(c: Clock, rhythm: Rhythm) -> dict[str, Any]:
         "ft": c.first_tick, "d": {str(b): sorted(ks) for b, ks in c.due.items()},
         "o": sorted(c.open), "day": c.day,
         "de": c.day_evals, "pd": c.prev_day_evals, "late": c.late, "r": rhythm.to_dict(),
-        "ap": c.applied, "pe": c.peers,
+        "ap": c.applied, "pe": c.peers, "sb": sorted(c.seen_buckets), "dup": c.duplicates, "exp": c.expired,
     }
 
 
@@ -186,10 +268,11 @@ def decode_clock(v: dict[str, Any], rhythm: Rhythm) -> Clock:
         due={int(b): set(ks) for b, ks in v["d"].items()}, open=set(v["o"]), day=v["day"],
         day_evals=dict(v["de"]), prev_day_evals=dict(v["pd"]), late=v["late"],
         applied=v.get("ap", -1), peers={g: list(x) for g, x in v.get("pe", {}).items()},
+        seen_buckets=set(v.get("sb", ())), duplicates=v.get("dup", 0), expired=v.get("exp", 0),
     )
 
 
 __all__ = [
-    "DELTA_VERSION", "Delta", "add_key", "decode_clock", "decode_key", "delta_message", "encode_clock",
+    "DELTA_VERSION", "Delta", "add_facts", "add_home", "add_key", "facts", "without_tickets", "decode_clock", "decode_key", "delta_message", "encode_clock",
     "encode_key", "message_keys", "message_sources", "split_table_key", "table_key",
 ]

@@ -135,7 +135,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         if dead is not None:
             dead.close()
     print(f"detect: {stats.lines} lines, {stats.tickets} tickets, {stats.rejected} rejected, "
-          f"{stats.alerts} alert events", file=sys.stderr)
+          f"{stats.duplicates} duplicate, {stats.expired} expired, {stats.alerts} alert events", file=sys.stderr)
     return 0
 
 

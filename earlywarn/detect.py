@@ -51,7 +51,8 @@ def default_workers() -> int:
 _BY_PARTITION = itemgetter(0)  # (partition, ...) results, in partition order
 CHUNK_LINES = 1000  # lines per chunk: big enough to amortise passing it between processes
 _Limits = tuple[int, float]  # (largest message in bytes, latest event time accepted)
-_Done = tuple[list[bytes], list[tuple[int, Rejection]], int, list[tuple[int, float, list[Decision]]]]
+_Done = tuple[list[bytes], list[tuple[int, Rejection]], int, int, list[tuple[int, float, list[Decision]]]]
+_Totals = list[int]  # [duplicate tickets, expired tickets] the engines counted
 
 
 @dataclass
@@ -61,6 +62,8 @@ class DetectStats:
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     alerts: int = 0
+    duplicates: int = 0  # tickets whose id was already counted within the horizon
+    expired: int = 0  # tickets more than the horizon behind event time: not counted
 
 
 def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LINES,
@@ -84,15 +87,16 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
     engine = OfflineEngine(settings.detect, router(settings.partitions), complainants=stage)
     chunks = _chunks(lines, batch)
     last: list[Decision] = []
+    totals: _Totals = [0, 0]
     # As the stream does: a ticket dated beyond the clock plus the allowed skew is dead-lettered.
     limits = (settings.max_message_bytes, time.time() + settings.max_future_seconds)
     # Complainants are judged over everyone's claims before any partition ticks past a
     # midnight: one process for now (N processes would each need every claim).
     if workers > 0 and stage is None and "fork" in multiprocessing.get_all_start_methods():
-        done = _forked(chunks, enricher, engine, limits, workers, last)
+        done = _forked(chunks, enricher, engine, limits, workers, last, totals)
     else:
-        done = _in_process(chunks, enricher, engine, limits, last)
-    for raw_lines, rejected, tickets, decided in done:
+        done = _in_process(chunks, enricher, engine, limits, last, totals)
+    for raw_lines, rejected, tickets, duplicates, decided in done:
         for i, r in rejected:
             stats.rejected += 1
             stats.reasons[r.reason.value] = stats.reasons.get(r.reason.value, 0) + 1
@@ -100,6 +104,7 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
                 on_reject(stats.lines + i + 1, r, raw_lines[i].rstrip(b"\r\n"))
         stats.lines += len(raw_lines)
         stats.tickets += tickets
+        stats.duplicates += duplicates
         for p, done_to, ds in decided:
             for d in engine.stage.offer(p, done_to, ds):
                 stats.alerts += 1
@@ -107,6 +112,8 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
         for d in engine.take_complainant_decisions():
             stats.alerts += 1
             yield render(d)
+    stats.duplicates += totals[0]
+    stats.expired += totals[1]
     for d in [*engine.stage.finish(last), *engine.take_complainant_decisions()]:
         stats.alerts += 1
         yield render(d)
@@ -141,16 +148,24 @@ def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, li
 
 
 def _in_process(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEngine, limits: _Limits,
-                last: list[Decision]) -> Iterator[_Done]:
+                last: list[Decision], totals: _Totals) -> Iterator[_Done]:
     claims = engine.complainants is not None
     for chunk in chunks:
         taken = _take(chunk, enricher, engine.aggregator, limits, claims)
-        yield chunk, taken.rejected, taken.tickets, engine.apply(taken.deltas, taken.newest.get("0"), taken.claims)
+        yield (chunk, taken.rejected, taken.tickets, taken.duplicates,
+               engine.apply(taken.deltas, taken.newest.get("0"), taken.claims))
     last.extend(engine.finish_partitions())
+    totals[:] = _engine_totals(engine)
+
+
+def _engine_totals(engine: OfflineEngine) -> _Totals:
+    """Duplicate and expired tickets the engines counted (each where its first key is)."""
+    return [sum(e.clock.duplicates for e in engine.engines.values()),
+            sum(e.clock.expired for e in engine.engines.values())]
 
 
 def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEngine, limits: _Limits,
-            workers: int, last: list[Decision]) -> Iterator[_Done]:
+            workers: int, last: list[Decision], totals: _Totals) -> Iterator[_Done]:
     """Both halves in *workers* forked processes, as the stream's workers run them: process
     k ingests chunks k, k + N, k + 2N, ... and owns partitions p with p % N = k. It keeps its
     own share of each chunk it ingests and sends the others theirs; it folds in every
@@ -183,12 +198,14 @@ def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEn
             if not in_flight:
                 break
             c = sent - len(in_flight)
-            rejected, tickets = _get(taken[c % n], procs)
+            rejected, tickets, duplicates = _get(taken[c % n], procs)
             results = sorted((r for q in decided for r in _get(q, procs)), key=_BY_PARTITION)
-            yield in_flight.popleft(), rejected, tickets, results
+            yield in_flight.popleft(), rejected, tickets, duplicates, results
         for q in inboxes:
             q.put(None)
-        last.extend(d for _, ds in sorted((r for q in decided for r in _get(q, procs)), key=_BY_PARTITION) for d in ds)
+        ends = [_get(q, procs) for q in decided]  # each: (its partitions' last decisions, its totals)
+        last.extend(d for _, ds in sorted((r for end, _ in ends for r in end), key=_BY_PARTITION) for d in ds)
+        totals[:] = [sum(t[i] for _, t in ends) for i in range(2)]
         finished = True
     finally:
         # Stopped early (an error, or the caller stopped reading): the workers wait on their
@@ -234,7 +251,7 @@ def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, limits: _Li
                     send[j].put(None)
             return
         t = _take(chunk, enricher, mine.aggregator, limits)
-        taken.put((t.rejected, t.tickets))
+        taken.put((t.rejected, t.tickets, t.duplicates))
         newest = t.newest.get("0")
         split: list[dict[int, Any]] = [{} for _ in range(n)]
         for p, msg in t.deltas.items():
@@ -263,4 +280,5 @@ def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, limits: _Li
             msgs, newest = marshal.loads(item)
         decided.put(mine.apply(msgs, newest))
         c += 1
-    decided.put([(p, eng.finish()) for p, eng in mine.engines.items()])
+    ends = [(p, eng.finish()) for p, eng in mine.engines.items()]
+    decided.put((ends, _engine_totals(mine)))

@@ -18,6 +18,8 @@ class Counters:
     redelivered: int = 0  # ticket messages skipped because a previous owner had ingested them
     delta_messages: int = 0
     deltas_applied: int = 0
+    duplicate_tickets: int = 0  # a ticket id already counted within the horizon (detectors.partition)
+    expired_tickets: int = 0  # older than the horizon behind event time: not counted
     late_tickets: int = 0  # counted after their bucket was judged (the stream then differs from detect)
     first_ingest_at: float = 0.0  # wall clock of the first ticket batch (for rates)
     last_applied_at: float = 0.0  # wall clock of the last delta message applied

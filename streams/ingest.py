@@ -29,6 +29,7 @@ from detectors.aggregate import Aggregator
 from detectors.config import DetectConfig
 from detectors.enrich import Enricher, Taken, take
 from detectors.front import Front
+from detectors.windows import bucket_of
 from streams import deadletter
 from streams.counters import Counters
 from streams.lag import fetched_highwater
@@ -80,6 +81,9 @@ class Ingest:
         # the first message after an assignment: streams resume only once tables are recovered.
         self.resume: dict[str, int] = {}
         self.idle_reported: dict[str, bool] = {}  # what delta partitions were last told
+        # The bucket the wall clock less the lateness is in, as last reported: while the input
+        # pauses, a bucket closes when the wall clock passes its end plus lateness.
+        self.wall_bucket = bucket_of(time.time() - settings.lateness_seconds)
         self.newest_event = float("-inf")  # the furthest event-time front ingested here (for the gauge)
         self._timing = metrics.stage("ingest_batch")
         # Keyword subscriptions (streams.subscriptions.IngestWatch): sees each batch's valid tickets.
@@ -123,7 +127,9 @@ class Ingest:
     def send_deltas(self, msgs: dict[int, dict[str, Any]], started: float | None = None) -> None:
         # One callback per batch, shared by its few delta messages: called when the broker acks.
         on_sent = self._sent_since(started) if started is not None else None
+        wall = time.time()
         for p, msg in msgs.items():
+            msg["c"] = wall  # live, buckets close by the wall clock when the input pauses
             self.deltas.send_soon(value=orjson.dumps(msg), partition=p, callback=on_sent)
         self.counters.delta_messages += len(msgs)
         self.metrics.delta_messages_sent.inc(len(msgs))
@@ -152,6 +158,9 @@ class Ingest:
             self.boards.add(taken.board_tickets)
         self.counters.messages += len(events)
         self.counters.tickets += taken.tickets
+        if taken.duplicates:
+            self.counters.duplicate_tickets += taken.duplicates
+            self.metrics.duplicate_tickets.inc(taken.duplicates)
         self.metrics.input_messages.inc(len(events))
         self.metrics.count_tickets(taken.tally)
         # Progress is published only with the deltas it covers (no await in between),
@@ -213,7 +222,12 @@ class Ingest:
         except ConsumerNotStarted:
             return
         marks = self.watermarks(now)
-        if marks and any(self.idle_reported.get(s) != v[1] for s, v in marks.items()):
+        wall_bucket = bucket_of(time.time() - self.settings.lateness_seconds)
+        passed, self.wall_bucket = wall_bucket != self.wall_bucket, wall_bucket
+        # Tell when a partition goes quiet (or comes back), and, while any is quiet, when the
+        # wall clock passes a bucket's end plus lateness: that bucket may close now.
+        if marks and (any(self.idle_reported.get(s) != v[1] for s, v in marks.items())
+                      or (passed and any(v[1] for v in marks.values()))):
             self.idle_reported.update({s: v[1] for s, v in marks.items()})
             self.send_deltas(self.aggregator.drain(marks))
 

@@ -134,6 +134,14 @@ class Metrics:
         self.deadletters = Counter(
             "earlywarn_deadletters_total", "Messages or batch elements sent to the dead-letter topic, by reason",
             ["reason"], registry=r)
+        self.duplicate_tickets = Counter(
+            "earlywarn_duplicate_tickets_total",
+            "Tickets whose ticket_id came again within the deduplication horizon (a resent export, a "
+            "line repeated): counted once, the copies here", registry=r)
+        self.expired_tickets = Counter(
+            "earlywarn_expired_tickets_total",
+            "Tickets that came more than the deduplication horizon behind event time: too old to tell "
+            "from a resend, not counted", registry=r)
         self.event_time = Gauge(
             "earlywarn_ingest_event_time_seconds",
             "Event time (received_at) this worker's ingest has reached, as a Unix time: the furthest "

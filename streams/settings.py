@@ -138,6 +138,10 @@ class Settings:
         90.0, "a key not seen for this many days of event time is cut down to a stub (label, category, "
               "district, peer rate) and starts afresh if it comes back",
         check=at_least(2, "a day of windows, and baselines learn up to two days late"), detect="forget_days")
+    dedup_days: float = setting(
+        2.0, "a ticket_id seen again within this many days of event time counts once; a ticket that comes "
+             "this far behind event time is too old to tell from a resend and is not counted (expired)",
+        check=at_least(1.5, "a day of windows plus the allowed lateness"), detect="dedup_days")
     kafka_security_protocol: str = setting(
         "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL: how every Kafka client of earlywarn connects",
         check=_one_of(SECURITY_PROTOCOLS))

@@ -24,9 +24,9 @@ from detectors.partition import PartitionEngine
 from streams.checkpoint import Acks
 from streams.counters import Counters
 from streams.metrics import Metrics
-from streams.routing import clock_key, router
+from streams.routing import clock_key, partition_key, router
 
-BOOKKEEPING_PREFIX = b"~"  # table keys of a partition's own bookkeeping (its clock), not window keys
+BOOKKEEPING_PREFIX = b"~"  # table keys of a partition's own bookkeeping (its clock, its seen ids), not window keys
 
 
 class Windows:
@@ -53,7 +53,8 @@ class Windows:
         eng = self.engines.get(p)
         if eng is None:
             clock = self._load(clock_key(p, self.cfg.partitions))
-            eng = self.engines[p] = PartitionEngine(p, self.cfg, load=self._load, clock=clock)
+            eng = self.engines[p] = PartitionEngine(p, self.cfg, load=self._load, clock=clock,
+                                                    load_seen=lambda b, p=p: self._load(self._seen_key(p, b)))
         return eng
 
     def apply(self, ev: Any) -> None:
@@ -61,9 +62,15 @@ class Windows:
         started = time.perf_counter()
         p = ev.message.partition
         eng = self.engine(p)
-        late, before = eng.clock.late, eng.done_to()
+        clock = eng.clock
+        late, dups, expired, before = clock.late, clock.duplicates, clock.expired, eng.done_to()
         decided = eng.apply(orjson.loads(ev.value), offset=ev.message.offset)
-        self.counters.late_tickets += eng.clock.late - late
+        self.counters.late_tickets += clock.late - late
+        if clock.duplicates > dups or clock.expired > expired:
+            self.counters.duplicate_tickets += clock.duplicates - dups
+            self.counters.expired_tickets += clock.expired - expired
+            self.metrics.duplicate_tickets.inc(clock.duplicates - dups)
+            self.metrics.expired_tickets.inc(clock.expired - expired)
         done_to = eng.done_to()
         # To the alert stage: this partition's decisions and how far it has decided, once
         # per tick it passes (a replayed report is recognised there and ignored).
@@ -81,8 +88,13 @@ class Windows:
     def _write_clock(self, p: int, eng: PartitionEngine) -> None:
         self.state[clock_key(p, self.cfg.partitions).encode()] = orjson.dumps(eng.clock_dict())
 
+    def _seen_key(self, p: int, bucket: int) -> str:
+        """The table key of partition *p*'s ticket ids of one bucket (deduplication)."""
+        return partition_key(f"~seen:{bucket}", p, self.cfg.partitions)
+
     def write_state(self) -> None:
-        """Every key changed since the last write, and each partition's clock."""
+        """Every key changed since the last write, the ticket ids kept for deduplication, and
+        each partition's clock."""
         writes = 0
         for p, eng in self.engines.items():
             dirty = eng.take_dirty()
@@ -93,6 +105,13 @@ class Windows:
                     held += 1
                 self.state[k] = orjson.dumps(value)
             self.keys_held[p] = held
+            for b, ids in eng.take_seen().items():
+                key = self._seen_key(p, b).encode()
+                if ids is not None:
+                    self.state[key] = orjson.dumps(ids)
+                else:
+                    self.state.pop(key, None)
+                writes += 1
             self._write_clock(p, eng)
             writes += len(dirty) + 1
             self.counters.state_writes += len(dirty)

@@ -497,3 +497,42 @@ def test_labels_and_categories_do_not_depend_on_the_order_sources_deliver_in(qui
     assert {d.label for d in expected if d.key == "SHOP"} == {"甲店", "上海甲店有限公司"}  # both at work
     for seed in (0, 1, 2):
         assert sorted(run_sources(tickets, CFG, seed), key=decision_order) == expected
+
+
+def test_a_ticket_id_counted_before_a_restart_counts_once_after_it() -> None:
+    """The ids kept for deduplication are persisted by bucket and loaded back: a copy that
+    comes after a restart is still taken out, by partitions that restarted from their table."""
+    tickets = sorted(background(3, 9, firms=120) + burst("GD", T0 + 8 * DAY, hours=3, people=15), key=lambda e: e.ts)
+    expected = run(tickets, batch=250)
+    half = len(tickets) // 2
+    resent = tickets[half - 300:half]  # the export's last part, sent again after the restart
+    eng = OfflineEngine(CFG, route)
+    out = [d for c in iter_chunks(tickets[:half], 250) for d in eng.feed(c)]
+    for p, old in list(eng.engines.items()):
+        saved = {tk: encode_key(old.states[tk]) for tk in old.states}
+        seen = {b: list(ids) for b, ids in old.take_seen().items() if ids}
+        assert not old.take_seen()  # taken: nothing changed since
+        eng.engines[p] = PartitionEngine(p, eng.config, load=saved.get, clock=old.clock_dict(), load_seen=seen.get)
+    out += eng.feed(resent)
+    out += [d for c in iter_chunks(tickets[half:], 250) for d in eng.feed(c)]
+    out += eng.finish()
+    assert out == expected
+    assert sum(e.clock.duplicates for e in eng.engines.values()) == len(resent)
+
+
+def test_a_quiet_source_closes_a_bucket_by_the_wall_clock_when_messages_carry_it() -> None:
+    eng = PartitionEngine(0, CFG)
+    b = bucket_of(T0)
+    delta = [[b, 1, ["p"], ["T1"], {}, {}, {}, {}, 0.0, "退费", ""]]
+    quiet = {"0": [T0, True, [T0 - 2, T0 - 1, T0]]}
+    end = (b + 1) * 900
+    # Live (the wall clock just past the bucket's end): the pause closes nothing yet.
+    eng.apply({"v": 2, "k": [["term", "退费", delta]], "w": quiet, "c": end + 1.0})
+    assert eng.clock.last_tick < b
+    eng.apply({"v": 2, "k": [], "w": quiet, "c": end + CFG.lateness_seconds})
+    assert eng.clock.last_tick == b
+    # Offline (no clock) or a replay of history (a clock far ahead): the pause closes it.
+    for extra in ({}, {"c": T0 + 365 * DAY}):
+        eng = PartitionEngine(0, CFG)
+        eng.apply({"v": 2, "k": [["term", "退费", delta]], "w": quiet, **extra})
+        assert eng.clock.last_tick == b

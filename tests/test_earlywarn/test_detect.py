@@ -123,3 +123,34 @@ def test_a_firm_known_by_its_code_alone_says_its_name_is_unknown() -> None:
     assert isinstance(ticket, Ticket)
     (e,) = Enricher(b"k").enrich([ticket])
     assert (e.firm_key, e.firm_label) == ("91310115MA1K3ABCDM", "名称不详（91310115MA1K3ABCDM）")
+
+
+def _tickets(lines: list[bytes]) -> list[bytes]:
+    return [raw for raw in lines if raw.strip().startswith(b"{")]
+
+
+def test_a_resent_export_counts_once(lines: list[bytes]) -> None:
+    # Upstream exports resend: two-thirds of the file sent twice over before the rest came
+    # once counted every ticket of the first part twice (late, into buckets already judged).
+    tickets = _tickets(lines)
+    cut = 2 * len(tickets) // 3
+    once, once_stats, _ = run(tickets, workers=0, batch=300)
+    assert once
+    twice, stats, _ = run([*tickets[:cut], *tickets[:cut], *tickets[cut:]], workers=0, batch=300)
+    assert twice == once
+    # The copies of the last horizon are counted as duplicates, older ones as expired, each once.
+    assert stats.duplicates + stats.expired == cut and stats.duplicates > 0 and stats.expired > 0
+    assert run([*tickets[:cut], *tickets[:cut], *tickets[cut:]], workers=2, batch=173) == (twice, stats, [])
+
+
+def test_lines_repeated_in_place_count_once(lines: list[bytes]) -> None:
+    # Each line twice, the copy in the same chunk or the next: a dispute vanished, another's
+    # severity rose and every evidence list held each ticket twice.
+    tickets = _tickets(lines)
+    once, _, _ = run(tickets, workers=0, batch=300)
+    doubled = [raw for raw in tickets for _ in range(2)]
+    for workers, batch in ((0, 301), (2, 77)):  # odd chunks: copies split across chunks and processes
+        alerts, stats, _ = run(doubled, workers=workers, batch=batch)
+        assert alerts == once
+        assert stats.duplicates == len(tickets) and stats.tickets == 2 * len(tickets)
+    assert all(len(set(a["ticket_ids"])) == len(a["ticket_ids"]) for a in once)
