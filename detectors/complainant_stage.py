@@ -1,7 +1,7 @@
 """The abnormal-complainant stage: claims in, a judgement at each local midnight of event time, decisions out.
 
 :class:`ComplainantStage` wraps :class:`detectors.complainants.ComplainantJudge` and its
-:class:`~detectors.complainants.FlagRegistry` in the engine's terms. Claims are added as
+:class:`~detectors.flags.FlagRegistry` in the engine's terms. Claims are added as
 they come; :meth:`ComplainantStage.advance` takes the event time every ticket has reached
 (the same watermark the partitions tick on) and judges each local midnight (Asia/Shanghai)
 it passes that was not judged yet, on the claims up to it. So the findings, the flags and
@@ -35,7 +35,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from detectors.complainants import Claim, ComplainantJudge, FlagRegistry, Finding
+from detectors.complainants import Claim, ComplainantJudge, Finding
+from detectors.flags import FlagRegistry
 from detectors.evidence import Exclusion
 from detectors.decisions import ABNORMAL_COMPLAINANT, COMPLAINANT, INFO, OPEN, RESOLVED, UPDATE, WARNING, Decision
 from detectors.scores import score_of_log_p

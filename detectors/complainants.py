@@ -46,11 +46,8 @@ template index (a signature of 64 x 8 bytes per claim) in one, like the alert st
 :meth:`ComplainantJudge.judge` at a tick gives the same findings for the same tickets.
 A redelivered ticket id is ignored.
 
-Due process. A flag labels and deprioritises; it never drops a ticket.
-:class:`FlagRegistry` keeps each flag with its reasons, first-seen time and expiry;
-``excluded(at)`` is the set of pseudonyms the engine leaves out of group-dispute people
-counts and evidence, and ``is_flagged`` the predicate. Staff ``clear`` a flag; the
-cleared person is judged afresh, on tickets after the clearing only.
+Due process (a flag labels and deprioritises, never drops a ticket; staff clear flags) is
+:class:`detectors.flags.FlagRegistry`'s.
 
 >>> j = ComplainantJudge()
 >>> for i in range(6):
@@ -65,23 +62,18 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
-import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from datasketch import MinHash, MinHashLSH
 
 from detectors.datafiles import norm, words
+from detectors.templates import TemplateIndex, shingles
 from detectors.tail import log_nb_sf, log_poisson_sf
 
 DAY = 86400.0
 STATUTORY_PHRASES: tuple[str, ...] = words("statutory_demands.txt")
 CLAIM_KINDS = frozenset({"complaint", "report"})  # consultations ask; they claim nothing
-_DIGITS = re.compile(r"\d+")
-_SPACE = re.compile(r"\s+")
-_MASK = "□"
 
 
 def statutory_multiple(text: str, phrases: Iterable[str] = STATUTORY_PHRASES) -> bool:
@@ -92,20 +84,6 @@ def statutory_multiple(text: str, phrases: Iterable[str] = STATUTORY_PHRASES) ->
     """
     t = norm(text)
     return any(p in t for p in phrases)
-
-
-def shingles(text: str, masks: Iterable[str] = ()) -> list[bytes]:
-    """Character 3-grams of a narrative with names blanked and digits folded, sorted.
-
-    >>> shingles("甲店售价12元", masks=("甲店",)) == shingles("乙店售价345元", masks=("乙店",))
-    True
-    """
-    t = norm(text)
-    for m in sorted({norm(m) for m in masks if m and m.strip()}, key=len, reverse=True):
-        t = t.replace(m, _MASK)
-    t = _SPACE.sub("", _DIGITS.sub("0", t))
-    grams = {t[i:i + 3] for i in range(max(1, len(t) - 2))}
-    return sorted(g.encode("utf-8") for g in grams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,98 +208,6 @@ def _fit(hist: Mapping[int, int], budget: float) -> _Fit:
             break
         top = new_top
     return fit
-
-
-class TemplateIndex:
-    """Near-duplicate narratives across firms: MinHash LSH candidates, rechecked, as a graph.
-
-    Parameters
-    ----------
-    threshold
-        Estimated Jaccard similarity (3-gram sets) at which two narratives are one template.
-    num_perm
-        MinHash permutations (64: ~0.06 standard error on the estimate near 0.5).
-    """
-
-    def __init__(self, *, threshold: float = 0.5, num_perm: int = 64) -> None:
-        self.threshold = threshold
-        self.num_perm = num_perm
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        # Permutations drawn once (datasketch would redraw them for every MinHash), and
-        # CRC-32 for the 3-grams: both fixed functions, so a signature depends only on its text.
-        first = MinHash(num_perm=num_perm, seed=1, hashfunc=zlib.crc32)
-        self._perm, self._scheme = first.permutations, first.scheme
-        self._sig: dict[str, MinHash] = {}
-        self._firm: dict[str, str | None] = {}
-        self._edges: dict[str, set[str]] = {}
-
-    def __len__(self) -> int:
-        return len(self._sig)
-
-    def __contains__(self, ticket_id: str) -> bool:
-        return ticket_id in self._sig
-
-    def add(self, ticket_id: str, firm: str | None, grams: list[bytes]) -> None:
-        """Index one narrative (its 3-grams); a ticket id already indexed is ignored."""
-        if ticket_id in self._sig:
-            return
-        m = MinHash(num_perm=self.num_perm, seed=1, hashfunc=zlib.crc32, permutations=self._perm,
-                    scheme=self._scheme)
-        m.update_batch(grams)
-        self.add_signature(ticket_id, firm, m)
-
-    def add_signature(self, ticket_id: str, firm: str | None, m: MinHash) -> None:
-        """Index a signature made elsewhere (another partition's): the same as :meth:`add`."""
-        if ticket_id in self._sig:
-            return
-        for other in self._lsh.query(m):
-            if self._firm[other] != firm and m.jaccard(self._sig[other]) >= self.threshold:
-                self._edges.setdefault(ticket_id, set()).add(other)
-                self._edges.setdefault(other, set()).add(ticket_id)
-        self._lsh.insert(ticket_id, m)
-        self._sig[ticket_id] = m
-        self._firm[ticket_id] = firm
-
-    def signatures(self) -> dict[str, tuple[str | None, MinHash]]:
-        return {t: (self._firm[t], m) for t, m in self._sig.items()}
-
-    def remove(self, ticket_id: str) -> None:
-        if ticket_id not in self._sig:
-            return
-        self._lsh.remove(ticket_id)
-        del self._sig[ticket_id], self._firm[ticket_id]
-        for other in self._edges.pop(ticket_id, ()):
-            peers = self._edges.get(other)
-            if peers is not None:
-                peers.discard(ticket_id)
-                if not peers:
-                    del self._edges[other]
-
-    def neighbours(self, ticket_id: str) -> set[str]:
-        return self._edges.get(ticket_id, set())
-
-    def clusters(self, keep: Callable[[str], bool] = lambda _t: True) -> list[tuple[str, ...]]:
-        """Connected components (two tickets or more) among the tickets *keep* admits, each sorted, in order."""
-        seen: set[str] = set()
-        out = []
-        for start in sorted(self._edges):
-            if start in seen or not keep(start):
-                continue
-            comp, stack = [], [start]
-            seen.add(start)
-            while stack:
-                t = stack.pop()
-                comp.append(t)
-                for o in self._edges.get(t, ()):
-                    if o not in seen and keep(o):
-                        seen.add(o)
-                        stack.append(o)
-            if len(comp) > 1:
-                out.append(tuple(sorted(comp)))
-        return out
-
-    def firm_of(self, ticket_id: str) -> str | None:
-        return self._firm.get(ticket_id)
 
 
 class ComplainantJudge:
@@ -547,96 +433,3 @@ def _person_stats(seen: list[_Seen]) -> tuple[int, int, int, int]:
             per_claim.setdefault((s.product, s.issue), set()).add(s.firm)
     repeat = max((len(v) for v in per_claim.values()), default=1)
     return (len(seen) - 1, max(len(firms) - 1, 0), max(repeat - 1, 0), sum(s.statutory for s in seen))
-
-
-# ---------------------------------------------------------------------------- due process
-
-
-@dataclass(slots=True)
-class Flag:
-    """A person's flag: why, since when (the judgement that first raised it), until when."""
-
-    person: str
-    finding: str  # the finding's key (a ring's members share it)
-    reasons: tuple[str, ...]
-    first_seen: float
-    last_seen: float
-    expires: float
-    ticket_ids: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"person": self.person, "finding": self.finding, "reasons": list(self.reasons),
-                "first_seen": self.first_seen, "last_seen": self.last_seen, "expires": self.expires,
-                "ticket_ids": list(self.ticket_ids)}
-
-
-@dataclass(slots=True)
-class Clearing:
-    """Staff cleared a flag: who, why, when (event time). Earlier claims no longer count."""
-
-    person: str
-    at: float
-    who: str
-    why: str
-
-
-@dataclass
-class FlagRegistry:
-    """The flags in force and the clearings: what the engine reads to deprioritise and exclude.
-
-    >>> reg = FlagRegistry()
-    >>> f = Finding("p_a", ("p_a",), (("p_a", (Mark("template", 3, 3, 4),)),), (), 4, 10.0, 20.0, 99.0, ("T1",))
-    >>> reg.update([f], at=30.0)
-    ['p_a']
-    >>> reg.is_flagged("p_a", 50.0), "p_a" in reg.excluded(100.0)   # lapsed after its expiry
-    (True, False)
-    >>> _ = reg.clear("p_a", at=60.0, who="王科长", why="核实为正常消费者"); reg.is_flagged("p_a", 61.0)
-    False
-    >>> reg.cleared
-    {'p_a': 60.0}
-    """
-
-    flags: dict[str, Flag] = field(default_factory=dict)
-    clearings: dict[str, Clearing] = field(default_factory=dict)
-
-    def update(self, findings: Iterable[Finding], at: float) -> list[str]:
-        """Record a judgement's findings at event time *at*; the pseudonyms newly flagged."""
-        new = []
-        for f in findings:
-            for p, ms in f.marks:
-                old = self.flags.get(p)
-                if old is None or old.expires < at:
-                    new.append(p)
-                    first = at
-                else:
-                    first = old.first_seen
-                self.flags[p] = Flag(p, f.key, tuple(sorted({m.name for m in ms})), first, f.last_seen,
-                                     f.expires, f.ticket_ids)
-        return new
-
-    def clear(self, person: str, at: float, who: str, why: str) -> Flag | None:
-        """Staff clear *person*: the flag goes, and only claims after *at* count from now on."""
-        self.clearings[person] = Clearing(person, at, who, why)
-        return self.flags.pop(person, None)
-
-    @property
-    def cleared(self) -> dict[str, float]:
-        """Pseudonym -> when cleared: pass to :meth:`ComplainantJudge.judge`."""
-        return {p: c.at for p, c in self.clearings.items()}
-
-    def is_flagged(self, person: str, at: float) -> bool:
-        f = self.flags.get(person)
-        return f is not None and at <= f.expires
-
-    def flag(self, person: str, at: float) -> Flag | None:
-        """The flag in force on *person* at *at* (staff see it on every ticket of theirs), else None."""
-        return self.flags.get(person) if self.is_flagged(person, at) else None
-
-    def excluded(self, at: float) -> frozenset[str]:
-        """Pseudonyms left out of group-dispute people counts and evidence at *at*."""
-        return frozenset(p for p, f in self.flags.items() if at <= f.expires)
-
-    def prune(self, at: float) -> None:
-        """Drop lapsed flags (they no longer exclude anyone)."""
-        for p in [p for p, f in self.flags.items() if f.expires < at]:
-            del self.flags[p]

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from detectors.complainants import Claim, ComplainantJudge, FlagRegistry
+from detectors.complainants import Claim, ComplainantJudge
+from detectors.flags import FlagRegistry
 from earlywarn.simulate import SimConfig, Simulation
 from schemas.normalise import pseudonym
 from schemas.tickets import Ticket, decode

@@ -6,7 +6,9 @@ import random
 
 import pytest
 
-from detectors.complainants import Claim, ComplainantJudge, FlagRegistry, shingles, statutory_multiple
+from detectors.complainants import Claim, ComplainantJudge, statutory_multiple
+from detectors.flags import FlagRegistry
+from detectors.templates import shingles
 
 T0 = 1_741_000_000.0
 DAY = 86400.0
