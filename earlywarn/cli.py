@@ -240,6 +240,7 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its options: a table of declarations, long because the command is."""
     p = argparse.ArgumentParser(prog="earlywarn", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 

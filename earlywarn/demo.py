@@ -204,14 +204,10 @@ def _subscribe(settings: Settings) -> None:
         store.add(kind, value, "console", "演示")
 
 
-def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7) -> int:
-    console = Console()
-    tmp = Path(tempfile.mkdtemp(prefix="earlywarn-demo-"))
-    console.print("[bold]earlywarn demo[/] — starting the embedded broker …")
-    broker = start_broker(log_dir=str(tmp))
-    redis_url, redis_server = _redis(tmp)
+def _demo_settings(bootstrap: str, redis_url: str, tmp: Path) -> Settings:
+    """Test-sized timing, fresh names for this run's keys and groups, free ports, a throwaway secret."""
     stamp = f"earlywarn-demo-{time.time_ns()}"
-    settings = from_env(broker=broker.bootstrap).with_(
+    settings = from_env(broker=bootstrap).with_(
         app_id="earlywarn-demo", web_port=free_port(), data_dir=str(tmp / "data"),
         session_timeout=10.0, rebalance_timeout=10.0, idle_seconds=3.0, flush_seconds=2.0,
         redis_url=redis_url, notify_prefix=f"{stamp}:notify", notify_group_id=f"{stamp}-notify",
@@ -219,8 +215,47 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
         subscription_interval_seconds=30.0, desk_port=free_port(), desk_prefix=f"{stamp}:desk",
         desk_group_id=f"{stamp}-desk", desk_hash_memory_kib=8192, desk_hash_time_cost=2,
         notify_link_base="").with_throwaway_secret()
-    settings = settings.with_(desk_link_base=f"http://127.0.0.1:{settings.desk_port}/alerts/",
-                              notify_link_base=f"http://127.0.0.1:{settings.desk_port}/alerts/")
+    return settings.with_(desk_link_base=f"http://127.0.0.1:{settings.desk_port}/alerts/",
+                          notify_link_base=f"http://127.0.0.1:{settings.desk_port}/alerts/")
+
+
+def _firehose(seed: int) -> tuple[list[bytes], list[bytes], list[Any]]:
+    """The simulated messages: a week of history to backfill, then the live part (a bad one
+    every 2,500), and the incidents behind them."""
+    sim = SimConfig(seed=seed, days=DAYS, tickets_per_day=PER_DAY, warmup_days=BACKFILL_DAYS + 0.5)
+    tickets, incidents = generate(sim)
+    backfill_until = _ts({"received_at": sim.start}) + BACKFILL_DAYS * 86400
+    history: list[bytes] = []
+    live_msgs: list[bytes] = []
+    for i, t in enumerate(tickets):
+        if i % 2500 == 1:
+            (history if not live_msgs else live_msgs).append(_BAD[(i // 2500) % len(_BAD)])
+        (history if not live_msgs and _ts(t) < backfill_until else live_msgs).append(orjson.dumps(t))
+    return history, live_msgs, incidents
+
+
+def _summary(settings: Settings, sent: int, by_type: Counter[tuple[str, str]], notify: Any, took: float) -> Table:
+    st = _stats(settings)
+    summary = Table(title="demo summary", show_header=False)
+    summary.add_row("tickets sent", f"{sent:,}")
+    summary.add_row("tickets processed", f"{st.get('tickets', 0):,}")
+    summary.add_row("dead-lettered", f"{st.get('deadlettered', 0):,} {st.get('deadletter_reasons', {})}")
+    for (t, s), n in sorted(by_type.items()):
+        summary.add_row(f"alerts {t} {s}", str(n))
+    summary.add_row("inspection tasks", f"{st.get('inspection_tasks', 0):,} (on {settings.topic_inspection})")
+    summary.add_row("pushes delivered", _pushes(notify))
+    summary.add_row("desk", f"http://127.0.0.1:{settings.desk_port}/ (stopped with the demo)")
+    summary.add_row("throughput", f"{st.get('tickets', 0) / max(took, 1e-9):,.0f} tickets/s over {took:,.0f}s")
+    return summary
+
+
+def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7) -> int:
+    console = Console()
+    tmp = Path(tempfile.mkdtemp(prefix="earlywarn-demo-"))
+    console.print("[bold]earlywarn demo[/] — starting the embedded broker …")
+    broker = start_broker(log_dir=str(tmp))
+    redis_url, redis_server = _redis(tmp)
+    settings = _demo_settings(broker.bootstrap, redis_url, tmp)
     worker = desk = notify = None
     pushes = PushLog()
     stop = threading.Event()
@@ -238,15 +273,7 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
         console.print(f"[bold]desk[/]: http://127.0.0.1:{settings.desk_port}/  login [bold]demo[/] / "
                       f"[bold]{password}[/] (admin); pushes go to the console receiver, below; keyword "
                       f"subscriptions: " + ", ".join(f"{k} {v}" for k, v in DEMO_SUBSCRIPTIONS))
-        sim = SimConfig(seed=seed, days=DAYS, tickets_per_day=PER_DAY, warmup_days=BACKFILL_DAYS + 0.5)
-        tickets, incidents = generate(sim)
-        backfill_until = _ts({"received_at": sim.start}) + BACKFILL_DAYS * 86400
-        history: list[bytes] = []
-        live_msgs: list[bytes] = []
-        for i, t in enumerate(tickets):
-            if i % 2500 == 1:
-                (history if not live_msgs else live_msgs).append(_BAD[(i // 2500) % len(_BAD)])
-            (history if not live_msgs and _ts(t) < backfill_until else live_msgs).append(orjson.dumps(t))
+        history, live_msgs, incidents = _firehose(seed)
 
         def feed() -> None:
             # A fresh deployment first backfills history (baselines need a week), then goes live.
@@ -297,19 +324,7 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
                         live.update(view())
                         break
         stop.set()
-        st = _stats(settings)
-        took = time.monotonic() - started
-        summary = Table(title="demo summary", show_header=False)
-        summary.add_row("tickets sent", f"{sent[0]:,}")
-        summary.add_row("tickets processed", f"{st.get('tickets', 0):,}")
-        summary.add_row("dead-lettered", f"{st.get('deadlettered', 0):,} {st.get('deadletter_reasons', {})}")
-        for (t, s), n in sorted(by_type.items()):
-            summary.add_row(f"alerts {t} {s}", str(n))
-        summary.add_row("inspection tasks", f"{st.get('inspection_tasks', 0):,} (on {settings.topic_inspection})")
-        summary.add_row("pushes delivered", _pushes(notify))
-        summary.add_row("desk", f"http://127.0.0.1:{settings.desk_port}/ (stopped with the demo)")
-        summary.add_row("throughput", f"{st.get('tickets', 0) / max(took, 1e-9):,.0f} tickets/s over {took:,.0f}s")
-        console.print(summary)
+        console.print(_summary(settings, sent[0], by_type, notify, time.monotonic() - started))
         return 0
     except KeyboardInterrupt:
         return 130
