@@ -198,11 +198,19 @@ class Metrics:
         self.alert_score = Histogram(
             "earlywarn_alert_score", "Anomaly score in [0, 1] of open and update alert events, by type",
             ["type"], buckets=_SCORE_BUCKETS, registry=r)
+        # Told only by the alert stage's owner, from its recovery on: no series on the other
+        # workers, so that a departed owner's last values (last_over_time) tell the boards the
+        # open alerts until the next owner has recovered the stage (see the overview board).
         self.open_alerts = Gauge(
             "earlywarn_open_alerts",
             "Alerts published and not yet resolved, by type and severity (last published), as the alert stage "
-            "this worker owns holds them (0 on the workers that do not own it)",
+            "this worker owns holds them; no series on workers that do not own it",
             ["type", "severity"], registry=r)
+        self.alert_stage_recovered = Gauge(
+            "earlywarn_alert_stage_recovered_timestamp_seconds",
+            "Unix time at which this worker last recovered the alert stage (the decisions topic's one partition) "
+            "as its owner; no series on workers that do not own it. The boards read earlywarn_open_alerts from "
+            "the worker that recovered the stage last", ["partition"], registry=r)
         self.inspection_tasks = Counter(
             "earlywarn_inspection_tasks_total",
             "Inspection task messages published (group disputes at warning or critical), by severity",
@@ -231,7 +239,8 @@ class Metrics:
             registry=r)
         self.broker_up.set(1)  # a worker starts only once the broker has answered (streams.kafka_io)
 
-        # Series of the closed sets, created at zero; children cached for the hot path.
+        # Series of the closed sets, created at zero (open alerts: by the stage's owner, at its
+        # recovery); children cached for the hot path.
         self._tickets = {(k, d): self.tickets.labels(k, d) for k in KINDS for d in DISTRICTS}
         self._deadletters = {reason: self.deadletters.labels(reason) for reason in DEADLETTER_REASONS}
         self._stage = {s: self.processing_seconds.labels(s) for s in STAGES}
@@ -240,7 +249,6 @@ class Metrics:
             for dist in ALERT_DISTRICTS:
                 self.alerts_raised.labels(t, dist)
             for sev in ALERT_SEVERITIES:
-                self.open_alerts.labels(t, sev)
                 for st in ALERT_STATUSES:
                     self.alerts.labels(t, sev, st)
         for op in REDIS_OPERATIONS:

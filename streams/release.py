@@ -9,6 +9,7 @@ written, streams.checkpoint).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,44 +22,55 @@ from detectors.decisions import OPEN, RESOLVED, Decision, decision_from_dict
 from detectors.stage import AlertStage
 from streams.checkpoint import Acks
 from streams.counters import Counters
-from streams.metrics import Metrics, alert_district_label
+from streams.metrics import ALERT_SEVERITIES, ALERT_TYPES, Metrics, alert_district_label
 
 STAGE_KEY = b"stage"  # the alert stage's one table key
 DECISIONS_PARTITION = 0  # the decisions topic's one partition: its owner runs the alert stage
 
 
 class OpenAlerts:
-    """The ``earlywarn_open_alerts`` gauge, kept from the alert events this worker publishes.
+    """The ``earlywarn_open_alerts`` gauge, told by the alert stage's owner only.
 
-    open / update set an alert's (type, severity), resolved removes it. Alerts are tracked
-    with the alert stage's partition so that, when it moves to another worker, its alerts
-    leave this worker's gauge; the new owner sets them from the stage it recovers
-    (``reset``), so the gauge is right from the first scrape after a hand-over or restart.
+    The owner sets it from the stage it recovers (``reset``: every known type and severity,
+    0 included, and ``earlywarn_alert_stage_recovered_timestamp_seconds`` to now), so it is
+    right from the first scrape after a hand-over or restart; then open / update set an
+    alert's (type, severity) and resolved removes it. A worker that loses the stage removes
+    every series (``leave``) rather than setting them to 0: Prometheus then keeps their last
+    values, which the boards read (``last_over_time``) from the worker that recovered the
+    stage last, until the new owner has recovered it. A stopping owner keeps reporting until
+    it exits.
     """
 
     def __init__(self, metrics: Metrics) -> None:
         self._gauge = metrics.open_alerts
-        self._open: dict[str, tuple[int, str, str]] = {}  # alert_id -> (partition, type, severity)
+        self._recovered = metrics.alert_stage_recovered
+        self._open: dict[str, tuple[str, str]] = {}  # alert_id -> (type, severity)
 
-    def event(self, partition: int, d: Decision) -> None:
+    def event(self, d: Decision) -> None:
         old = self._open.pop(d.alert_id, None)
         if old is not None:
-            self._gauge.labels(old[1], old[2]).dec()
+            self._gauge.labels(*old).dec()
         if d.status != RESOLVED:
-            self._open[d.alert_id] = (partition, d.type, d.severity)
+            self._open[d.alert_id] = (d.type, d.severity)
             self._gauge.labels(d.type, d.severity).inc()
 
-    def reset(self, partition: int, open_alerts: Mapping[str, tuple[str, str]]) -> None:
-        """The partition's open alerts are exactly *open_alerts* (``alert_id -> (type, severity)``)."""
-        self.forget_partition(partition)
-        for alert_id, (t, sev) in open_alerts.items():
-            self._open[alert_id] = (partition, t, sev)
-            self._gauge.labels(t, sev).inc()
+    def reset(self, open_alerts: Mapping[str, tuple[str, str]], now: float | None = None) -> None:
+        """This worker owns the stage and its open alerts are exactly *open_alerts*
+        (``alert_id -> (type, severity)``)."""
+        self._open = dict(open_alerts)
+        counts = Counter(self._open.values())
+        for t in ALERT_TYPES:
+            for sev in ALERT_SEVERITIES:
+                self._gauge.labels(t, sev).set(counts.pop((t, sev), 0))
+        for (t, sev), n in counts.items():  # outside the closed sets: cannot come from the stage
+            self._gauge.labels(t, sev).set(n)
+        self._recovered.labels(str(DECISIONS_PARTITION)).set(time.time() if now is None else now)
 
-    def forget_partition(self, partition: int) -> None:
-        for alert_id in [a for a, v in self._open.items() if v[0] == partition]:
-            _, t, sev = self._open.pop(alert_id)
-            self._gauge.labels(t, sev).dec()
+    def leave(self) -> None:
+        """The stage went to another worker: this one tells nothing of it any more."""
+        self._open.clear()
+        self._gauge.clear()
+        self._recovered.clear()
 
 
 class Publisher:
@@ -71,7 +83,7 @@ class Publisher:
         self.metrics = metrics
         self.open_alerts = OpenAlerts(metrics)
 
-    def publish(self, partition: int, decisions: list[Decision]) -> None:
+    def publish(self, decisions: list[Decision]) -> None:
         wall = time.time()
         counters, metrics = self.counters, self.metrics
         for d in decisions:
@@ -91,7 +103,7 @@ class Publisher:
             if d.status != RESOLVED:
                 metrics.alert_score.labels(d.type).observe(d.score)
             metrics.alert_event_lag_seconds.observe(wall - d.raised_at)
-            self.open_alerts.event(partition, d)
+            self.open_alerts.event(d)
             for cb in counters.on_alert:
                 cb(alert)
 
@@ -118,7 +130,7 @@ class Release:
         """Offer one partition's decisions to the stage, publish what it releases, hold the event."""
         m = orjson.loads(ev.value)
         released = self.stage().offer(m["p"], m["to"], [decision_from_dict(x) for x in m["d"]])
-        self.publisher.publish(ev.message.partition, released)
+        self.publisher.publish(released)
         self.acks.hold(ev)
 
     def unsaved(self) -> bool:
@@ -142,13 +154,14 @@ class Release:
         self._stage = None
 
     def assigned(self, owned: bool) -> None:
-        """The group's new assignment: the stage went elsewhere, so its alerts leave this
-        worker's gauge (the new owner sets them once it has recovered the stage)."""
+        """The group's new assignment: when the stage went elsewhere, this worker's open-alerts
+        series go (removed, not 0: the boards read their last values until the new owner has
+        recovered the stage and set its own)."""
         if not owned:
-            self.publisher.open_alerts.forget_partition(DECISIONS_PARTITION)
+            self.publisher.open_alerts.leave()
 
     def recovered(self, owned: bool) -> None:
         """The stage table is recovered (after a rebalance or at start): when this worker owns
         the stage, load it and set the open-alerts gauge from it, not from the next events."""
         if owned:
-            self.publisher.open_alerts.reset(DECISIONS_PARTITION, self.stage().open_alerts())
+            self.publisher.open_alerts.reset(self.stage().open_alerts())

@@ -10,6 +10,20 @@ data when the run produced what it shows, and match the truth read from the topi
 (open alerts are the alert topic's open episodes, lag is back to 0, tickets per second
 integrate to the tickets sent, window keys are the state changelog's keys). The value of
 every panel at the end of the run is printed (``-s`` or the captured log shows it).
+
+Open alerts are checked at every scrape of the run, hand-overs included, with no window
+of tolerated error. The gauge can only be told by the worker that holds the alert stage,
+and between a stopping owner's exit and the new owner's recovery of the stage (7-10 s
+here) nobody holds it. So the owner sets it from the stage it recovers, together with
+``earlywarn_alert_stage_recovered_timestamp_seconds``; a worker that loses the stage
+removes both (not 0: Prometheus then keeps their last values), and the boards read
+``last_over_time(earlywarn_open_alerts[1m])`` of the worker that recovered the stage last
+(``topk(1, ...)`` of that timestamp). Until the new owner has recovered, that is the
+departed owner's last values, which were true when it left (the stage changes nothing
+without its owner); from then on, the new owner's, so a resolution or an escalation right
+after a hand-over shows at once. (A max over workers of each one's last values would
+bridge the gap too, but would show a stale higher count, or an escalated alert twice,
+until the departed owner's values age out of the window.)
 """
 
 from __future__ import annotations
@@ -43,6 +57,7 @@ SCRAPE = 1  # seconds
 # $__rate_interval is max(4 × scrape interval, $__interval + scrape interval).
 RATE_INTERVAL = f"{4 * SCRAPE}s"
 BAD_MESSAGES = [b"not json at all", b'{"ticket_id": "B1"}', b"[]"]  # not_json, missing_field, empty_batch
+OVERVIEW = ROOT / "deploy" / "grafana" / "dashboards" / "earlywarn-overview.json"
 # Queries that return nothing in this run, and why: nothing they show happened.
 NOTHING_TO_SHOW = {
     "offset 1w": "no history a week before the run",
@@ -175,6 +190,13 @@ def shown(result: list[dict[str, Any]]) -> str:
     return " ".join(parts[:8]) + more
 
 
+def board_expr(path: Path, title: str) -> str:
+    """The one query of the panel titled *title* (its English part) on a board."""
+    [expr] = [t["expr"] for p in panels(json.loads(path.read_text(encoding="utf-8")))
+              if p["title"].endswith(" " + title) for t in p["targets"]]
+    return expr
+
+
 # ---------------------------------------------------------------- the truth, from the topics
 
 
@@ -216,6 +238,9 @@ def simulated() -> list[bytes]:
 
 
 def test_every_board_query_tells_the_truth_through_hand_overs(new_stream_env: Any, prometheus: Prometheus) -> None:
+    # What the overview shows of open alerts: the total, critical, and by type and severity.
+    open_total, open_critical, open_by = (board_expr(OVERVIEW, title) for title in (
+        "open alerts", "open critical alerts", "open alerts by type and severity"))
     env = new_stream_env()
     # The feed runs on while the second worker joins: it must never pause for idle_seconds.
     env.settings = env.settings.with_(idle_seconds=8.0)
@@ -255,7 +280,11 @@ def test_every_board_query_tells_the_truth_through_hand_overs(new_stream_env: An
     staying = next(w for w in workers.values() if w is not leaving)
     events_before = alert_events(s)
     assert open_episodes(events_before), "the run should leave alerts open (the test's point)"
-    assert prometheus.value("sum(earlywarn_open_alerts)") == sum(open_episodes(events_before).values())
+    assert prometheus.value(open_total) == sum(open_episodes(events_before).values())
+    # Only the owner tells open alerts: the worker still running without the stage has no series.
+    for name in ("earlywarn_open_alerts", "earlywarn_alert_stage_recovered_timestamp_seconds"):
+        assert {r["metric"]["instance"] for r in prometheus.query(f"count by (instance) ({name})")} == {
+            stage["metric"]["instance"]}, name
     handed_over = time.time()
     leaving.process.terminate()
     assert leaving.process.wait(timeout=60) == 0, leaving.log.read_text()[-3000:]
@@ -313,11 +342,10 @@ def test_every_board_query_tells_the_truth_through_hand_overs(new_stream_env: An
     # (idle heartbeats still send progress, acknowledged at each flush), 0 within seconds.
     assert q(f'sum(earlywarn_consumer_lag_messages{{topic="{s.topic_tickets}"}})', end) == 0
     assert q("min_over_time(sum(earlywarn_consumer_lag_messages)[10s:1s])", end) == 0
-    assert q("sum(earlywarn_open_alerts)", end) == sum(truth_open.values())
-    assert q('sum(earlywarn_open_alerts{severity="critical"}) or vector(0)', end) == sum(
-        n for (_, sev), n in truth_open.items() if sev == "critical")
+    assert q(open_total, end) == sum(truth_open.values())
+    assert q(open_critical, end) == sum(n for (_, sev), n in truth_open.items() if sev == "critical")
     by_type_severity = {(r["metric"]["type"], r["metric"]["severity"]): float(r["value"][1])
-                        for r in prometheus.query("sum by (type, severity) (earlywarn_open_alerts) > 0", end)}
+                        for r in prometheus.query(open_by, end)}
     assert by_type_severity == {k: float(v) for k, v in truth_open.items()}
     # The one worker left holds every partition, and every window key of the state table.
     assert q("sum(earlywarn_partitions_owned)", end) == s.ticket_partitions + s.partitions + 1
@@ -337,15 +365,33 @@ def test_every_board_query_tells_the_truth_through_hand_overs(new_stream_env: An
     integral = sum(float(v) for _, v in series["values"]) * SCRAPE
     print(f"tickets/s integrated over the run: {integral:.0f} of {sent} sent")
     assert integral == pytest.approx(sent, rel=0.1)
-    # Open alerts at every scrape against the topic's open episodes then: right through the
-    # hand-over (a scrape lags the truth by up to two scrape intervals).
-    answer = prometheus.api("query_range", query="sum(earlywarn_open_alerts)", start=started, end=end, step=SCRAPE)
-    seen = {float(t): float(v) for t, v in answer["data"]["result"][0]["values"]}
-    wrong = [t for t, v in seen.items()
-             if all(v != sum(open_episodes(events, t - lag).values()) for lag in range(0, 3 * SCRAPE + 1))]
-    print(f"open alerts: {len(seen)} steps, {len(wrong)} off the truth (s from the hand-over, shown, true): "
-          f"{[(round(t - handed_over), seen[t], sum(open_episodes(events, t).values())) for t in wrong][:20]}")
-    # Only while no worker owns the stage: from the stopping worker's exit to the new owner's
-    # recovery of the stage (a gauge is told by its owner; nobody can tell it in between).
-    assert all(handed_over <= t <= settled + SCRAPE for t in wrong), "open alerts off the truth outside the hand-over"
-    assert settled - handed_over < 20
+    # Open alerts at every scrape against the topic's open episodes then, by type and
+    # severity, right through both hand-overs (a scrape lags the truth by up to two scrape
+    # intervals): never off, not even while no worker holds the alert stage.
+    def steps(expr: str) -> list[dict[str, Any]]:
+        answer = prometheus.api("query_range", query=expr, start=started, end=end, step=SCRAPE)
+        assert answer["status"] == "success", f"{expr}: {answer.get('error')}"
+        return answer["data"]["result"]
+
+    [series] = steps(open_total)  # "or vector(0)": a value at every step
+    total = {float(t): float(v) for t, v in series["values"]}
+    seen: dict[float, Counter[tuple[str, str]]] = {t: Counter() for t in total}
+    for by in steps(open_by):
+        for t, v in by["values"]:
+            seen[float(t)][(by["metric"]["type"], by["metric"]["severity"])] = int(float(v))
+
+    def truth_at(t: float) -> list[Counter[tuple[str, str]]]:
+        return [open_episodes(events, t - lag) for lag in range(0, 3 * SCRAPE + 1)]
+
+    wrong = [t for t in total if all(seen[t] != c or total[t] != c.total() for c in truth_at(t))]
+    print(f"open alerts: {len(total)} steps, {len(wrong)} off the truth (s from the hand-over, shown, true): "
+          f"{[(round(t - handed_over), total[t], sum(open_episodes(events, t).values())) for t in wrong][:20]}; "
+          f"the new owner recovered the stage {settled - handed_over:.1f} s after the hand-over began")
+    # What the bare gauge summed over workers (the boards' former query) shows, for the record.
+    [bare] = steps("sum(earlywarn_open_alerts) or vector(0)")
+    bare_wrong = [float(t) for t, v in bare["values"] if all(float(v) != c.total() for c in truth_at(float(t)))]
+    print(f"the bare sum(earlywarn_open_alerts) would be off at {len(bare_wrong)} steps "
+          f"(s from the hand-over: {[round(t - handed_over) for t in bare_wrong][:20]})")
+    assert not wrong, "open alerts off the truth"
+    # The boards bridge the hand-over with the departed owner's values of the past minute.
+    assert settled - handed_over < 40

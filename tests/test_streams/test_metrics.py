@@ -113,27 +113,36 @@ def test_each_metrics_object_has_its_own_registry_and_the_global_one_stays_clean
     assert REGISTRY.get_sample_value("earlywarn_input_messages_total") is None
 
 
-def test_open_alerts_follow_open_update_and_resolved_and_leave_with_their_partition() -> None:
+def test_open_alerts_are_told_by_the_stage_owner_from_its_recovery_and_leave_with_the_stage() -> None:
     metrics = Metrics(CollectorRegistry())
     tracker = OpenAlerts(metrics)
 
     def gauge(severity: str, type_: str = "group_dispute") -> float | None:
         return metrics.registry.get_sample_value("earlywarn_open_alerts", {"type": type_, "severity": severity})
 
-    tracker.event(0, decision("a1", "open", "warning"))
-    tracker.event(1, decision("a2", "open", "warning"))
-    assert gauge("warning") == 2
-    tracker.event(0, decision("a1", "update", "critical"))  # escalated: moves, is not counted twice
+    def recovered_at() -> float | None:
+        return metrics.registry.get_sample_value("earlywarn_alert_stage_recovered_timestamp_seconds",
+                                                 {"partition": "0"})
+
+    # A worker that does not own the stage tells nothing: no series, not 0.
+    assert (gauge("warning"), recovered_at()) == (None, None)
+    # The owner sets them from the stage it recovers, before any event comes: every known
+    # type and severity, 0 included, and when it recovered the stage.
+    tracker.reset({"a1": ("group_dispute", "warning"), "a2": ("group_dispute", "warning")}, now=1000.0)
+    assert (gauge("warning"), gauge("critical"), recovered_at()) == (2, 0, 1000.0)
+    tracker.event(decision("a1", "update", "critical"))  # escalated: moves, is not counted twice
     assert (gauge("warning"), gauge("critical")) == (1, 1)
-    tracker.event(0, decision("a1", "resolved", "critical"))
-    tracker.event(0, decision("never-seen", "resolved", "critical"))  # opened before this worker owned it
+    tracker.event(decision("a1", "resolved", "critical"))
+    tracker.event(decision("never-seen", "resolved", "critical"))  # opened before this worker owned it
     assert (gauge("warning"), gauge("critical")) == (1, 0)
-    tracker.forget_partition(1)
-    assert gauge("warning") == 0
-    # A new owner sets them from the stage it recovers, before any event comes.
-    tracker.reset(0, {"a3": ("group_dispute", "critical"), "a4": ("term_surge", "info")})
-    tracker.reset(0, {"a3": ("group_dispute", "critical"), "a4": ("term_surge", "info")})  # idempotent
-    assert (gauge("critical"), gauge("info", "term_surge")) == (1, 1)
+    tracker.reset({"a3": ("group_dispute", "critical"), "a4": ("term_surge", "info")}, now=2000.0)
+    tracker.reset({"a3": ("group_dispute", "critical"), "a4": ("term_surge", "info")}, now=2000.0)  # idempotent
+    assert (gauge("warning"), gauge("critical"), gauge("info", "term_surge")) == (0, 1, 1)
+    # The stage goes elsewhere: its series go (Prometheus keeps their last values for the boards).
+    tracker.leave()
+    assert (gauge("critical"), gauge("info", "term_surge"), recovered_at()) == (None, None, None)
+    assert not [s for f in metrics.registry.collect() if f.name in ("earlywarn_open_alerts",
+                "earlywarn_alert_stage_recovered_timestamp_seconds") for s in f.samples]
 
 
 # ---------------------------------------------------------------- a real worker
