@@ -250,6 +250,8 @@ def _summary(settings: Settings, sent: int, by_type: Counter[tuple[str, str]], n
 
 
 def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7) -> int:
+    """Run the demo until *duration* or Ctrl-C. One function on purpose: every process and
+    thread it starts is stopped in its one ``finally``."""
     console = Console()
     tmp = Path(tempfile.mkdtemp(prefix="earlywarn-demo-"))
     console.print("[bold]earlywarn demo[/] — starting the embedded broker …")
