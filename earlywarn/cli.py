@@ -18,6 +18,7 @@ from typing import IO, Any
 import orjson
 
 from alerts.complainants import FlagStoreError
+from alerts.redis_client import RedisUnavailable
 from alerts.notify.commands import NotifyCommandError
 from desk.commands import DeskCommandError
 from streams.broker import CONNECT_TIMEOUT, BrokerError
@@ -356,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     _tune_gc()
     try:
         return int(args.func(args) or 0)
-    except (CliError, SettingsError, NotifyCommandError, DeskCommandError, FlagStoreError) as exc:
+    except (CliError, SettingsError, NotifyCommandError, DeskCommandError, FlagStoreError, RedisUnavailable) as exc:
         print(f"earlywarn: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

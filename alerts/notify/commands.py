@@ -12,26 +12,17 @@ import logging
 import sys
 import time
 
-import redis
 
 from alerts.notify.config import ConfigError, from_env
 from alerts.notify.labels import SEVERITY_RANK
 from alerts.notify.outbox import dead_letters, redrive
 from alerts.notify.routing import RoutingError, load, parse_duration
 from alerts.notify.silences import Silences
+from alerts.redis_client import connect
 
 
 class NotifyCommandError(Exception):
     """A problem the user can fix; the message says how."""
-
-
-def _client(url: str) -> redis.Redis:
-    client = redis.Redis.from_url(url)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        raise NotifyCommandError(f"no Redis answers at {url}: start one, or point EARLYWARN_REDIS_URL at it") from None
-    return client
 
 
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -51,7 +42,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     except RoutingError as exc:
         raise NotifyCommandError(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    service = NotifyService(config, tree, _client(config.redis_url))
+    service = NotifyService(config, tree, connect(config.redis_url))
     print(f"notify: {config.topic_alerts} at {config.broker} -> {len(tree.receivers)} receivers; "
           f"/metrics on {config.metrics_host}:{config.metrics_port}", file=sys.stderr, flush=True)
     return service.run()
@@ -59,7 +50,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 def cmd_silence(args: argparse.Namespace) -> int:
     config = _config(args)
-    s = Silences(_client(config.redis_url), config.prefix, config.remember_days)
+    s = Silences(connect(config.redis_url), config.prefix, config.remember_days)
     if args.expire:
         if not s.expire(args.expire):
             raise NotifyCommandError(f"no silence {args.expire}")
@@ -80,7 +71,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
 
 def cmd_ack(args: argparse.Namespace) -> int:
     config = _config(args)
-    client = _client(config.redis_url)
+    client = connect(config.redis_url)
     raw = client.hget(f"{config.prefix}:active", args.alert_id)
     if raw is None and args.severity is None:
         raise NotifyCommandError(f"{args.alert_id} is not an open alert here (give --severity to ack it anyway)")
@@ -94,7 +85,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     config = _config(args)
-    client = _client(config.redis_url)
+    client = connect(config.redis_url)
     if args.action == "redrive":
         n = redrive(client, config.prefix, receiver=args.receiver, ids=args.ids or ())
         print(f"outbox: {n} dead letters put back")
@@ -111,7 +102,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     from alerts.notify.subscriptions import SubscriptionStore
 
     config = _config(args)
-    store = SubscriptionStore(_client(config.redis_url), config.prefix)
+    store = SubscriptionStore(connect(config.redis_url), config.prefix)
     if args.action == "list":
         for sub in store.all():
             print(json.dumps(sub.__dict__, ensure_ascii=False))
