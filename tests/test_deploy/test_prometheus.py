@@ -11,6 +11,10 @@ data when the run produced what it shows, and match the truth read from the topi
 integrate to the tickets sent, window keys are the state changelog's keys). The value of
 every panel at the end of the run is printed (``-s`` or the captured log shows it).
 
+A second test stalls a worker's broker (SIGSTOP), lets it go on, then kills it: the
+operations board's health stats (broker up, workers ready, workers not ready), read
+through Prometheus, turn red within seconds of each, and SIGTERM still stops the worker.
+
 Open alerts are checked at every scrape of the run, hand-overs included, with no window
 of tolerated error. The gauge can only be told by the worker that holds the alert stage,
 and between a stopping owner's exit and the new owner's recovery of the stage (7-10 s
@@ -43,6 +47,7 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from earlywarn.detect import detect
 from earlywarn.simulate import SimConfig, generate
 from streams.broker import free_port, stop_process
 from streams.kafka_io import produce, read_topic
@@ -192,9 +197,15 @@ def shown(result: list[dict[str, Any]]) -> str:
 
 def board_expr(path: Path, title: str) -> str:
     """The one query of the panel titled *title* (its English part) on a board."""
-    [expr] = [t["expr"] for p in panels(json.loads(path.read_text(encoding="utf-8")))
-              if p["title"].endswith(" " + title) for t in p["targets"]]
+    [expr] = [t["expr"] for t in panel_titled(path, title)["targets"]]
     return expr
+
+
+def panel_titled(path: Path, title: str) -> dict[str, Any]:
+    """The one panel titled *title* (or "中文 · *title*") on a board."""
+    [panel] = [p for p in panels(json.loads(path.read_text(encoding="utf-8")))
+               if p["title"] == title or p["title"].endswith(" " + title)]
+    return panel
 
 
 # ---------------------------------------------------------------- the truth, from the topics
@@ -270,7 +281,12 @@ def test_every_board_query_tells_the_truth_through_hand_overs(new_stream_env: An
         time.sleep(0.5)
         total = sum(w.stats()["tickets"] for w in workers.values())
     assert total == len(lines), f"{total} of {len(lines)} tickets counted"
-    read_topic(s, s.topic_alerts, idle=4.0)  # the alerts have stopped coming
+    # The alerts are all out once the topic holds what `detect` gives for the same tickets
+    # (the last ones come when every partition has been quiet for idle_seconds: a quiet spell
+    # of the topic alone says nothing on a busy machine).
+    expected = sorted((a["alert_id"], a["status"], a["severity"]) for a in detect(lines, s))
+    read_topic(s, s.topic_alerts, until=lambda got: len(got) >= len(expected), timeout=120)
+    assert sorted((a["alert_id"], a["status"], a["severity"]) for _, a in alert_events(s)) == expected
 
     # The worker running the alert stage leaves (SIGTERM); the other takes everything over.
     owner = prometheus.wait(f'earlywarn_partitions_owned{{topic="{s.topic_decisions}"}} == 1', lambda v: v == 1,
@@ -402,3 +418,73 @@ def test_every_board_query_tells_the_truth_through_hand_overs(new_stream_env: An
     assert not wrong, "open alerts off the truth"
     # The boards bridge the hand-over with the departed owner's values of the past minute.
     assert settled - handed_over < 40
+
+
+# ---------------------------------------------------------------- a broker that stalls, then dies
+
+OPERATIONS = ROOT / "deploy" / "grafana" / "dashboards" / "earlywarn-operations.json"
+
+
+def red(path: Path, title: str, value: float | None) -> bool:
+    """Whether a stat panel shows *value* in red (its thresholds: the last step at or below it)."""
+    steps = panel_titled(path, title)["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    if value is None:
+        return False  # "No data" is grey, not red
+    color = steps[0]["color"]
+    for step in steps[1:]:
+        if value >= step["value"]:
+            color = step["color"]
+    return color == "red"
+
+
+@pytest.mark.broker
+def test_the_operations_board_turns_red_within_seconds_of_a_broker_stall_and_a_broker_kill(
+        new_stream_env: Any, prometheus: Prometheus, tmp_path: Path) -> None:
+    import signal
+
+    from streams.broker import start_broker
+
+    own = start_broker(log_dir=str(tmp_path))  # a broker of this test's own, to stall and kill
+    env = new_stream_env()
+    env.settings = env.settings.with_(broker=own.bootstrap)
+    board = {title: fill(board_expr(OPERATIONS, title), "310115")
+             for title in ("broker up", "workers ready", "workers not ready", "errors / min (broker + Redis)")}
+
+    def shown() -> dict[str, float | None]:
+        return {title: prometheus.value(expr) for title, expr in board.items()}
+
+    def wait_red(what: str, since: float, titles: tuple[str, ...]) -> float:
+        while True:
+            values = shown()
+            if all(red(OPERATIONS, t, values[t]) for t in titles):
+                return time.monotonic() - since
+            assert time.monotonic() - since < 45, f"{what}: the board still shows {values}"
+            time.sleep(0.5)
+
+    try:
+        w = env.start_worker()
+        prometheus.scrape([w.settings.web_port])
+        prometheus.wait("min(earlywarn_worker_ready)", lambda v: v == 1, "the worker to be ready")
+        produce(env.settings, simulated()[:200])
+        w.wait_stats(lambda st: st["tickets"] >= 200, timeout=60)
+        values = shown()
+        assert not any(red(OPERATIONS, t, v) for t, v in values.items()), values
+        # A stall: the broker's process stopped, its sockets open and silent.
+        own.process.send_signal(signal.SIGSTOP)
+        stall = wait_red("a stalled broker", time.monotonic(), ("broker up", "workers ready", "workers not ready"))
+        own.process.send_signal(signal.SIGCONT)
+        back = time.monotonic()
+        prometheus.wait("min(earlywarn_broker_up) * min(earlywarn_worker_ready)", lambda v: v == 1,
+                        "the worker to recover from the stall")
+        recovered = time.monotonic() - back
+        # A kill: the broker gone for good.
+        own.stop()
+        kill = wait_red("a killed broker", time.monotonic(), ("broker up", "workers ready", "workers not ready"))
+        print(f"operations board red {stall:.1f} s into a broker stall (green {recovered:.1f} s after it ended), "
+              f"{kill:.1f} s after a broker kill: {shown()}")
+        w.process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        assert w.process.wait(timeout=30) is not None
+        print(f"SIGTERM with the broker gone: exited in {time.monotonic() - stopped:.1f} s")
+    finally:
+        own.stop()
