@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from alerts.notify.service import rewind
@@ -26,6 +27,7 @@ from desk.settings import DeskSettings
 from desk.store import AlertStore, NotAnAlert, parse_event
 
 log = logging.getLogger("earlywarn.desk")
+CHECK_SECONDS = 5.0
 
 
 class AlertConsumer:
@@ -37,7 +39,10 @@ class AlertConsumer:
         self.failed: BaseException | None = None
         self._thread: threading.Thread | None = None
         self.redis = RedisHealth(metrics.redis_errors, metrics.redis_up)
-        self._verify = True  # whether Redis still holds the store is checked at start and after an outage
+        # Whether Redis still holds the store is checked at start, after an outage and every
+        # CHECK_SECONDS (an outage with no events to store shows nowhere else).
+        self._verify = True
+        self._next_check = 0.0
 
     def _consumer(self) -> Any:
         from kafka import KafkaConsumer
@@ -51,9 +56,10 @@ class AlertConsumer:
     def step(self, consumer: Any) -> int:
         """One poll: store what came, then commit it. The number of events stored."""
         batches = consumer.poll(timeout_ms=500, max_records=500)
-        if not batches:
+        if (self._verify or time.monotonic() >= self._next_check) and consumer.assignment() \
+                and self.rebuild_if_lost(consumer):
             return 0
-        if self._verify and self.rebuild_if_lost(consumer):
+        if not batches:
             return 0
         events, bad = [], 0
         for records in batches.values():
@@ -106,8 +112,8 @@ class AlertConsumer:
         """Whether Redis lost the store (no marker): then read the topic again from the start."""
         marker = self.store.key("consumer", "marker")
         lost = bool(self.store.r.set(marker, "1", nx=True))
-        self._verify = False
-        if lost and consumer.assignment():
+        self._verify, self._next_check = False, time.monotonic() + CHECK_SECONDS
+        if lost:
             log.warning("desk: Redis holds no alert store (first start, or Redis lost its data): reading %s "
                         "from the start", self.settings.topic_alerts)
             consumer.seek_to_beginning(*consumer.assignment())
