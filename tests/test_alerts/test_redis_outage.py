@@ -240,3 +240,99 @@ def outage_run(new_stream_env: Any, server: RedisServer, outage: float) -> None:
 def test_a_redis_outage_stops_no_stream_and_loses_nothing(new_stream_env: Any, own_redis: RedisServer,
                                                            outage: float) -> None:
     outage_run(new_stream_env, own_redis, outage)
+
+
+# ---- the parts, each through a short outage -------------------------------------------------
+
+def test_a_notification_a_receiver_took_as_redis_died_is_recorded_when_it_returns_and_not_sent_again(
+        own_redis: RedisServer, hook: Hook) -> None:
+    from alerts.notify.outbox import Deliverer, RetryPolicy
+    from alerts.notify.pipeline import Pipeline
+    from alerts.notify.receivers import WebhookReceiver
+    from alerts.notify.silences import Silences
+    from alerts.redis_client import RedisHealth
+    from tests.test_alerts.conftest import event
+
+    class Dying(WebhookReceiver):
+        """Takes the notification, and Redis dies right then; it is back 1.5 s later."""
+
+        def send(self, notes: Any) -> None:
+            super().send(notes)
+            own_redis.kill()
+            threading.Timer(1.5, own_redis.start).start()
+
+    r = client(own_redis.url)
+    tree = routes(hook)
+    pipeline = Pipeline(r, NOTIFY, tree, Silences(r, NOTIFY))
+    pipeline.ingest([event(1)])
+    pipeline.flush_due()
+    metrics = NotifyMetrics()
+    health = RedisHealth(metrics.redis_errors, metrics.redis_up)
+    d = Deliverer(r, NOTIFY, Dying(tree.receivers["duty"]), "n1", RetryPolicy(3, 0.01, 0.01), metrics, health=health)
+    assert d.run_once(block_ms=0) == 1  # returns once Redis has recorded it
+    assert own_redis.process.poll() is None and health.up
+    while d.run_once(block_ms=0):
+        pass
+    assert len(hook.bodies()) == 1 and d.depth() == 0
+    assert metrics.redis_errors.labels("write")._value.get() > 0
+
+
+def test_the_desk_rebuilds_its_store_from_the_topic_when_redis_comes_back_empty(broker: Any, tmp_path: Any) -> None:
+    from kafka import KafkaProducer
+
+    from tests.test_desk.conftest import event
+
+    server = RedisServer(tmp_path, appendonly=False).start()  # no persistence: a restart is empty
+    topic = f"alerts-{uuid.uuid4().hex[:8]}"
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+    events = [event(1), event(2), event(1, status="update", severity="critical", raised_at="2025-03-04T11:00:00+08:00")]
+    for ev in events:
+        producer.send(topic, key=ev["alert_id"].encode(), value=orjson.dumps(ev))
+    producer.flush()
+    metrics = DeskMetrics()
+    store = AlertStore(client(server.url), DESK)
+    desk = AlertConsumer(desk_settings({}, redis_url=server.url, prefix=DESK, broker=broker.bootstrap, topic_alerts=topic,
+                                       group_id=f"desk-{topic}", session_timeout=6.0), store, metrics)
+    desk.start()
+    try:
+        wait_for(lambda: store.count() == 2 and len(store.timeline(event(1)["alert_id"])) == 2, "the store", 30)
+        server.kill()
+        producer.send(topic, key=event(3)["alert_id"].encode(), value=orjson.dumps(event(3)))  # to store meanwhile
+        producer.flush()
+        wait_for(lambda: metrics.redis_errors.labels("write")._value.get() > 0, "the consumer to find Redis gone", 30)
+        server.start()
+        wait_for(lambda: metrics.events.labels("new")._value.get() == 7, "the topic read again", 30)
+        assert store.count() == 3 and len(store.timeline(event(1)["alert_id"])) == 2
+        assert store.get(event(1)["alert_id"])["severity"] == "critical" and desk.failed is None
+    finally:
+        producer.close()
+        desk.close()
+        server.stop()
+
+
+def test_a_full_board_queue_drops_the_oldest_and_counts_them(tmp_path: Any) -> None:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client import Counter as PromCounter
+
+    from alerts.boards import BoardWriter
+    from alerts.redis_client import RedisHealth
+    from tests.test_detectors.test_boards import board_tickets
+
+    server = RedisServer(tmp_path).start()
+    tickets = [t for t in board_tickets(seed=3, days=2) if t.kind != "consultation"][:300]
+    dropped = PromCounter("dropped", "", registry=CollectorRegistry())
+    writer = BoardWriter(RedisBoards(client(server.url), BOARDS), RedisHealth(), limit=200, dropped=dropped,
+                         batch=50)
+    server.kill()
+    writer.start()
+    writer.offer(tickets[:150])
+    writer.offer(tickets[150:])  # Redis away: 300 offered, 200 kept, the 100 oldest dropped
+    assert dropped._value.get() == 100 and writer.pending == 200
+    server.start()
+    try:
+        wait_for(lambda: writer.pending == 0, "the queue to be written", 30)
+        r = redis.Redis.from_url(server.url)
+        assert sum(r.scard(k) for k in r.scan_iter(f"{BOARDS}:counted:*")) == 200
+        assert writer.close(1.0) == 0
+    finally:
+        server.stop()
