@@ -56,9 +56,13 @@ class AlertConsumer:
     def step(self, consumer: Any) -> int:
         """One poll: store what came, then commit it. The number of events stored."""
         batches = consumer.poll(timeout_ms=500, max_records=500)
-        if (self._verify or time.monotonic() >= self._next_check) and consumer.assignment() \
-                and self.rebuild_if_lost(consumer):
-            return 0
+        if (self._verify or time.monotonic() >= self._next_check) and consumer.assignment():
+            try:
+                if self.rebuild_if_lost(consumer):
+                    return 0  # the batch is read again, from the start
+            except OUTAGE:
+                rewind(consumer, batches)
+                raise
         if not batches:
             return 0
         events, bad = [], 0

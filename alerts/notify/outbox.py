@@ -43,7 +43,7 @@ import redis
 from alerts.notify.metrics import NotifyMetrics
 from alerts.notify.pipeline import outbox_key
 from alerts.notify.receivers import DeliveryError, Receiver
-from alerts.redis_client import RedisHealth, ride_out
+from alerts.redis_client import OUTAGE, RedisHealth, ride_out
 
 GROUP = "notify"
 
@@ -127,7 +127,11 @@ class Deliverer:
     def run_once(self, now: float | None = None, block_ms: int = 200) -> int:
         """Try what is ready; the number of notifications settled (delivered, skipped or dead)."""
         now = time.time() if now is None else now
-        ready = self._ready(now, block_ms)
+        try:
+            ready = self._ready(now, block_ms)
+        except OUTAGE:
+            self._resumed = False  # what it read just before may be pending: take it back first next time
+            raise
         if not ready:
             return 0
         fresh = []
