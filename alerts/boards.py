@@ -133,7 +133,7 @@ class BoardWriter:
     the boards); *health* tells whether Redis answers and counts failed writes.
     """
 
-    def __init__(self, boards: RedisBoards, health: RedisHealth, limit: int = 500_000, dropped: Any = None,
+    def __init__(self, boards: RedisBoards, health: RedisHealth, limit: int = 100_000, dropped: Any = None,
                  batch: int = 2000) -> None:
         self.boards = boards
         self.health = health

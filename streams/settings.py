@@ -121,8 +121,9 @@ class Settings:
                "holds ingest up, and the boards catch up when Redis is back",
         check=_one_of(("on", "off")))
     boards_queue_max: int = setting(
-        200_000, "tickets a worker keeps for the boards while Redis does not answer (about 0.5 KB each); beyond "
-                 "it the oldest are dropped (`earlywarn_board_tickets_dropped_total`) and the boards miss them",
+        100_000, "tickets a worker keeps for the boards while Redis does not answer (about 1.25 KB each: "
+                 "125 MB when full); beyond it the oldest are dropped (`earlywarn_board_tickets_dropped_total`) and "
+                 "the boards miss them",
         check=at_least(1))
     boards_prefix: str = setting("earlywarn", "Redis key prefix of the top-10 boards (the desk reads them there)")
     watch_min_people: int = setting(
