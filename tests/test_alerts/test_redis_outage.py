@@ -336,3 +336,17 @@ def test_a_full_board_queue_drops_the_oldest_and_counts_them(tmp_path: Any) -> N
         assert writer.close(1.0) == 0
     finally:
         server.stop()
+
+
+def test_the_desk_health_says_redis_is_down(own_redis: RedisServer) -> None:
+    from fastapi.testclient import TestClient
+
+    from desk.app import create_app
+
+    settings = desk_settings({}, redis_url=own_redis.url, prefix=DESK, consume=False, broker="127.0.0.1:1")
+    with TestClient(create_app(settings, client(own_redis.url), publisher=object())) as http:  # type: ignore[arg-type]
+        up = http.get("/health")
+        assert up.status_code == 200 and up.json()["redis_up"] is True
+        own_redis.kill()
+        down = http.get("/health")
+        assert down.status_code == 503 and down.json() == {"ok": False, "redis_up": False}
