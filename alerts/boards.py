@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -194,11 +195,9 @@ class BoardWriter:
     def close(self, timeout: float = 5.0) -> int:
         """Wait up to *timeout* seconds for the queue to be written, then stop; how many tickets
         were left unwritten (lost from the boards, and logged)."""
-        deadline = threading.Event()
-        waited = 0.0
-        while self.pending and waited < timeout and self._thread is not None and self._thread.is_alive():
-            deadline.wait(0.05)
-            waited += 0.05
+        deadline = time.monotonic() + timeout
+        while self.pending and time.monotonic() < deadline and self._thread is not None and self._thread.is_alive():
+            time.sleep(0.05)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

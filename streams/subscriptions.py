@@ -13,10 +13,9 @@ notify's digests (``alerts.notify.subscriptions.enqueue``).
 
 Matches are best effort next to the engine's own guarantees: a worker killed between a
 batch and the thread's next round loses that round's matches (at most a few seconds).
-While Redis does not answer, ingest goes on matching and the thread keeps the matches and
-retries with backoff (counted in ``earlywarn_redis_errors_total``); the queue cannot
-outgrow a round's budget (the budget's window moves on only with a round that reached
-Redis), and ``MAX_QUEUED`` bounds it besides. Ingest never waits for either.
+While Redis does not answer, ingest goes on matching and the thread keeps the matches
+(at most ``MAX_QUEUED``, the newest) and retries with backoff (counted in
+``earlywarn_redis_errors_total``). Ingest never waits for either.
 """
 
 from __future__ import annotations
