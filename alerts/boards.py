@@ -13,11 +13,21 @@ workers counting disjoint partitions sum to what one would count. Every key is g
 expiry on each write (``RETENTION_SECONDS``: the period and the one after it, which
 compares to it, plus a margin; the ``counted`` sets as long as a day board). Firm names
 are Redis data served as JSON here, never Prometheus labels.
+
+A worker counts through a :class:`BoardWriter`: ingest hands it each batch's tickets and
+goes on (no I/O on the event loop); its thread writes them, and while Redis is away or slow
+it keeps them (at most ``limit``, the oldest dropped and counted beyond that) and tries
+again with backoff, so the boards catch up exactly when Redis is back. Counting twice is
+harmless (the Lua dedup), so a batch whose write failed half-way is simply written again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -32,6 +42,9 @@ from detectors.boards import (
     period_of,
     previous,
 )
+from alerts.redis_client import Backoff, RedisHealth, ride_out
+
+log = logging.getLogger("earlywarn.boards")
 
 _COUNT = """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -112,3 +125,97 @@ class RedisBoards:
     def board_at(self, kind: str, ts: float, scope: str, dimension: str, n: int = TOP) -> dict[str, Any]:
         """The board of the period holding event time *ts*."""
         return self.board(kind, period_of(ts, kind), scope, dimension, n)
+
+
+class BoardWriter:
+    """Counts tickets into *boards* from a thread of its own (see the module docstring).
+
+    *dropped* is a Prometheus counter of tickets dropped from a full queue (never counted on
+    the boards); *health* tells whether Redis answers and counts failed writes.
+    """
+
+    def __init__(self, boards: RedisBoards, health: RedisHealth, limit: int = 100_000, dropped: Any = None,
+                 batch: int = 2000) -> None:
+        self.boards = boards
+        self.health = health
+        self.limit = limit
+        self.batch = batch
+        self._dropped = dropped
+        self._queue: deque[BoardTicket] = deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._writing = 0  # tickets taken from the queue and not yet written
+        self._thread: threading.Thread | None = None
+
+    def offer(self, tickets: Sequence[BoardTicket]) -> None:
+        """Ingest's call: queue a batch's tickets and return (no I/O)."""
+        if not tickets:
+            return
+        with self._lock:
+            self._queue.extend(tickets)
+            over = len(self._queue) - self.limit
+            for _ in range(max(0, over)):
+                self._queue.popleft()
+        if over > 0:
+            if self._dropped is not None:
+                self._dropped.inc(over)
+            log.warning("boards: %d tickets dropped (%d queued while Redis does not answer): the boards will "
+                        "miss them", over, self.limit)
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Tickets offered and not yet written."""
+        return len(self._queue) + self._writing
+
+    def start(self) -> BoardWriter:
+        self._thread = threading.Thread(target=self._run, name="earlywarn-boards", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        backoff = Backoff()
+        while not self._stop.is_set():
+            with self._lock:
+                take = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
+                self._writing = len(take)
+            if not take:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            written = ride_out(lambda: self.boards.add(take), self.health, "write", self._stop, backoff)
+            if written is None:  # stopped while Redis was away: put them back for close() to report
+                with self._lock:
+                    self._queue.extendleft(reversed(take))
+            else:
+                backoff.reset()
+            self._writing = 0
+
+    def close(self, timeout: float = 5.0) -> int:
+        """Wait up to *timeout* seconds for the queue to be written, then stop; how many tickets
+        were left unwritten (lost from the boards, and logged)."""
+        deadline = time.monotonic() + timeout
+        while self.pending and time.monotonic() < deadline and self._thread is not None and self._thread.is_alive():
+            time.sleep(0.05)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+        left = self.pending
+        if left:
+            log.warning("boards: stopping with %d tickets not yet written to Redis: the boards will miss them", left)
+        return left
+
+
+def start_writer(settings: Any, health: RedisHealth, dropped: Any = None) -> BoardWriter:
+    """A started writer for a worker's *settings* (``streams.settings.Settings``); Redis need
+    not answer yet. At exit it is given a few seconds to write what it holds."""
+    import atexit
+
+    from alerts.redis_client import client
+
+    w = BoardWriter(RedisBoards(client(settings.redis_url, settings.data_dir), settings.boards_prefix), health,
+                    settings.boards_queue_max, dropped).start()
+    atexit.register(w.close)
+    return w

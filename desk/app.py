@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alerts.notify.silences import Silences
+from alerts.redis_client import OUTAGE
 from desk import console
 from desk.actions import Desk, KafkaTaskPublisher, Publisher
 from desk.audit import Audit
@@ -82,7 +83,11 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
     @app.get("/health", include_in_schema=False)
     def health() -> Response:
         failed = consumer is not None and consumer.failed is not None
-        return JSONResponse({"ok": not failed, "alerts": store.count()}, status_code=503 if failed else 200)
+        try:
+            count = store.count()
+        except OUTAGE:  # nothing to serve without Redis; the consumer waits for it and catches up
+            return JSONResponse({"ok": False, "redis_up": False}, status_code=503)
+        return JSONResponse({"ok": not failed, "alerts": count, "redis_up": True}, status_code=503 if failed else 200)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_page() -> Response:

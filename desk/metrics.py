@@ -27,3 +27,7 @@ class DeskMetrics:
                               "(new, duplicate, invalid)", ["outcome"], registry=r)
         self.alerts = Gauge("earlywarn_desk_alerts", "alerts the store holds", registry=r)
         self.streams = Gauge("earlywarn_desk_live_streams", "open server-sent-event streams", registry=r)
+        self.redis_errors = Counter("earlywarn_redis_errors_total", "Redis operations of the alerts consumer that "
+                                    "failed, by operation (each retry counts)", ["operation"], registry=r)
+        self.redis_up = Gauge("earlywarn_redis_up", "1 when Redis answered the alerts consumer's last operation, "
+                              "0 while it does not (the consumer waits and catches up)", registry=r)

@@ -162,8 +162,8 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
     ingested = table("ingested", settings.ticket_partitions)
     counters, metrics, cfg = app.earlywarn_counters, app.earlywarn_metrics, settings.detect
     ingest = Ingest(app, settings, cfg, ingested=ingested, deltas=topics.deltas, deadletter=topics.deadletter,
-                    counters=counters, metrics=metrics, watch=subscriptions.maybe_start(settings),
-                    boards=_boards(settings))
+                    counters=counters, metrics=metrics,
+                    watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app))
     windows = Windows(cfg, state=state, decisions=topics.decisions, counters=counters, metrics=metrics)
     release = Release(settings.partitions, stage_table=stage,
                       publisher=Publisher(topics.alerts, topics.inspection, counters, metrics))
@@ -267,11 +267,10 @@ def _partition_signals(app: faust.App, settings: Settings, jobs: Jobs) -> None:
         jobs.ingest.revoked({str(tp.partition) for tp in revoked if tp.topic == settings.topic_tickets})
 
 
-def _boards(settings: Settings) -> Any:
-    """The top-10 boards in Redis ingest counts into, when ``EARLYWARN_BOARDS=on``."""
+def _boards(settings: Settings, app: EarlywarnApp) -> Any:
+    """The writer of the top-10 boards in Redis ingest hands tickets to, when ``EARLYWARN_BOARDS=on``."""
     if settings.boards != "on":
         return None
-    from alerts.boards import RedisBoards
-    from alerts.complainants import connect
+    from alerts.boards import start_writer
 
-    return RedisBoards(connect(settings.redis_url, settings.data_dir), settings.boards_prefix)
+    return start_writer(settings, app.earlywarn_health.redis, app.earlywarn_metrics.board_tickets_dropped)

@@ -14,6 +14,11 @@ streams.lag) also makes it unready, until it answers again (``earlywarn_broker_u
 that should restart only a hung process. And a worker told to stop (SIGTERM) while the
 broker is gone cannot hand its partitions over: it exits after ``STOP_GRACE_BROKER_DOWN``
 seconds instead of hanging (see streams.worker).
+
+Redis is not the worker's to need: the boards and keyword subscriptions wait for it in
+threads of their own (alerts.redis_client). While it does not answer, ``/health`` says so
+(``redis_up``: false, ``earlywarn_redis_up`` 0) and the worker stays ready: it reads, judges
+and publishes as before, and what Redis holds catches up when it is back.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from alerts.redis_client import RedisHealth
 from streams.metrics import Metrics
 
 log = logging.getLogger("earlywarn")
@@ -42,6 +48,7 @@ class Health:
         self.problem: str | None = None  # an agent's crash: final
         self.broker_up = True  # the worker starts once the broker answered; then the lag probe tells
         self.in_group = False  # until its consumer group first gives it its partitions
+        self.redis = RedisHealth(metrics.redis_errors, metrics.redis_up)  # told, never a reason to be unready
         metrics.ready.set(0)
 
     @property
@@ -55,7 +62,7 @@ class Health:
 
     def report(self) -> dict[str, Any]:
         """What ``/health`` answers (readiness; ``/health/live`` is liveness)."""
-        return {"ready": self.ready, "problem": self.problem, "broker_up": self.broker_up}
+        return {"ready": self.ready, "problem": self.problem, "broker_up": self.broker_up, "redis_up": self.redis.up}
 
     def broker_answered(self, answered: bool) -> None:
         if answered != self.broker_up:

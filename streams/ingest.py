@@ -67,7 +67,7 @@ class Ingest:
                  deltas: faust.TopicT, deadletter: faust.TopicT, counters: Counters, metrics: Metrics,
                  watch: Any = None, boards: Any = None) -> None:
         self.app = app
-        self.boards = boards  # alerts.boards.RedisBoards, when EARLYWARN_BOARDS=on
+        self.boards = boards  # alerts.boards.BoardWriter, when EARLYWARN_BOARDS=on
         self.settings = settings
         self.ingested = ingested  # table: ticket partition -> the offset ingest resumes from
         self.deltas = deltas
@@ -153,9 +153,9 @@ class Ingest:
                      watch=self.watch_tickets, boards=self.boards is not None)
         self._deadletter(taken, batch)
         if taken.board_tickets:
-            # Counted before the batch's deltas go out, so before its input can be acknowledged;
-            # a ticket delivered again (restart, rebalance) is counted once (the Lua dedup).
-            self.boards.add(taken.board_tickets)
+            # Handed to the writer's thread: Redis, up or not, never holds ingest up. A ticket
+            # delivered again (restart, rebalance) is counted once (the Lua dedup).
+            self.boards.offer(taken.board_tickets)
         self.counters.messages += len(events)
         self.counters.tickets += taken.tickets
         if taken.duplicates:

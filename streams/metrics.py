@@ -222,7 +222,15 @@ class Metrics:
             "Messages not yet committed by this worker: highwater minus committed offset, summed over "
             "its assigned partitions, per topic", ["topic"], registry=r)
         self.redis_errors = Counter(
-            "earlywarn_redis_errors_total", "Redis operations that failed, by operation", ["operation"], registry=r)
+            "earlywarn_redis_errors_total", "Redis operations that failed, by operation (each retry counts)",
+            ["operation"], registry=r)
+        self.redis_up = Gauge(
+            "earlywarn_redis_up", "1 when Redis answered the worker's last operation (boards, keyword subscriptions); "
+            "0 while it does not: the worker goes on, and what Redis holds catches up when it is back", registry=r)
+        self.board_tickets_dropped = Counter(
+            "earlywarn_board_tickets_dropped_total",
+            "Tickets never counted on the top-10 boards: dropped from the worker's queue (EARLYWARN_BOARDS_QUEUE_MAX) "
+            "while Redis did not answer, or left in it when the worker stopped", registry=r)
         self.broker_errors = Counter(
             "earlywarn_broker_errors_total", "Kafka broker operations that failed, by operation",
             ["operation"], registry=r)

@@ -117,8 +117,14 @@ class Settings:
                "until the stream does it)", check=_one_of(("on", "off")))
     boards: str = setting(
         "off", "`on`: ingest counts every ticket into the top-10 boards in Redis (`EARLYWARN_REDIS_URL`; "
-               "each ticket once, whatever is redelivered), before its input is acknowledged",
+               "each ticket once, whatever is redelivered), from a thread of its own: a Redis outage never "
+               "holds ingest up, and the boards catch up when Redis is back",
         check=_one_of(("on", "off")))
+    boards_queue_max: int = setting(
+        100_000, "tickets a worker keeps for the boards while Redis does not answer (about 1.25 KB each: "
+                 "125 MB when full); beyond it the oldest are dropped (`earlywarn_board_tickets_dropped_total`) and "
+                 "the boards miss them",
+        check=at_least(1))
     boards_prefix: str = setting("earlywarn", "Redis key prefix of the top-10 boards (the desk reads them there)")
     watch_min_people: int = setting(
         5, "distinct complainants that make a group at a firm of a watched product category "

@@ -12,9 +12,10 @@ builds each match's event (the masked excerpt needs a segmenter) and queues it f
 notify's digests (``alerts.notify.subscriptions.enqueue``).
 
 Matches are best effort next to the engine's own guarantees: a worker killed between a
-batch and the thread's next round loses that round's matches (at most a few seconds), and
-while Redis is unreachable the queue keeps the newest ``MAX_QUEUED`` and the thread
-retries; ingest never waits for either.
+batch and the thread's next round loses that round's matches (at most a few seconds).
+While Redis does not answer, ingest goes on matching and the thread keeps the matches
+(at most ``MAX_QUEUED``, the newest) and retries with backoff (counted in
+``earlywarn_redis_errors_total``). Ingest never waits for either.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import redis
 
 from alerts.notify.subscriptions import Live, SubscriptionStore, enqueue
+from alerts.redis_client import OUTAGE, Backoff, RedisHealth, client
 from detectors.watchlist import Sub, ticket_match
 from streams.settings import Settings
 
@@ -37,9 +39,10 @@ MAX_QUEUED = 10_000
 
 
 class IngestWatch:
-    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+    def __init__(self, settings: Settings, r: redis.Redis | None = None, health: RedisHealth | None = None) -> None:
         self.settings = settings
-        self.r = client or redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        self.r = r or client(settings.redis_url)
+        self.health = health or RedisHealth()
         self.live = Live(SubscriptionStore(self.r, settings.notify_prefix), settings.subscription_poll_seconds)
         self.watchlist = self.live.watchlist
         self._queue: deque[tuple[Sub, tuple[str, ...], Any]] = deque(maxlen=MAX_QUEUED)
@@ -83,11 +86,19 @@ class IngestWatch:
     # ---- the thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        backoff = Backoff(first=min(1.0, self.settings.subscription_poll_seconds), cap=10.0)
         while not self._stop.is_set():
             try:
                 self.round()
+            except OUTAGE as exc:
+                self.health.failed("write", exc)
+                self._stop.wait(backoff.next())
+                continue
             except redis.RedisError as exc:
                 log.warning("subscriptions: Redis at %s: %s; retrying", self.settings.redis_url, exc)
+            else:
+                self.health.answered()
+                backoff.reset()
             self._stop.wait(min(1.0, self.settings.subscription_poll_seconds))
 
     def round(self) -> int:
@@ -122,11 +133,12 @@ class IngestWatch:
         return self.segmenter
 
 
-def maybe_start(settings: Settings) -> IngestWatch | None:
-    """A started watch, or None when ``subscription_poll_seconds`` is 0 (matching off)."""
+def maybe_start(settings: Settings, health: RedisHealth | None = None) -> IngestWatch | None:
+    """A started watch, or None when ``subscription_poll_seconds`` is 0 (matching off); Redis
+    need not answer yet."""
     if settings.subscription_poll_seconds <= 0:
         return None
-    return IngestWatch(settings).start()
+    return IngestWatch(settings, health=health).start()
 
 
 def wait_for(watch: IngestWatch, pending: int = 0, timeout: float = 10.0) -> bool:

@@ -34,6 +34,11 @@ class NotifyMetrics:
         self.subscription_matches = Counter(
             "earlywarn_subscription_matches", "Keyword-subscription matches put into digests, by what matched "
             "(ticket, alert)", ["source"], registry=r)
+        self.redis_errors = Counter(
+            "earlywarn_redis_errors_total", "Redis operations that failed, by operation (each retry counts)",
+            ["operation"], registry=r)
+        self.redis_up = Gauge("earlywarn_redis_up", "1 when Redis answered notify's last operation, 0 while it "
+                              "does not (notify waits: nothing is acknowledged on Kafka or skipped)", registry=r)
         self.subscription_digests = Counter("earlywarn_subscription_digests",
                                             "Keyword-subscription digests put into the outbox", registry=r)
         for source in ("ticket", "alert"):
@@ -43,6 +48,8 @@ class NotifyMetrics:
             self.queue.labels(kind)
             for outcome in OUTCOMES:
                 self.pushes.labels(kind, outcome)
+        for op in ("read", "write"):
+            self.redis_errors.labels(op)
         for outcome in ("stored", "invalid"):
             self.events.labels(outcome)
         for reason in MUTED:

@@ -17,9 +17,11 @@ A notification enters ``outbox:<receiver>`` in the same transaction that marks i
 
 A deliverer that restarts under the same consumer name first takes back what it had
 read and not finished (its pending entries); entries another consumer left pending
-longer than ``claim_idle`` are claimed. The one window left: a crash after the receiver
-accepted a notification and before Redis recorded it sends it again on restart; webhook
-receivers get an ``Idempotency-Key`` header (the notification id) to drop that copy.
+longer than ``claim_idle`` are claimed. When Redis goes away after a receiver accepted a
+notification, the deliverer keeps trying to record it (with backoff) until Redis is back,
+so it is not sent again. The one window left: a crash after the receiver accepted a
+notification and before Redis recorded it sends it again on restart; webhook receivers
+get an ``Idempotency-Key`` header (the notification id) to drop that copy.
 
 A receiver with ``rate_per_minute`` (the group robots) sends one message per
 notification while its budget for the last minute allows, and beyond it folds everything
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ import redis
 from alerts.notify.metrics import NotifyMetrics
 from alerts.notify.pipeline import outbox_key
 from alerts.notify.receivers import DeliveryError, Receiver
+from alerts.redis_client import OUTAGE, RedisHealth, ride_out
 
 GROUP = "notify"
 
@@ -68,7 +72,8 @@ class Deliverer:
 
     def __init__(self, client: redis.Redis, prefix: str, receiver: Receiver, consumer: str,
                  policy: RetryPolicy, metrics: NotifyMetrics, remember_days: float = 30.0,
-                 claim_idle: float = 60.0) -> None:
+                 claim_idle: float = 60.0, health: RedisHealth | None = None,
+                 stop: threading.Event | None = None) -> None:
         self.r = client
         self.prefix = prefix
         self.receiver = receiver
@@ -82,6 +87,8 @@ class Deliverer:
         self._attempts = f"{prefix}:attempts:{receiver.name}"
         self._rate = f"{prefix}:rate:{receiver.name}"
         self._resumed = False
+        self.health = health or RedisHealth()
+        self.stop = stop or threading.Event()
         ensure_group(client, self.stream)
 
     # ---- reading --------------------------------------------------------------------------
@@ -120,7 +127,11 @@ class Deliverer:
     def run_once(self, now: float | None = None, block_ms: int = 200) -> int:
         """Try what is ready; the number of notifications settled (delivered, skipped or dead)."""
         now = time.time() if now is None else now
-        ready = self._ready(now, block_ms)
+        try:
+            ready = self._ready(now, block_ms)
+        except OUTAGE:
+            self._resumed = False  # what it read just before may be pending: take it back first next time
+            raise
         if not ready:
             return 0
         fresh = []
@@ -165,10 +176,11 @@ class Deliverer:
                 else:
                     self._dead(eid, note, str(exc), attempt)
             return
+        # Told: from here Redis must record it, or it would be sent again. Both writes may repeat.
         if self.receiver.rate_per_minute is not None:
-            self.r.zadd(self._rate, {f"{now}:{batch[0][0]}": now})
+            ride_out(lambda: self.r.zadd(self._rate, {f"{now}:{batch[0][0]}": now}), self.health, "write", self.stop)
         for eid, note in batch:
-            self._done(eid, note, delivered=True)
+            ride_out(lambda eid=eid, note=note: self._done(eid, note, delivered=True), self.health, "write", self.stop)
             self.metrics.pushes.labels(kind, "delivered").inc()
             self.metrics.latency.labels(kind).observe(max(0.0, time.time() - note["created_at"]))
 

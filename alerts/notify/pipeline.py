@@ -26,8 +26,10 @@ no ``resolve_timeout``); a notification lists only the alerts that changed, not 
 group; only episodes at or above ``repeat_severity`` are repeated; acknowledgements exist;
 ``update`` events at an unchanged severity are told once per (alert, status, severity);
 inhibition can require shared evidence (``shared_evidence``), since a hot word names no
-firm; a resolved alert that was never told (it was muted, or resolved within the group
-wait) is dropped silently, as Alertmanager does.
+firm; a resolved alert that was never told because it was muted (inhibited, silenced or
+acknowledged) is dropped silently, as Alertmanager does, but one that was never told
+because it opened and resolved before its group was flushed (notify catching up after a
+Redis outage, or a replay) is told, as resolved: staff hear of every episode.
 """
 
 from __future__ import annotations
@@ -162,17 +164,19 @@ class Pipeline:
             keys: list[str] = []
             drop: list[str] = []
             told: dict[str, dict[str, Any]] = {}
+            quiet: list[str] = []  # muted while open: its resolution, if never told, is not told either
             for aid, ev in sorted(events.items()):
                 prev = sent.get(aid)
                 status, sev = ev["status"], ev["severity"]
                 muted = self._muted(ev, labels_of(ev), sources, silences)
                 if status == "resolved":
                     drop.append(aid)
-                    if prev is None or muted or not spec.send_resolved:
+                    if muted or not spec.send_resolved or (prev is None and f"m:{aid}" in raw):
                         continue
                     change, n = "resolved", 0
                 elif muted:
                     stats.muted[muted] += 1
+                    quiet.append(aid)
                     continue
                 elif prev is None:
                     change, n = "new", 0
@@ -186,6 +190,7 @@ class Pipeline:
                 ack = acks.get(aid)
                 if change != "resolved" and ack is not None and ack.holds(sev):
                     stats.muted["acked"] += 1
+                    quiet.append(aid)
                     continue
                 changes.append({"change": change, "event": ev})
                 keys.append(f"{aid}|{status}|{sev}" + (f"|r{n}" if n else ""))
@@ -201,8 +206,10 @@ class Pipeline:
             for aid, state in told.items():
                 if aid not in drop:
                     p.hset(key, f"s:{aid}", json.dumps(state))
+            for aid in quiet:
+                p.hset(key, f"m:{aid}", 1)
             if drop:
-                p.hdel(key, *[f"{x}:{aid}" for aid in drop for x in ("e", "s")])
+                p.hdel(key, *[f"{x}:{aid}" for aid in drop for x in ("e", "s", "m")])
             if len(drop) == len(events):
                 p.delete(key)
                 p.zrem(f"{self.prefix}:due", gk)

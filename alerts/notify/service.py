@@ -13,6 +13,15 @@ Three kinds of loop, each in its own thread, share one Redis:
 Run one or more: Kafka shares the alert partitions, WATCH keeps a group's flush to one
 process, and the outbox's consumer group shares the deliveries. Any loop that fails stops
 the service (exit status 1) rather than leaving it half-working.
+
+Except for a Redis outage (``alerts.redis_client.OUTAGE``), which every loop waits out: it
+counts the failure, pauses (backoff up to ``REDIS_BACKOFF_CAP`` seconds) and tries again. The
+consumer seeks back to the batch it could not store and reads it again, so no offset is
+committed past an event the outbox does not hold; the flusher's transactions either
+happened or did not; a deliverer whose receiver took a notification retries recording
+that until Redis answers, so the notification is not sent again. Notify needs a Redis that
+keeps its data across a restart (append-only file, as compose runs it): the outbox, the
+groups and the idempotency keys live only there.
 """
 
 from __future__ import annotations
@@ -35,8 +44,12 @@ from alerts.notify.receivers import Receiver, build
 from alerts.notify.routing import RoutingTree
 from alerts.notify.silences import Silences
 from alerts.notify.subscriptions import Digests, Live, SubscriptionStore
+from alerts.redis_client import OUTAGE, Backoff, RedisHealth
 
 log = logging.getLogger("earlywarn.notify")
+#: Seconds at most between tries while Redis is away; well under the consumer's poll
+#: interval, so the consumer stays in its group through an outage.
+REDIS_BACKOFF_CAP = 2.0
 
 
 def parse_events(values: list[bytes | None]) -> tuple[list[dict[str, Any]], int]:
@@ -53,6 +66,15 @@ def parse_events(values: list[bytes | None]) -> tuple[list[dict[str, Any]], int]
     return events, bad
 
 
+def rewind(consumer: Any, batches: Mapping[Any, list[Any]]) -> None:
+    """Seek each partition of a polled batch back to its first record (those still assigned),
+    so the next poll reads the batch again."""
+    owned = consumer.assignment()
+    for tp, records in batches.items():
+        if records and tp in owned:
+            consumer.seek(tp, records[0].offset)
+
+
 class NotifyService:
     def __init__(self, config: NotifyConfig, tree: RoutingTree, client: redis.Redis | None = None,
                  metrics: NotifyMetrics | None = None, receivers: Mapping[str, Receiver] | None = None) -> None:
@@ -60,6 +82,8 @@ class NotifyService:
         self.tree = tree
         self.r = client or redis.Redis.from_url(config.redis_url)
         self.metrics = metrics or NotifyMetrics()
+        self.redis = RedisHealth(self.metrics.redis_errors, self.metrics.redis_up)
+        self.stop = threading.Event()
         self.silences = Silences(self.r, config.prefix, config.remember_days)
         self.pipeline = Pipeline(self.r, config.prefix, tree, self.silences, config.remember_days)
         store = SubscriptionStore(self.r, config.prefix)
@@ -71,18 +95,26 @@ class NotifyService:
                                             for name, spec in tree.receivers.items()})
         policy = RetryPolicy(config.max_attempts, config.backoff_seconds, config.backoff_max_seconds)
         self.deliverers = [Deliverer(self.r, config.prefix, rec, config.consumer_name, policy, self.metrics,
-                                     config.remember_days, config.claim_idle_seconds)
+                                     config.remember_days, config.claim_idle_seconds, self.redis, self.stop)
                            for rec in self.receivers.values()]
-        self.stop = threading.Event()
         self.errors: list[BaseException] = []
 
     # ---- loops ----------------------------------------------------------------------------
 
-    def _guard(self, name: str, body: Callable[[], None]) -> threading.Thread:
+    def _guard(self, name: str, body: Callable[[], None], operation: str = "write") -> threading.Thread:
         def run() -> None:
+            backoff = Backoff(cap=REDIS_BACKOFF_CAP)
             try:
                 while not self.stop.is_set():
-                    body()
+                    try:
+                        body()
+                    except OUTAGE as exc:  # wait it out: the body left nothing half-done
+                        self.redis.failed(operation, exc)
+                        self.stop.wait(backoff.next())
+                        continue
+                    if not self.redis.up:
+                        self.redis.answered()
+                    backoff.reset()
             except BaseException as exc:  # noqa: BLE001 - reported, and the service stops
                 log.exception("notify: the %s loop failed", name)
                 self.errors.append(exc)
@@ -108,8 +140,12 @@ class NotifyService:
             if not batches:
                 return
             events, bad = parse_events([rec.value for recs in batches.values() for rec in recs])
-            self.pipeline.ingest(events)  # the outbox's first stage holds the batch ...
-            self.digests.offer_alerts(self.subscriptions, events)  # and its subscription matches ...
+            try:
+                self.pipeline.ingest(events)  # the outbox's first stage holds the batch ...
+                self.digests.offer_alerts(self.subscriptions, events)  # and its subscription matches ...
+            except OUTAGE:
+                rewind(consumer, batches)  # ... or it is read again once Redis is back (storing is idempotent)
+                raise
             consumer.commit()  # ... and only then is it acknowledged
             self.metrics.events.labels("stored").inc(len(events))
             if bad:
@@ -139,7 +175,8 @@ class NotifyService:
     def start(self, consume: bool = True) -> list[threading.Thread]:
         threads = [self._guard("flush", self._flush_step)]
         for d in self.deliverers:
-            threads.append(self._guard(f"deliver-{d.receiver.name}", lambda d=d: d.run_once(block_ms=200) or None))
+            threads.append(self._guard(f"deliver-{d.receiver.name}", lambda d=d: d.run_once(block_ms=200) or None,
+                                       "read"))
         if consume:
             threads.append(self._guard("consume", self._consume_loop()))
         return threads

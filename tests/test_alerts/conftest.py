@@ -130,3 +130,69 @@ def event(n: int = 1, **over: Any) -> dict[str, Any]:
     }
     ev.update(over)
     return ev
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of a test's own on a free loopback port, to stop and start again on the same port.
+
+    *appendonly*: keep the data across a restart in an append-only file, as production runs
+    it (compose: ``--appendonly yes``); Redis writes a command to the file before it answers,
+    so a SIGKILL loses nothing it acknowledged. Without it a restarted server is empty.
+    """
+
+    dir: Any
+    appendonly: bool = True
+    port: int = 0
+    process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        import shutil
+        import subprocess
+
+        import redis
+
+        from streams.broker import free_port
+
+        self.port = self.port or free_port()
+        exe = shutil.which("redis-server")
+        if exe is None:
+            pytest.fail("redis-server is not on PATH (Debian: apt-get install redis-server)")
+        log = open(f"{self.dir}/redis-{self.port}.log", "ab")  # noqa: SIM115 - the server's, kept open
+        self.process = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
+             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec"],
+            stdout=log, stderr=subprocess.STDOUT)
+        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:  # not listening yet, or still loading its data
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"redis-server on {self.port} did not start") from None
+                time.sleep(0.05)
+        client.close()
+        return self
+
+    def kill(self) -> None:
+        """The outage: SIGKILL, no shutdown of any kind."""
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Any) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, append-only (see :class:`RedisServer`)."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()

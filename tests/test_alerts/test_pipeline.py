@@ -233,3 +233,18 @@ route: {{receiver: robot, group_by: [alert_id], group_wait: 0s}}
     contents = [b["markdown"]["content"] for b in hook.bodies()]
     assert len(contents) == 3 and "预警汇总（5条）" in contents[2]
     assert all(f"某健身{i}号店" in contents[2] for i in range(3, 8))
+
+
+def test_an_episode_opened_and_resolved_before_its_group_flushed_is_told_unless_it_was_muted(
+        redis_prefix: str, hook: Hook) -> None:
+    # Notify catching up (after a Redis outage, or a replay) reads an episode's open and its
+    # resolution in one batch: staff still hear of it, once, as resolved.
+    rig = Rig(redis_prefix, routes(hook.url))
+    rig.silences.add(["firm=firm-2"], who="王科长", why="已约谈经营者", until=T0 + 50, now=T0)
+    rig.pipeline.ingest([event(1), event(1, status="resolved"), event(2)], now=T0)
+    rig.step(T0 + 10)
+    assert [x[0][-1] + x[3] for x in told(hook)] == ["1resolved"]
+    rig.pipeline.ingest([event(2, status="resolved")], now=T0 + 60)  # muted while open: not told once over
+    rig.step(T0 + 70)
+    rig.step(T0 + 130)
+    assert [x[0][-1] + x[3] for x in told(hook)] == ["1resolved"]

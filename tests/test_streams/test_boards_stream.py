@@ -19,7 +19,7 @@ from streams.kafka_io import produce
 from streams.routing import router
 from tests.test_alerts.conftest import REDIS_URL
 from tests.test_detectors.test_boards import brute
-from tests.test_streams.test_scaleout import simulated, wait_for
+from tests.test_streams.test_scaleout import owns_tickets, simulated, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.redis]
 
@@ -42,7 +42,8 @@ def test_two_workers_and_a_restart_keep_boards_equal_to_the_recount(stream_env: 
         head = len(lines) // 4
         produce(env.settings, lines[:head])
         leaving, staying = env.start_worker(), env.start_worker()
-        wait_for(lambda: leaving.stats()["tickets"] > 0 and staying.stats()["tickets"] > 0,
+        # Owning, not having read: the first worker may read all of the head before the second joins.
+        wait_for(lambda: owns_tickets(leaving, env) and owns_tickets(staying, env),
                  "both workers to own ticket partitions")
         feed = threading.Thread(target=produce, args=(env.settings, lines[head:]), kwargs={"rate": 400.0})
         feed.start()

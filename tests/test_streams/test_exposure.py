@@ -57,7 +57,8 @@ def test_a_worker_serves_health_and_still_shows_everything_on_loopback(stream_en
     while True:  # ready once its consumer group has given it its partitions
         try:
             with urllib.request.urlopen(f"{base}/health", timeout=5) as r:
-                assert r.status == 200 and json.loads(r.read()) == {"ready": True, "problem": None, "broker_up": True}
+                assert r.status == 200 and json.loads(r.read()) == {"ready": True, "problem": None, "broker_up": True,
+                                                                    "redis_up": True}
                 break
         except urllib.error.HTTPError as err:
             assert err.code == 503 and time.monotonic() < deadline

@@ -41,7 +41,7 @@ def test_health_goes_unready_counts_the_crash_and_stops_once() -> None:
     health = Health(metrics, stop=stopped.append)
     assert not health.ready and metrics.registry.get_sample_value("earlywarn_worker_ready") == 0  # not in its group yet
     health.joined()
-    assert health.report() == {"ready": True, "problem": None, "broker_up": True}
+    assert health.report() == {"ready": True, "problem": None, "broker_up": True, "redis_up": True}
     assert metrics.registry.get_sample_value("earlywarn_worker_ready") == 1
 
     class Agent:
@@ -50,10 +50,26 @@ def test_health_goes_unready_counts_the_crash_and_stops_once() -> None:
     first, second = ValueError("bad input"), KeyError("x")
     asyncio.run(health.agent_failed(Agent(), first))
     asyncio.run(health.agent_failed(Agent(), second))
-    assert health.report() == {"ready": False, "problem": "agent windows crashed: ValueError", "broker_up": True}
+    assert health.report() == {"ready": False, "problem": "agent windows crashed: ValueError", "broker_up": True,
+                               "redis_up": True}
     assert metrics.registry.get_sample_value("earlywarn_worker_ready") == 0
     assert metrics.registry.get_sample_value("earlywarn_agent_crashes_total", {"agent": "windows"}) == 2
     assert stopped == [first]
+
+
+def test_redis_down_is_told_and_counted_but_the_worker_stays_ready() -> None:
+    import redis
+
+    metrics = Metrics(CollectorRegistry())
+    health = Health(metrics)
+    health.joined()
+    for _ in range(3):
+        health.redis.failed("write", redis.ConnectionError("refused"))
+    assert health.ready and health.report()["redis_up"] is False
+    assert metrics.registry.get_sample_value("earlywarn_redis_up") == 0
+    assert metrics.registry.get_sample_value("earlywarn_redis_errors_total", {"operation": "write"}) == 3
+    health.redis.answered()
+    assert health.report()["redis_up"] is True and metrics.registry.get_sample_value("earlywarn_redis_up") == 1
 
 
 def _health(port: int) -> tuple[int, dict[str, Any]]:
