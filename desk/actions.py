@@ -25,6 +25,7 @@ from alerts.notify.labels import parse_matcher
 from alerts.notify.silences import Silence, Silences
 from desk.audit import Audit
 from desk.auth import User
+from desk.results import Results
 from desk.store import AlertStore
 
 VERDICTS = {"true": "属实", "false": "误报", "duplicate": "重复"}
@@ -88,6 +89,7 @@ class Desk:
         self.audit = audit
         self.publisher = publisher
         self.r = store.r
+        self.results = Results(store.r, store.p)
 
     def key(self, *parts: str) -> str:
         return self.store.key(*parts)
@@ -118,6 +120,7 @@ class Desk:
             "verdict": state.get("verdict"),
             "comments": [orjson.loads(c) for c in self.r.lrange(self.key("comments", alert_id), 0, -1)],
             "tasks": self.tasks(user, alert_id),
+            "results": self.results.of_alert(alert_id),
             "activity": self.audit.of_alert(alert_id),
         }
 

@@ -21,6 +21,7 @@ from desk.audit import Audit
 from desk.auth import Auth
 from desk.consumer import AlertConsumer
 from desk.metrics import DeskMetrics
+from desk.results import ResultConsumer
 from desk.routers import actions, alerts, auth, boards, silences, tasks
 from desk.settings import DeskSettings
 from desk.store import AlertStore
@@ -43,17 +44,20 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
                  settings.login_window_seconds, settings.hash_time_cost, settings.hash_memory_kib)
     ctx = Context(settings, store, auth_, audit, desk, metrics)
     consumer = AlertConsumer(settings, store, metrics) if settings.consume else None
+    results = ResultConsumer(settings, store, desk.results, metrics) if settings.consume else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.aredis = redis.asyncio.Redis.from_url(settings.redis_url)
-        if consumer is not None:
-            consumer.start()
+        for c in (consumer, results):
+            if c is not None:
+                c.start()
         try:
             yield
         finally:
-            if consumer is not None:
-                consumer.close()
+            for c in (consumer, results):
+                if c is not None:
+                    c.close()
             close = getattr(publisher, "close", None)
             if close is not None:
                 close()
@@ -65,8 +69,10 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     app.state.consumer = consumer
+    app.state.results_consumer = results
     for module in (alerts, actions, tasks, silences, auth):
         app.include_router(module.router)
+    app.include_router(tasks.results_router)
     app.include_router(boards.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -81,7 +87,7 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
 
     @app.get("/health", include_in_schema=False)
     def health() -> Response:
-        failed = consumer is not None and consumer.failed is not None
+        failed = any(c is not None and c.failed is not None for c in (consumer, results))
         return JSONResponse({"ok": not failed, "alerts": store.count()}, status_code=503 if failed else 200)
 
     @app.get("/metrics", include_in_schema=False)

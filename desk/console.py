@@ -2,7 +2,7 @@
 
 Pages: the login, the alert list (filters, paging, live rows over server-sent events),
 an alert's page (summary, observed vs expected chart, timeline, people and firms, top
-terms, evidence ticket ids, what staff did, the action forms) and the silences. Every form
+terms, evidence ticket ids, what staff did, inspection results, the action forms) and the silences. Every form
 that writes carries the session's CSRF token; a write answers with a redirect back
 (post/redirect/get) carrying a short message.
 """
@@ -24,6 +24,7 @@ from desk.auth import ROLE_NAMES, User
 from desk.routers.alerts import query_of
 from desk.store import epoch
 from desk.web import COOKIE, context, identify, require
+from schemas.inspection_results import OUTCOMES
 from schemas.regions import SHANGHAI_DISTRICTS, district_name
 
 router = APIRouter(include_in_schema=False)
@@ -49,7 +50,7 @@ def local(ts: float | str | None) -> str:
 
 templates.env.globals.update(TYPE_NAMES=TYPE_NAMES, SEVERITY_NAMES=SEVERITY_NAMES, STATUS_NAMES=STATUS_NAMES,
                              DIMENSION_NAMES=DIMENSION_NAMES, ACTION_NAMES=ACTION_NAMES, ROLE_NAMES=ROLE_NAMES,
-                             VERDICTS=VERDICTS, DISTRICTS=SHANGHAI_DISTRICTS, district_name=district_name)
+                             VERDICTS=VERDICTS, OUTCOMES=OUTCOMES, DISTRICTS=SHANGHAI_DISTRICTS, district_name=district_name)
 templates.env.filters["local"] = local
 
 

@@ -25,5 +25,7 @@ class DeskMetrics:
         self.actions = Counter("earlywarn_desk_actions_total", "writes staff made, by action", ["action"], registry=r)
         self.events = Counter("earlywarn_desk_events_total", "alert events the store read, by outcome "
                               "(new, duplicate, invalid)", ["outcome"], registry=r)
+        self.results = Counter("earlywarn_desk_inspection_results_total", "inspection results read, by outcome "
+                               "(attached, or the dead-letter reason)", ["outcome"], registry=r)
         self.alerts = Gauge("earlywarn_desk_alerts", "alerts the store holds", registry=r)
         self.streams = Gauge("earlywarn_desk_live_streams", "open server-sent-event streams", registry=r)

@@ -80,6 +80,28 @@ class TaskRecord(BaseModel):
     note: str
 
 
+class InspectionResult(BaseModel):
+    """Inspection result, contract v1 (``schemas/inspection_result.v1.schema.json``); extra fields kept."""
+
+    model_config = {"extra": "allow"}
+    result_id: str
+    schema_version: Literal["1"]
+    task_id: str
+    alert_id: str
+    outcome: Literal["violation", "rectification", "no_violation", "not_inspected"]
+    inspected_at: str
+    findings: str
+    office: str | None = None
+    case_id: str | None = None
+    penalty_amount: float | None = None
+
+
+class ResultRecord(BaseModel):
+    result: InspectionResult
+    received_at: float = Field(description="when the desk read it (epoch seconds)")
+    source: dict[str, Any] | None = Field(description="topic, partition and offset it came from")
+
+
 class Ack(BaseModel):
     alert_id: str
     who: str
@@ -126,6 +148,7 @@ class AlertDetail(BaseModel):
     verdict: Verdict | None
     comments: list[Comment]
     tasks: list[TaskRecord]
+    results: list[ResultRecord] = Field(description="inspection results that came back (inspection.results)")
     activity: list[AuditEntry]
 
 

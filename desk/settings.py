@@ -34,6 +34,8 @@ class DeskSettings:
     broker: str = "127.0.0.1:9092"
     topic_alerts: str = "alerts"
     topic_inspection: str = "inspection.tasks"
+    topic_inspection_results: str = "inspection.results"
+    topic_inspection_results_deadletter: str = "inspection.results.deadletter"
     notify_prefix: str = "earlywarn:notify"  # where notify keeps silences and acks
     host: str = "127.0.0.1"  # secure default: only this machine reaches the desk
     port: int = 6068
@@ -62,7 +64,8 @@ class DeskSettings:
 
 
 _SHARED = {"redis_url": "redis_url", "broker": "broker", "topic_alerts": "topic_alerts",
-           "topic_inspection": "topic_inspection", "notify_prefix": "notify_prefix",
+           "topic_inspection": "topic_inspection", "topic_inspection_results": "topic_inspection_results",
+           "topic_inspection_results_deadletter": "topic_inspection_results_deadletter", "notify_prefix": "notify_prefix",
            "remember_days": "notify_remember_days", "session_timeout": "session_timeout"}
 
 

@@ -81,6 +81,11 @@ class Settings:
     topic_deadletter: str = setting("tickets.deadletter", "rejected input with original bytes and reason")
     topic_alerts: str = setting("alerts", "output topic (alert contract v1, key = alert_id)")
     topic_inspection: str = setting("inspection.tasks", "inspection tasks (group disputes at warning or critical)")
+    topic_inspection_results: str = setting(
+        "inspection.results", "inspection results coming back (contract v1, key = result_id); the desk attaches "
+                              "them to their alerts")
+    topic_inspection_results_deadletter: str = setting(
+        "inspection.results.deadletter", "inspection results the desk could not attach, with the reason")
     topic_deltas: str = setting("earlywarn-deltas", "internal: pre-aggregated per-key deltas")
     topic_decisions: str = setting(
         "earlywarn-decisions", "internal: every partition's decisions, to the alert stage (1 partition)")
