@@ -7,22 +7,25 @@ every write route); district checks are here because they depend on the alert.
 
 Storage: acknowledgements and silences are notify's own (:class:`Silences` under
 notify's prefix), so notify honours what the desk sets. The desk's own per-alert state is
-``P:state:<id>`` (hash: ``assignment``, ``verdict`` as JSON), ``P:comments:<id>`` (list)
+``P:state:<id>`` (hash: ``assignment``, ``verdict`` as JSON; verdicts indexed in ``P:verdicts``, see
+:mod:`desk.feedback`), ``P:comments:<id>`` (list)
 and ``P:tasks:<id>`` (hash task_id -> the task as published, who asked, when).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, Protocol
 
 import orjson
+import redis
 
 from alerts.inspection import task_on_request
 from alerts.notify.labels import parse_matcher
 from alerts.notify.silences import Silence, Silences
+from desk import feedback
 from desk.audit import Audit
 from desk.auth import User
 from desk.results import Results
@@ -138,11 +141,14 @@ class Desk:
         self.audit.record(user.name, "ack", alert_id, asdict(before) if before else None, asdict(ack), alert_id)
         return asdict(ack)
 
-    def _set_state(self, user: User, alert_id: str, field: str, value: dict[str, Any]) -> dict[str, Any]:
+    def _set_state(self, user: User, alert_id: str, field: str, value: dict[str, Any],
+                   also: Callable[[redis.client.Pipeline], None] | None = None) -> dict[str, Any]:
         self.alert_for(user, alert_id)
         before = self.state(alert_id).get(field)
         p = self.r.pipeline()
         p.hset(self.key("state", alert_id), field, orjson.dumps(value))
+        if also is not None:
+            also(p)
         self.audit.record(user.name, field, alert_id, before, value, alert_id, pipe=p)
         p.execute()
         return value
@@ -163,7 +169,8 @@ class Desk:
                 raise Invalid("预警不能与自身重复")
             self.alert_for(user, other)
             value["duplicate_of"] = other
-        return self._set_state(user, alert_id, "verdict", value)
+        return self._set_state(user, alert_id, "verdict", value,
+                               also=lambda p: feedback.index(p, self.store, alert_id, value["at"]))
 
     def comment(self, user: User, alert_id: str, text: str) -> dict[str, Any]:
         self.alert_for(user, alert_id)

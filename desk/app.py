@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alerts.notify.silences import Silences
-from desk import console
+from desk import console, feedback
 from desk.actions import Desk, KafkaTaskPublisher, Publisher
 from desk.audit import Audit
 from desk.auth import Auth
@@ -92,6 +92,7 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_page() -> Response:
+        feedback.refresh(metrics, store)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
