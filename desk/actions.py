@@ -29,6 +29,7 @@ from desk import feedback
 from desk.audit import Audit
 from desk.auth import User
 from desk.results import Results
+from desk.tickets import TicketStore
 from desk.store import AlertStore
 
 VERDICTS = {"true": "属实", "false": "误报", "duplicate": "重复"}
@@ -86,13 +87,15 @@ def _text(value: str, what: str, limit: int) -> str:
 
 
 class Desk:
-    def __init__(self, store: AlertStore, silences: Silences, audit: Audit, publisher: Publisher) -> None:
+    def __init__(self, store: AlertStore, silences: Silences, audit: Audit, publisher: Publisher,
+                 tickets: TicketStore | None = None) -> None:
         self.store = store
         self.silences = silences
         self.audit = audit
         self.publisher = publisher
         self.r = store.r
         self.results = Results(store.r, store.p)
+        self.tickets = tickets or TicketStore(store.r, store.p)
 
     def key(self, *parts: str) -> str:
         return self.store.key(*parts)
@@ -124,8 +127,14 @@ class Desk:
             "comments": [orjson.loads(c) for c in self.r.lrange(self.key("comments", alert_id), 0, -1)],
             "tasks": self.tasks(user, alert_id),
             "results": self.results.of_alert(alert_id),
+            "evidence": self.evidence(alert),
             "activity": self.audit.of_alert(alert_id),
         }
+
+    def evidence(self, alert: dict[str, Any]) -> list[dict[str, Any]]:
+        """The alert's evidence tickets, masked (``desk.tickets``); ``{"ticket_id": …}`` alone where none is kept."""
+        ids = list(alert.get("ticket_ids") or ())
+        return [rec or {"ticket_id": t} for t, rec in zip(ids, self.tickets.many(ids), strict=True)]
 
     def tasks(self, user: User, alert_id: str) -> list[dict[str, Any]]:
         self.alert_for(user, alert_id)

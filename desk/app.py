@@ -22,9 +22,11 @@ from desk.auth import Auth
 from desk.consumer import AlertConsumer
 from desk.metrics import DeskMetrics
 from desk.results import ResultConsumer
-from desk.routers import actions, alerts, auth, boards, silences, tasks
+from desk.routers import actions, alerts, auth, boards, silences, similar, tasks
 from desk.settings import DeskSettings
+from desk.similar import SimilarCases
 from desk.store import AlertStore
+from desk.tickets import TicketConsumer, TicketStore, pin_evidence
 from desk.web import Context, Guard, NotLoggedIn
 
 log = logging.getLogger("earlywarn.desk")
@@ -39,23 +41,26 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
     store = AlertStore(r, settings.prefix, settings.feed_max)
     audit = Audit(r, settings.prefix)
     publisher = publisher or KafkaTaskPublisher(settings.broker, settings.topic_inspection)
-    desk = Desk(store, Silences(r, settings.notify_prefix, settings.remember_days), audit, publisher)
+    desk = Desk(store, Silences(r, settings.notify_prefix, settings.remember_days), audit, publisher,
+                TicketStore(r, settings.prefix, settings.ticket_days))
     auth_ = Auth(r, settings.prefix, settings.secret, settings.session_minutes, settings.login_attempts,
                  settings.login_window_seconds, settings.hash_time_cost, settings.hash_memory_kib)
-    ctx = Context(settings, store, auth_, audit, desk, metrics)
-    consumer = AlertConsumer(settings, store, metrics) if settings.consume else None
+    ctx = Context(settings, store, auth_, audit, desk, metrics, SimilarCases(desk))
+    consumer = AlertConsumer(settings, store, metrics, lambda events: pin_evidence(desk.tickets, events)) \
+        if settings.consume else None
     results = ResultConsumer(settings, store, desk.results, metrics) if settings.consume else None
+    tickets = TicketConsumer(settings, desk.tickets) if settings.consume and settings.ticket_days > 0 else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.aredis = redis.asyncio.Redis.from_url(settings.redis_url)
-        for c in (consumer, results):
+        for c in (consumer, results, tickets):
             if c is not None:
                 c.start()
         try:
             yield
         finally:
-            for c in (consumer, results):
+            for c in (consumer, results, tickets):
                 if c is not None:
                     c.close()
             close = getattr(publisher, "close", None)
@@ -73,6 +78,7 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
     for module in (alerts, actions, tasks, silences, auth):
         app.include_router(module.router)
     app.include_router(tasks.results_router)
+    app.include_router(similar.router)
     app.include_router(boards.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -87,7 +93,7 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
 
     @app.get("/health", include_in_schema=False)
     def health() -> Response:
-        failed = any(c is not None and c.failed is not None for c in (consumer, results))
+        failed = any(c is not None and c.failed is not None for c in (consumer, results, tickets))
         return JSONResponse({"ok": not failed, "alerts": store.count()}, status_code=503 if failed else 200)
 
     @app.get("/metrics", include_in_schema=False)

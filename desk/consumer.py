@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from desk.metrics import DeskMetrics
@@ -20,8 +21,10 @@ log = logging.getLogger("earlywarn.desk")
 
 
 class AlertConsumer:
-    def __init__(self, settings: DeskSettings, store: AlertStore, metrics: DeskMetrics) -> None:
+    def __init__(self, settings: DeskSettings, store: AlertStore, metrics: DeskMetrics,
+                 on_stored: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.settings = settings
+        self.on_stored = on_stored  # after each batch is stored, before its offsets are committed
         self.store = store
         self.metrics = metrics
         self.stop = threading.Event()
@@ -51,6 +54,8 @@ class AlertConsumer:
                     bad += 1
                     log.warning("desk: skipped %s offset %d: %s", rec.topic, rec.offset, exc)
         applied = self.store.apply(events)
+        if self.on_stored is not None:
+            self.on_stored(events)
         consumer.commit()
         self.metrics.events.labels("new").inc(applied.new)
         self.metrics.events.labels("duplicate").inc(applied.duplicate)
