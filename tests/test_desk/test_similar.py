@@ -48,7 +48,7 @@ def test_similar_alerts_and_how_they_were_handled(env: DeskEnv) -> None:
         ids = [c["alert"]["alert_id"] for c in got]
         assert later["alert_id"] not in ids and target["alert_id"] not in ids  # the past only, not itself
         assert ids[:3] == [same_firm["alert_id"], elsewhere["alert_id"], same_issue["alert_id"]]
-        assert unrelated["alert_id"] not in ids[:3]
+        assert unrelated["alert_id"] not in ids  # shares only wording every alert has: below MIN_SIMILARITY
         assert got[0]["same"] == ["firm", "issue"] and got[2]["same"] == ["issue"]
         assert got[0]["handled"] == {"verdict": "true", "verdict_reason": "已核实，责令退费", "acknowledged_by": None,
                                      "assignee": "花木所", "tasks": 0, "results": []}
@@ -94,7 +94,7 @@ def test_similar_past_tickets(env: DeskEnv) -> None:
         ids = [c["ticket"]["ticket_id"] for c in got]
         assert "T-later" not in ids and "T-now" not in ids
         assert ids[:3] in (["T-elsewhere", "T-same", "T-other-firm"], ["T-same", "T-elsewhere", "T-other-firm"])
-        assert ids[-1] == "T-unrelated" or "T-unrelated" not in ids
+        assert "T-unrelated" not in ids
         assert dict((c["ticket"]["ticket_id"], c["same"]) for c in got)["T-other-firm"] == ["product", "issue"]
         mine = [c["ticket"]["ticket_id"] for c in api.get("/api/tickets/T-now/similar", headers=bearer(pudong)).json()]
         assert "T-elsewhere" not in mine and mine[0] == "T-same"
