@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 import time
 from typing import Any, Protocol
 
 import orjson
 import redis
 
+from desk.background import ConsumerThread, group_consumer
 from desk.metrics import DeskMetrics
 from desk.settings import DeskSettings
 from desk.store import AlertStore
@@ -71,27 +71,23 @@ class Sender(Protocol):
     def flush(self, timeout: float | None = None) -> None: ...
 
 
-class ResultConsumer:
+class ResultConsumer(ConsumerThread):
     """Reads ``inspection.results`` into :class:`Results`; a thread beside the alert consumer."""
 
+    name = "desk-results"
+
     def __init__(self, settings: DeskSettings, store: AlertStore, results: Results, metrics: DeskMetrics) -> None:
+        super().__init__()
         self.settings = settings
         self.store = store
         self.results = results
         self.metrics = metrics
-        self.stop = threading.Event()
-        self.failed: BaseException | None = None
-        self._thread: threading.Thread | None = None
 
     def _clients(self) -> tuple[Any, Any]:
-        from kafka import KafkaConsumer, KafkaProducer
+        from kafka import KafkaProducer
 
         s = self.settings
-        consumer = KafkaConsumer(s.topic_inspection_results, bootstrap_servers=s.broker,
-                                 group_id=f"{s.group_id}.results", enable_auto_commit=False,
-                                 auto_offset_reset="earliest", client_id="earlywarn-desk-results",
-                                 session_timeout_ms=int(s.session_timeout * 1000),
-                                 heartbeat_interval_ms=int(s.session_timeout * 1000 / 3))
+        consumer = group_consumer(s, s.topic_inspection_results, f"{s.group_id}.results", "earlywarn-desk-results")
         producer = KafkaProducer(bootstrap_servers=s.broker, client_id="earlywarn-desk-results", acks="all")
         return consumer, producer
 
@@ -121,36 +117,5 @@ class ResultConsumer:
             self.metrics.results.labels(outcome).inc(n)
         return counts
 
-    def step(self, consumer: Any, producer: Sender) -> int:
-        """One poll: attach or dead-letter what came, then commit. The number of records."""
-        batches = consumer.poll(timeout_ms=500, max_records=500)
-        records = [rec for recs in batches.values() for rec in recs]
-        if records:
-            self.handle(records, producer)
-            consumer.commit()
-        return len(records)
-
-    def run(self) -> None:
-        consumer = producer = None
-        try:
-            consumer, producer = self._clients()
-            while not self.stop.is_set():
-                self.step(consumer, producer)
-        except BaseException as exc:  # noqa: BLE001 - kept: /health answers 503
-            log.exception("desk: the inspection results consumer failed")
-            self.failed = exc
-        finally:
-            if consumer is not None:
-                consumer.close(autocommit=False)
-            if producer is not None:
-                producer.close(timeout=5)
-
-    def start(self) -> threading.Thread:
-        self._thread = threading.Thread(target=self.run, name="desk-results", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def close(self, timeout: float = 10.0) -> None:
-        self.stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def take(self, records: list[Any], producer: Sender) -> None:  # type: ignore[override]
+        self.handle(records, producer)

@@ -25,19 +25,16 @@ ticket id -> its MinHash signature, 256 bytes, trimmed alike; see ``desk.similar
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 import redis
 
+from desk.background import ConsumerThread, group_consumer
 from desk.similar import signature, ticket_tokens
 from schemas.normalise import firm_key, pseudonym
 from schemas.tickets import Rejection, Ticket, decode
-
-log = logging.getLogger("earlywarn.desk")
 
 # KEYS: the record's key, the pinned set; ARGV: ticket id, record, seconds to keep.
 _PUT = """
@@ -149,26 +146,21 @@ def pin_evidence(tickets: TicketStore, events: Iterable[dict[str, Any]]) -> None
         tickets.pin(ids[start:start + 1000])
 
 
-class TicketConsumer:
+class TicketConsumer(ConsumerThread):
     """Reads the tickets topic into :class:`TicketStore`; a thread beside the alert consumer."""
 
+    name = "desk-tickets"
+
     def __init__(self, settings: Any, tickets: TicketStore, masker: Masker | None = None) -> None:
+        super().__init__()
         self.settings = settings
         self.tickets = tickets
         self.masker = masker
-        self.stop = threading.Event()
-        self.failed: BaseException | None = None
-        self._thread: threading.Thread | None = None
         self.stored = self.skipped = 0
 
-    def _consumer(self) -> Any:
-        from kafka import KafkaConsumer
-
+    def _clients(self) -> tuple[Any]:
         s = self.settings
-        return KafkaConsumer(s.topic_tickets, bootstrap_servers=s.broker, group_id=f"{s.group_id}.tickets",
-                             enable_auto_commit=False, auto_offset_reset="earliest", client_id="earlywarn-desk-tickets",
-                             session_timeout_ms=int(s.session_timeout * 1000),
-                             heartbeat_interval_ms=int(s.session_timeout * 1000 / 3))
+        return (group_consumer(s, s.topic_tickets, f"{s.group_id}.tickets", "earlywarn-desk-tickets"),)
 
     def handle(self, payloads: Iterable[bytes | None]) -> int:
         if self.masker is None:
@@ -184,33 +176,5 @@ class TicketConsumer:
         self.stored += self.tickets.put(out)
         return len(out)
 
-    def step(self, consumer: Any) -> int:
-        batches = consumer.poll(timeout_ms=500, max_records=500)
-        records = [rec for recs in batches.values() for rec in recs]
-        if records:
-            self.handle(rec.value for rec in records)
-            consumer.commit()
-        return len(records)
-
-    def run(self) -> None:
-        consumer = None
-        try:
-            consumer = self._consumer()
-            while not self.stop.is_set():
-                self.step(consumer)
-        except BaseException as exc:  # noqa: BLE001 - kept: /health answers 503
-            log.exception("desk: the tickets consumer failed")
-            self.failed = exc
-        finally:
-            if consumer is not None:
-                consumer.close(autocommit=False)
-
-    def start(self) -> threading.Thread:
-        self._thread = threading.Thread(target=self.run, name="desk-tickets", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def close(self, timeout: float = 10.0) -> None:
-        self.stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def take(self, records: list[Any]) -> None:  # type: ignore[override]
+        self.handle(rec.value for rec in records)

@@ -3,8 +3,6 @@ pinned for as long as the alert (whichever of ticket and alert the desk reads fi
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +13,7 @@ from desk.metrics import DeskMetrics
 from desk.tickets import TicketConsumer, TicketStore, pin_evidence
 from schemas.normalise import pseudonym
 from tests.test_desk.conftest import bearer, event, make_env
+from tests.test_desk.test_consumer import run_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.redis]
 
@@ -26,18 +25,6 @@ def ticket(n: int, **over: object) -> dict:
          "title": "健身卡退费", "content": f"我叫张三丰，电话13800138000，身份证310110199001011234，在该店办卡{n}，现闭店无法退费。"}
     t.update(over)
     return t
-
-
-def run_until(thread, pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    thread.start()
-    deadline = time.monotonic() + timeout
-    try:
-        while not pred():
-            assert thread.failed is None, thread.failed
-            assert time.monotonic() < deadline, "not stored in time"
-            time.sleep(0.1)
-    finally:
-        thread.close()
 
 
 def test_tickets_are_kept_masked_and_evidence_is_pinned(broker, rds) -> None:  # type: ignore[no-untyped-def]
