@@ -7,7 +7,8 @@ offset}}``; a result sent again with the same id replaces the earlier one (a cor
 :class:`ResultConsumer` reads the topic in a consumer group of its own (the desk's group
 id + ``.results``). Each message ends stored or on ``inspection.results.deadletter`` with
 a reason from :class:`schemas.inspection_results.Reason` (malformed, a task that is not
-the alert's, or an alert the desk does not hold), and only then are the batch's offsets
+the alert's, an alert the desk does not hold, or a task it never made: neither an event of
+its timeline nor staff drafted it), and only then are the batch's offsets
 committed: nothing is lost. A dead-letter record is JSON: ``reason``, ``detail``,
 ``source`` and the original ``key`` and ``value`` (text, or ``value_b64`` when not
 UTF-8). Results name offices and firms, never complainants, so the bytes are kept in the
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 import orjson
 import redis
 
+from alerts.inspection import task_of
 from desk.background import ConsumerThread, group_consumer
 from desk.metrics import DeskMetrics
 from desk.settings import DeskSettings
@@ -91,6 +93,11 @@ class ResultConsumer(ConsumerThread):
         producer = KafkaProducer(bootstrap_servers=s.broker, client_id="earlywarn-desk-results", acks="all")
         return consumer, producer
 
+    def tasks_of(self, alert_id: str) -> set[str]:
+        """The tasks an alert made: the stream's (an event of its timeline that makes one) and staff's (on request)."""
+        made = {t["task_id"] for t in map(task_of, self.store.timeline(alert_id)) if t is not None}
+        return made | {k.decode() for k in self.store.r.hkeys(self.store.key("tasks", alert_id))}
+
     def handle(self, records: list[Any], producer: Sender) -> dict[str, int]:
         """Attach or dead-letter each record (dead letters acknowledged by the broker). Counts by outcome."""
         checked = [(rec, check(rec.value)) for rec in records]
@@ -101,6 +108,8 @@ class ResultConsumer(ConsumerThread):
         for rec, c in checked:
             if isinstance(c, dict) and c["alert_id"] not in known:
                 c = Rejection(Reason.UNKNOWN_ALERT, f"no alert {c['alert_id']} in the desk's store")
+            elif isinstance(c, dict) and c["task_id"] not in self.tasks_of(c["alert_id"]):
+                c = Rejection(Reason.UNKNOWN_TASK, f"alert {c['alert_id']} made no task {c['task_id']}")
             if isinstance(c, Rejection):
                 log.warning("desk: inspection result at %s/%d/%d dead-lettered: %s (%s)", rec.topic, rec.partition,
                             rec.offset, c.reason, c.detail)

@@ -77,6 +77,7 @@ class Reason(StrEnum):
     BAD_FIELD = "bad_field"  # a field of the wrong type or form
     TASK_MISMATCH = "task_mismatch"  # the task id is not one of this alert's tasks
     UNKNOWN_ALERT = "unknown_alert"  # well formed, but the consumer holds no such alert (decided there)
+    UNKNOWN_TASK = "unknown_task"  # the alert's, but no such task was made (decided there)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ def test_results_are_attached_shown_and_the_bad_ones_dead_lettered(broker, rds) 
         (b"R-5", orjson.dumps(result(aid, 5, outcome="fined"))),  # not an outcome of contract v1
         (b"R-6", b'{"result_id": "R-6", '),  # not JSON
         (b"R-7", b"\xff\xfe not utf-8"),
+        (b"R-8", orjson.dumps(result(aid, 8, task_id=task_id(aid, "critical")))),  # never made: it stayed at warning
         (b"R-1", orjson.dumps(result(aid, findings="更正：已责令整改，经营者已公布退费方案。"))),  # a correction
     ]
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
@@ -82,13 +83,15 @@ def test_results_are_attached_shown_and_the_bad_ones_dead_lettered(broker, rds) 
     metrics = DeskMetrics()
     assert drain(ResultConsumer(s, env.store, env.app.state.ctx.desk.results, metrics), len(sent)) == len(sent)
     counts = {k: metrics.results.labels(k)._value.get()
-              for k in ("attached", "unknown_alert", "task_mismatch", "bad_field", "not_json")}
-    assert counts == {"attached": 3, "unknown_alert": 1, "task_mismatch": 1, "bad_field": 1, "not_json": 2}
+              for k in ("attached", "unknown_alert", "unknown_task", "task_mismatch", "bad_field", "not_json")}
+    assert counts == {"attached": 3, "unknown_alert": 1, "unknown_task": 1, "task_mismatch": 1, "bad_field": 1,
+                      "not_json": 2}
 
     # Auto-created topics have partitions: no order across keys.
-    dead = sorted(read_all(broker.bootstrap, s.topic_inspection_results_deadletter, 5), key=lambda d: d["key"])
+    dead = sorted(read_all(broker.bootstrap, s.topic_inspection_results_deadletter, 6), key=lambda d: d["key"])
     assert [(d["key"], d["reason"]) for d in dead] == [("R-3", "unknown_alert"), ("R-4", "task_mismatch"),
-                                                       ("R-5", "bad_field"), ("R-6", "not_json"), ("R-7", "not_json")]
+                                                       ("R-5", "bad_field"), ("R-6", "not_json"), ("R-7", "not_json"),
+                                                       ("R-8", "unknown_task")]
     assert orjson.loads(dead[0]["value"]) == result(unknown, 3)  # the original, to re-send once it can be attached
     assert dead[2]["detail"].startswith("outcome 'fined'") and dead[4]["value_b64"]
     assert all(d["source"]["topic"] == s.topic_inspection_results for d in dead)
