@@ -29,8 +29,8 @@ from desk import feedback
 from desk.audit import Audit
 from desk.auth import User
 from desk.results import Results
-from desk.tickets import TicketStore
 from desk.store import AlertStore
+from desk.tickets import TicketStore
 
 VERDICTS = {"true": "属实", "false": "误报", "duplicate": "重复"}
 MAX_SILENCE_MINUTES = 30 * 24 * 60
