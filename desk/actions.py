@@ -7,25 +7,30 @@ every write route); district checks are here because they depend on the alert.
 
 Storage: acknowledgements and silences are notify's own (:class:`Silences` under
 notify's prefix), so notify honours what the desk sets. The desk's own per-alert state is
-``P:state:<id>`` (hash: ``assignment``, ``verdict`` as JSON), ``P:comments:<id>`` (list)
+``P:state:<id>`` (hash: ``assignment``, ``verdict`` as JSON; verdicts indexed in ``P:verdicts``, see
+:mod:`desk.feedback`), ``P:comments:<id>`` (list)
 and ``P:tasks:<id>`` (hash task_id -> the task as published, who asked, when).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, Protocol
 
 import orjson
+import redis
 
 from alerts.inspection import task_on_request
 from alerts.notify.labels import parse_matcher
 from alerts.notify.silences import Silence, Silences
+from desk import feedback
 from desk.audit import Audit
 from desk.auth import User
+from desk.results import Results
 from desk.store import AlertStore
+from desk.tickets import TicketStore
 
 VERDICTS = {"true": "属实", "false": "误报", "duplicate": "重复"}
 MAX_SILENCE_MINUTES = 30 * 24 * 60
@@ -82,12 +87,15 @@ def _text(value: str, what: str, limit: int) -> str:
 
 
 class Desk:
-    def __init__(self, store: AlertStore, silences: Silences, audit: Audit, publisher: Publisher) -> None:
+    def __init__(self, store: AlertStore, silences: Silences, audit: Audit, publisher: Publisher,
+                 tickets: TicketStore | None = None) -> None:
         self.store = store
         self.silences = silences
         self.audit = audit
         self.publisher = publisher
         self.r = store.r
+        self.results = Results(store.r, store.p)
+        self.tickets = tickets or TicketStore(store.r, store.p)
 
     def key(self, *parts: str) -> str:
         return self.store.key(*parts)
@@ -118,8 +126,15 @@ class Desk:
             "verdict": state.get("verdict"),
             "comments": [orjson.loads(c) for c in self.r.lrange(self.key("comments", alert_id), 0, -1)],
             "tasks": self.tasks(user, alert_id),
+            "results": self.results.of_alert(alert_id),
+            "evidence": self.evidence(alert),
             "activity": self.audit.of_alert(alert_id),
         }
+
+    def evidence(self, alert: dict[str, Any]) -> list[dict[str, Any]]:
+        """The alert's evidence tickets, masked (``desk.tickets``); ``{"ticket_id": …}`` alone where none is kept."""
+        ids = list(alert.get("ticket_ids") or ())
+        return [rec or {"ticket_id": t} for t, rec in zip(ids, self.tickets.many(ids), strict=True)]
 
     def tasks(self, user: User, alert_id: str) -> list[dict[str, Any]]:
         self.alert_for(user, alert_id)
@@ -135,11 +150,14 @@ class Desk:
         self.audit.record(user.name, "ack", alert_id, asdict(before) if before else None, asdict(ack), alert_id)
         return asdict(ack)
 
-    def _set_state(self, user: User, alert_id: str, field: str, value: dict[str, Any]) -> dict[str, Any]:
+    def _set_state(self, user: User, alert_id: str, field: str, value: dict[str, Any],
+                   also: Callable[[redis.client.Pipeline], None] | None = None) -> dict[str, Any]:
         self.alert_for(user, alert_id)
         before = self.state(alert_id).get(field)
         p = self.r.pipeline()
         p.hset(self.key("state", alert_id), field, orjson.dumps(value))
+        if also is not None:
+            also(p)
         self.audit.record(user.name, field, alert_id, before, value, alert_id, pipe=p)
         p.execute()
         return value
@@ -160,7 +178,8 @@ class Desk:
                 raise Invalid("预警不能与自身重复")
             self.alert_for(user, other)
             value["duplicate_of"] = other
-        return self._set_state(user, alert_id, "verdict", value)
+        return self._set_state(user, alert_id, "verdict", value,
+                               also=lambda p: feedback.index(p, self.store, alert_id, value["at"]))
 
     def comment(self, user: User, alert_id: str, text: str) -> dict[str, Any]:
         self.alert_for(user, alert_id)

@@ -16,15 +16,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from alerts.notify.silences import Silences
 from alerts.redis_client import OUTAGE
-from desk import console
+from desk import console, feedback
 from desk.actions import Desk, KafkaTaskPublisher, Publisher
 from desk.audit import Audit
 from desk.auth import Auth
 from desk.consumer import AlertConsumer
 from desk.metrics import DeskMetrics
-from desk.routers import actions, alerts, auth, boards, silences, tasks
+from desk.results import ResultConsumer
+from desk.routers import actions, alerts, auth, boards, silences, similar, tasks
 from desk.settings import DeskSettings
+from desk.similar import SimilarCases
 from desk.store import AlertStore
+from desk.tickets import TicketConsumer, TicketStore, pin_evidence
 from desk.web import Context, Guard, NotLoggedIn
 
 log = logging.getLogger("earlywarn.desk")
@@ -39,22 +42,28 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
     store = AlertStore(r, settings.prefix, settings.feed_max)
     audit = Audit(r, settings.prefix)
     publisher = publisher or KafkaTaskPublisher(settings.broker, settings.topic_inspection)
-    desk = Desk(store, Silences(r, settings.notify_prefix, settings.remember_days), audit, publisher)
+    desk = Desk(store, Silences(r, settings.notify_prefix, settings.remember_days), audit, publisher,
+                TicketStore(r, settings.prefix, settings.ticket_days))
     auth_ = Auth(r, settings.prefix, settings.secret, settings.session_minutes, settings.login_attempts,
                  settings.login_window_seconds, settings.hash_time_cost, settings.hash_memory_kib)
-    ctx = Context(settings, store, auth_, audit, desk, metrics)
-    consumer = AlertConsumer(settings, store, metrics) if settings.consume else None
+    ctx = Context(settings, store, auth_, audit, desk, metrics, SimilarCases(desk))
+    consumer = AlertConsumer(settings, store, metrics, lambda events: pin_evidence(desk.tickets, events)) \
+        if settings.consume else None
+    results = ResultConsumer(settings, store, desk.results, metrics) if settings.consume else None
+    tickets = TicketConsumer(settings, desk.tickets) if settings.consume and settings.ticket_days > 0 else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.aredis = redis.asyncio.Redis.from_url(settings.redis_url)
-        if consumer is not None:
-            consumer.start()
+        for c in (consumer, results, tickets):
+            if c is not None:
+                c.start()
         try:
             yield
         finally:
-            if consumer is not None:
-                consumer.close()
+            for c in (consumer, results, tickets):
+                if c is not None:
+                    c.close()
             close = getattr(publisher, "close", None)
             if close is not None:
                 close()
@@ -66,8 +75,11 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
                   lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.ctx = ctx
     app.state.consumer = consumer
+    app.state.results_consumer = results
     for module in (alerts, actions, tasks, silences, auth):
         app.include_router(module.router)
+    app.include_router(tasks.results_router)
+    app.include_router(similar.router)
     app.include_router(boards.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -82,15 +94,16 @@ def create_app(settings: DeskSettings, client: redis.Redis | None = None, publis
 
     @app.get("/health", include_in_schema=False)
     def health() -> Response:
-        failed = consumer is not None and consumer.failed is not None
+        failed = any(c is not None and c.failed is not None for c in (consumer, results, tickets))
         try:
             count = store.count()
-        except OUTAGE:  # nothing to serve without Redis; the consumer waits for it and catches up
+        except OUTAGE:  # nothing to serve without Redis; the consumers wait for it and catch up
             return JSONResponse({"ok": False, "redis_up": False}, status_code=503)
         return JSONResponse({"ok": not failed, "alerts": count, "redis_up": True}, status_code=503 if failed else 200)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_page() -> Response:
+        feedback.refresh(metrics, store)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

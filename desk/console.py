@@ -2,7 +2,8 @@
 
 Pages: the login, the alert list (filters, paging, live rows over server-sent events),
 an alert's page (summary, observed vs expected chart, timeline, people and firms, top
-terms, evidence ticket ids, what staff did, the action forms) and the silences. Every form
+terms, evidence tickets (masked), what staff did, inspection results, similar cases, the
+action forms), a ticket's page (masked, with similar past tickets) and the silences. Every form
 that writes carries the session's CSRF token; a write answers with a redirect back
 (post/redirect/get) carrying a short message.
 """
@@ -24,6 +25,7 @@ from desk.auth import ROLE_NAMES, User
 from desk.routers.alerts import query_of
 from desk.store import epoch
 from desk.web import COOKIE, context, identify, require
+from schemas.inspection_results import OUTCOMES
 from schemas.regions import SHANGHAI_DISTRICTS, district_name
 
 router = APIRouter(include_in_schema=False)
@@ -33,9 +35,11 @@ LOGIN_COOKIE = "ewdesk_login"
 TYPE_NAMES = {"group_dispute": "群体纠纷", "concentrated_demand": "集中诉求", "abnormal_complainant": "异常投诉人",
               "abnormal_firm": "异常经营者", "term_surge": "热词突增", "subscription_match": "订阅命中"}
 SEVERITY_NAMES = {"info": "一般", "warning": "较重", "critical": "严重"}
+KIND_NAMES = {"complaint": "投诉", "report": "举报", "consultation": "咨询"}
 STATUS_NAMES = {"open": "新预警", "update": "升级/更新", "resolved": "已解除"}
 DIMENSION_NAMES = {"firm": "经营者", "firm_issue": "经营者·问题", "product": "产品", "issue": "问题类别",
                    "term": "词语", "platform_term": "平台·做法", "district": "区", "complainant": "投诉人（化名）"}
+SAME_NAMES = {"firm": "同一经营者", "product": "同一产品", "issue": "同一问题"}
 ACTION_NAMES = {"ack": "确认", "assignment": "指派", "verdict": "研判", "comment": "备注", "inspection_task": "生成检查任务",
                 "silence": "静默", "silence_expire": "解除静默"}
 
@@ -47,9 +51,9 @@ def local(ts: float | str | None) -> str:
     return f"{t.tm_year}-{t.tm_mon:02d}-{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}"
 
 
-templates.env.globals.update(TYPE_NAMES=TYPE_NAMES, SEVERITY_NAMES=SEVERITY_NAMES, STATUS_NAMES=STATUS_NAMES,
+templates.env.globals.update(TYPE_NAMES=TYPE_NAMES, KIND_NAMES=KIND_NAMES, SAME_NAMES=SAME_NAMES, SEVERITY_NAMES=SEVERITY_NAMES, STATUS_NAMES=STATUS_NAMES,
                              DIMENSION_NAMES=DIMENSION_NAMES, ACTION_NAMES=ACTION_NAMES, ROLE_NAMES=ROLE_NAMES,
-                             VERDICTS=VERDICTS, DISTRICTS=SHANGHAI_DISTRICTS, district_name=district_name)
+                             VERDICTS=VERDICTS, OUTCOMES=OUTCOMES, DISTRICTS=SHANGHAI_DISTRICTS, district_name=district_name)
 templates.env.filters["local"] = local
 
 
@@ -174,7 +178,20 @@ def alert_page(alert_id: str, request: Request, user: Annotated[User, Depends(re
     a = detail["alert"]
     firm = {"key": a["subject"]["key"].rpartition("|")[0] or a["subject"]["key"],
             "label": a["subject"]["label"].split("·")[0]} if a["subject"]["dimension"] in {"firm", "firm_issue"} else None
-    return page(request, "alert.html", d=detail, a=a, chart=chart(detail["timeline"]), firm=firm)
+    similar = context(request).similar.for_alert(user, alert_id, 5)
+    return page(request, "alert.html", d=detail, a=a, chart=chart(detail["timeline"]), firm=firm, similar=similar)
+
+
+@router.get("/tickets/{ticket_id}")
+def ticket_page(ticket_id: str, request: Request, user: Annotated[User, Depends(require("viewer"))]) -> Response:
+    cases = context(request).similar
+    try:
+        t = cases.ticket(user, ticket_id)
+    except Refused as exc:
+        r = page(request, "error.html", error=str(exc))
+        r.status_code = exc.status
+        return r
+    return page(request, "ticket.html", t=t, similar=cases.for_ticket(user, ticket_id, 8))
 
 
 @router.get("/silences")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from alerts.notify.service import rewind
@@ -31,10 +32,12 @@ CHECK_SECONDS = 5.0
 
 
 class AlertConsumer:
-    def __init__(self, settings: DeskSettings, store: AlertStore, metrics: DeskMetrics) -> None:
+    def __init__(self, settings: DeskSettings, store: AlertStore, metrics: DeskMetrics,
+                 on_stored: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.metrics = metrics
+        self.on_stored = on_stored  # after each batch is stored, before its offsets are committed
         self.stop = threading.Event()
         self.failed: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -75,6 +78,8 @@ class AlertConsumer:
                     log.warning("desk: skipped %s offset %d: %s", rec.topic, rec.offset, exc)
         try:
             applied = self.store.apply(events)
+            if self.on_stored is not None:
+                self.on_stored(events)
         except OUTAGE:
             rewind(consumer, batches)
             raise

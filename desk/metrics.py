@@ -25,6 +25,12 @@ class DeskMetrics:
         self.actions = Counter("earlywarn_desk_actions_total", "writes staff made, by action", ["action"], registry=r)
         self.events = Counter("earlywarn_desk_events_total", "alert events the store read, by outcome "
                               "(new, duplicate, invalid)", ["outcome"], registry=r)
+        self.results = Counter("earlywarn_desk_inspection_results_total", "inspection results read, by outcome "
+                               "(attached, or the dead-letter reason)", ["outcome"], registry=r)
+        self.verdicts = Gauge("earlywarn_desk_verdicts", "alerts staff marked, by type and verdict "
+                              "(true, false, duplicate); set at each scrape", ["type", "verdict"], registry=r)
+        self.staff_precision = Gauge("earlywarn_desk_staff_precision", "precision as staff see it: true / "
+                                     "(true + false) over marked alerts, by type", ["type"], registry=r)
         self.alerts = Gauge("earlywarn_desk_alerts", "alerts the store holds", registry=r)
         self.streams = Gauge("earlywarn_desk_live_streams", "open server-sent-event streams", registry=r)
         self.redis_errors = Counter("earlywarn_redis_errors_total", "Redis operations of the alerts consumer that "

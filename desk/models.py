@@ -80,6 +80,74 @@ class TaskRecord(BaseModel):
     note: str
 
 
+class InspectionResult(BaseModel):
+    """Inspection result, contract v1 (``schemas/inspection_result.v1.schema.json``); extra fields kept."""
+
+    model_config = {"extra": "allow"}
+    result_id: str
+    schema_version: Literal["1"]
+    task_id: str
+    alert_id: str
+    outcome: Literal["violation", "rectification", "no_violation", "not_inspected"]
+    inspected_at: str
+    findings: str
+    office: str | None = None
+    case_id: str | None = None
+    penalty_amount: float | None = None
+
+
+class ResultRecord(BaseModel):
+    result: InspectionResult
+    received_at: float = Field(description="when the desk read it (epoch seconds)")
+    source: dict[str, Any] | None = Field(description="topic, partition and offset it came from")
+
+
+class TicketDisplay(BaseModel):
+    """A ticket as the desk shows it: narrative and title masked, the complainant a pseudonym.
+    Only ``ticket_id`` when the desk keeps no display fields for it (not read, or expired)."""
+
+    ticket_id: str
+    kind: str | None = None
+    received_at: str | None = None
+    district_code: str | None = None
+    firm_name: str | None = None
+    firm_key: str | None = None
+    product_category: str | None = None
+    product_name: str | None = None
+    issue_category: str | None = None
+    amount: float | None = None
+    channel: str | None = None
+    platform: str | None = None
+    title: str | None = None
+    content: str | None = None
+    complainant: str | None = Field(None, description="keyed pseudonym (p_…), when the desk has the workers' key")
+
+
+class Handled(BaseModel):
+    verdict: Literal["true", "false", "duplicate"] | None
+    verdict_reason: str | None
+    acknowledged_by: str | None
+    assignee: str | None
+    tasks: int = Field(description="inspection tasks made on request")
+    results: list[str] = Field(description="outcomes of the inspection results that came back")
+
+
+SAME = Field(description="what it shares with the case asked about: firm, product, issue")
+
+
+class SimilarAlert(BaseModel):
+    alert: Alert
+    similarity: float = Field(description="estimated Jaccard similarity (MinHash) in [0, 1]")
+    same: list[Literal["firm", "product", "issue"]] = SAME
+    handled: Handled
+
+
+class SimilarTicket(BaseModel):
+    ticket: TicketDisplay
+    similarity: float = Field(description="estimated Jaccard similarity (MinHash) in [0, 1]")
+    same: list[Literal["firm", "product", "issue"]] = SAME
+
+
 class Ack(BaseModel):
     alert_id: str
     who: str
@@ -126,6 +194,8 @@ class AlertDetail(BaseModel):
     verdict: Verdict | None
     comments: list[Comment]
     tasks: list[TaskRecord]
+    results: list[ResultRecord] = Field(description="inspection results that came back (inspection.results)")
+    evidence: list[TicketDisplay] = Field(description="the evidence tickets, in ticket_ids' order, masked")
     activity: list[AuditEntry]
 
 

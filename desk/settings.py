@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 DEV_SECRET = "earlywarn-desk-development-secret"  # noqa: S105 - refused outside 127.0.0.1 binds (see check)
@@ -33,7 +33,10 @@ class DeskSettings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     broker: str = "127.0.0.1:9092"
     topic_alerts: str = "alerts"
+    topic_tickets: str = "tickets"
     topic_inspection: str = "inspection.tasks"
+    topic_inspection_results: str = "inspection.results"
+    topic_inspection_results_deadletter: str = "inspection.results.deadletter"
     notify_prefix: str = "earlywarn:notify"  # where notify keeps silences and acks
     host: str = "127.0.0.1"  # secure default: only this machine reaches the desk
     port: int = 6068
@@ -49,6 +52,8 @@ class DeskSettings:
     hash_memory_kib: int = 65536  # ... and memory: ~0.3 s a hash here; each hash records its own
     feed_max: int = 10000  # alert events kept in the live feed stream (SSE resume)
     page_size: int = 50
+    ticket_days: float = 7.0  # ticket display fields kept (0: tickets not read)
+    pseudonym_secret: str = field(default="", repr=False)  # the workers' key: complainants shown as their pseudonyms
     remember_days: float = 30.0  # acks' lifetime, as notify's EARLYWARN_NOTIFY_REMEMBER_DAYS
     session_timeout: float = 30.0  # the consumer group's
     link_base: str = ""  # public base URL, for links in messages
@@ -61,8 +66,10 @@ class DeskSettings:
         return self.secret == DEV_SECRET
 
 
-_SHARED = {"redis_url": "redis_url", "broker": "broker", "topic_alerts": "topic_alerts",
-           "topic_inspection": "topic_inspection", "notify_prefix": "notify_prefix",
+_SHARED = {"redis_url": "redis_url", "broker": "broker", "topic_alerts": "topic_alerts", "topic_tickets": "topic_tickets",
+           "pseudonym_secret": "pseudonym_secret",
+           "topic_inspection": "topic_inspection", "topic_inspection_results": "topic_inspection_results",
+           "topic_inspection_results_deadletter": "topic_inspection_results_deadletter", "notify_prefix": "notify_prefix",
            "remember_days": "notify_remember_days", "session_timeout": "session_timeout"}
 
 

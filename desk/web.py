@@ -22,6 +22,7 @@ from desk.actions import Desk
 from desk.audit import Audit
 from desk.auth import Auth, Session, User
 from desk.metrics import DeskMetrics
+from desk.similar import SimilarCases
 from desk.settings import DeskSettings
 from desk.store import AlertStore
 
@@ -46,6 +47,7 @@ class Context:
     audit: Audit
     desk: Desk
     metrics: DeskMetrics
+    similar: SimilarCases
 
 
 class NotLoggedIn(Exception):

@@ -304,7 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="scenarios (default): the incident suite; complainants: templated claimants and "
                          "claimant rings through detect with EARLYWARN_COMPLAINANTS=on (default seeds: fresh ones)")
 
+    sp.add_argument("--feedback", metavar="FILE",
+                    help="instead: write the desk's staff verdicts as labelled outcomes (JSON Lines; - for stdout) "
+                         "and print precision as staff see it by type (see docs/desk.md)")
+
     def _eval(a: argparse.Namespace) -> int:
+        if a.feedback:
+            from desk.feedback import cmd_feedback
+
+            return cmd_feedback(a)
         if a.family == "complainants":
             from earlywarn.evalcomplainants import eval_family
 

@@ -70,6 +70,8 @@ def topic_plan(settings: Settings) -> dict[str, int]:
         settings.topic_decisions: 1,
         settings.topic_alerts: 1,
         settings.topic_inspection: 1,
+        settings.topic_inspection_results: 1,
+        settings.topic_inspection_results_deadletter: 1,
     }
 
 

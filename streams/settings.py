@@ -81,6 +81,11 @@ class Settings:
     topic_deadletter: str = setting("tickets.deadletter", "rejected input with original bytes and reason")
     topic_alerts: str = setting("alerts", "output topic (alert contract v1, key = alert_id)")
     topic_inspection: str = setting("inspection.tasks", "inspection tasks (group disputes at warning or critical)")
+    topic_inspection_results: str = setting(
+        "inspection.results", "inspection results coming back (contract v1, key = result_id); the desk attaches "
+                              "them to their alerts")
+    topic_inspection_results_deadletter: str = setting(
+        "inspection.results.deadletter", "inspection results the desk could not attach, with the reason")
     topic_deltas: str = setting("earlywarn-deltas", "internal: pre-aggregated per-key deltas")
     topic_decisions: str = setting(
         "earlywarn-decisions", "internal: every partition's decisions, to the alert stage (1 partition)")
@@ -204,6 +209,10 @@ class Settings:
     desk_hash_time_cost: int = setting(3, "Argon2id passes for new password hashes", check=at_least(1))
     desk_hash_memory_kib: int = setting(65536, "Argon2id memory for new password hashes, KiB", check=at_least(8))
     desk_feed_max: int = setting(10000, "alert events kept in the desk's live feed (SSE resume)")
+    desk_ticket_days: float = setting(
+        7.0, "the desk keeps each ticket's masked display fields this long (and an alert's evidence as long as the "
+             "alert), read from the tickets topic; 0: it does not read tickets (evidence shown by id only)",
+        check=at_least(0))
     desk_page_size: int = setting(50, "alerts a page")
     desk_link_base: str = setting("", "the desk's public base URL, for links", shown="(none)")
     subscription_poll_seconds: float = setting(

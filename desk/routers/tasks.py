@@ -1,4 +1,4 @@
-"""Inspection tasks (contract v1) made from an alert on request: 一键生成现场检查任务."""
+"""Inspection tasks (contract v1) made from an alert on request (一键生成现场检查任务), and the results that came back."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from desk.actions import Refused
 from desk.auth import User
-from desk.models import ERRORS, TaskIn, TaskRecord
+from desk.models import ERRORS, ResultRecord, TaskIn, TaskRecord
 from desk.routers.actions import acting
 from desk.web import context, require
 
 router = APIRouter(prefix="/api/alerts/{alert_id}/tasks", tags=["tasks"], responses=ERRORS)
+results_router = APIRouter(prefix="/api/alerts/{alert_id}/results", tags=["tasks"], responses=ERRORS)
 
 
 @router.post("", response_model=TaskRecord, status_code=201, operation_id="create_inspection_task")
@@ -28,3 +29,15 @@ def list_tasks(alert_id: str, user: Annotated[User, Depends(require("viewer"))],
         return context(request).desk.tasks(user, alert_id)
     except Refused as exc:
         raise HTTPException(exc.status, str(exc)) from None
+
+
+
+@results_router.get("", response_model=list[ResultRecord], operation_id="list_inspection_results")
+def list_results(alert_id: str, user: Annotated[User, Depends(require("viewer"))], request: Request) -> list[Any]:
+    """What inspectors found (contract v1 results from ``inspection.results``), by visit time."""
+    desk = context(request).desk
+    try:
+        desk.alert_for(user, alert_id)
+    except Refused as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return desk.results.of_alert(alert_id)

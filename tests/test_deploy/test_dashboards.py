@@ -2,7 +2,8 @@
 
 Checked statically here (test_prometheus.py evaluates every query with a real Prometheus):
 every metric name in every PromQL expression must be exported by a worker
-(``streams.metrics.Metrics``) or by notify (``alerts.notify.metrics.NotifyMetrics``), read
+(``streams.metrics.Metrics``), by notify (``alerts.notify.metrics.NotifyMetrics``) or by the
+desk (``desk.metrics.DeskMetrics``), read
 from fresh registries' ``collect()``; ``rate``/``increase`` only ever see counters or
 histogram series, and every panel uses the provisioned data source.
 """
@@ -20,6 +21,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from alerts.notify.metrics import NotifyMetrics
+from desk.metrics import DeskMetrics
 from streams import metrics as m
 from streams.metrics import Metrics
 
@@ -33,8 +35,9 @@ _RATE_OF = re.compile(r"\b(?:rate|irate|increase)\(\s*(earlywarn_[A-Za-z0-9_:]*)
 
 
 def collected() -> list[Any]:
-    """The metric families a worker and notify export (fresh registries)."""
-    return [*Metrics(CollectorRegistry()).registry.collect(), *NotifyMetrics(CollectorRegistry()).registry.collect()]
+    """The metric families a worker, notify and the desk export (fresh registries)."""
+    return [*Metrics(CollectorRegistry()).registry.collect(), *NotifyMetrics(CollectorRegistry()).registry.collect(),
+            *DeskMetrics(CollectorRegistry()).registry.collect()]
 
 
 def families() -> dict[str, str]:
@@ -113,7 +116,7 @@ def test_every_metric_a_board_queries_is_exported(path: Path) -> None:
     for expr in exprs(board):
         for name in metric_names(expr):
             used.add(name)
-            assert name in names, f"{path.name}: {name} is exported by no worker or notify (in {expr!r})"
+            assert name in names, f"{path.name}: {name} is exported by no worker, notify or desk (in {expr!r})"
             if name != base_name(name):  # a _bucket/_count/_sum series belongs to a histogram
                 assert fams.get(base_name(name)) == "histogram", f"{path.name}: {name} is not a histogram's"
         for name in _RATE_OF.findall(_STRING.sub('""', expr)):

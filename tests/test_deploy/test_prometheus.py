@@ -67,6 +67,7 @@ OVERVIEW = ROOT / "deploy" / "grafana" / "dashboards" / "earlywarn-overview.json
 NOTHING_TO_SHOW = {
     "offset 1w": "no history a week before the run",
     'job="earlywarn-notify"': "notify is not run here (no push receivers)",
+    'job="earlywarn-desk"': "the desk is not run here (staff verdicts: tests/test_desk/test_feedback.py)",
 }
 
 

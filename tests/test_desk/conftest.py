@@ -69,7 +69,9 @@ def make_env(rds: tuple[redis.Redis, str], broker: str = "127.0.0.1:1", **over: 
     client, prefix = rds
     settings = from_env({}, redis_url=REDIS_URL, prefix=f"{prefix}:desk", notify_prefix=f"{prefix}:notify",
                         consume=False, broker=broker, topic_inspection=f"{prefix.replace(':', '-')}-inspection",
-                        topic_alerts=f"{prefix.replace(':', '-')}-alerts", login_attempts=3,
+                        topic_alerts=f"{prefix.replace(':', '-')}-alerts",
+                        topic_inspection_results=f"{prefix.replace(':', '-')}-results",
+                        topic_inspection_results_deadletter=f"{prefix.replace(':', '-')}-results-dl", login_attempts=3,
                         hash_time_cost=1, hash_memory_kib=8192, **over)  # real Argon2id, test-sized
     app = create_app(settings, client, KafkaTaskPublisher(settings.broker, settings.topic_inspection, timeout=20))
     return DeskEnv(settings, client, app, app.state.ctx.store, app.state.ctx.auth)

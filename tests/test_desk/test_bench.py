@@ -18,3 +18,11 @@ def test_desk_bench_small(capsys: pytest.CaptureFixture[str], monkeypatch: pytes
     out = capsys.readouterr().out
     assert "60 alerts stored" in out and "console alert page" in out
     assert not list(redis.Redis.from_url(REDIS_URL).scan_iter("earlywarn:deskbench:*"))
+
+
+def test_desk_bench_tickets_small(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EARLYWARN_REDIS_URL", REDIS_URL)
+    assert main(["desk-bench", "--tickets", "300", "--repeat", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "300 tickets stored" in out and "B a ticket" in out and "at 20,000 tickets a day kept 7 days" in out
+    assert not list(redis.Redis.from_url(REDIS_URL).scan_iter("earlywarn:deskbench:*"))

@@ -1,6 +1,7 @@
 """The console in real headless Chromium (Debian's ``chromium``, driven by playwright).
 
-Logs in, sees an alert arrive live, opens it, reads its evidence, acknowledges it, creates
+Logs in, sees an alert arrive live, opens it, reads its evidence (masked narratives) and
+its similar cases, acknowledges it, creates
 an inspection task, silences its firm, logs out. With ``EARLYWARN_DESK_SCREENSHOTS=DIR``
 the list and the alert's page are saved there (the README's are from this test).
 Without Chromium the test fails, saying how to install it: it never passes quietly.
@@ -16,8 +17,11 @@ import orjson
 import pytest
 from kafka import KafkaConsumer
 
+from alerts.inspection import task_id
 from alerts.notify.labels import labels_of
 from alerts.notify.silences import Silences
+from desk.tickets import TicketConsumer
+from schemas.alerts import rfc3339
 from tests.test_desk.conftest import PASSWORD, LiveServer, event, make_env
 
 pytestmark = [pytest.mark.broker, pytest.mark.redis]
@@ -67,14 +71,42 @@ def history() -> list[dict]:
                      "闭店、私教课。疑似群体纠纷苗头，建议属地市场监管所当日核实经营状况、联系经营者负责人并视情生成现场检查任务。")
 
 
+GYM_LAST_MONTH = event(14, subject={"dimension": "firm", "key": "91310115MA1K3ABCD8", "label": "某健身（浦东店）"},
+                       status="resolved", observed=9, expected=1.2, distinct_complainants=8,
+                       raised_at="2025-02-03T16:00:00+08:00", top_terms=["退卡", "私教课"],
+                       summary="【群体纠纷预警·较重】“某健身（浦东店）”（浦东新区）有8名消费者反映私教课退卡难。")
+NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏"]
+
+
+def evidence(live: dict) -> list[bytes]:
+    """The live alert's tickets as the platform sent them: names, phones and id numbers in the narrative."""
+    out = []
+    for i, tid in enumerate(live["ticket_ids"]):
+        name = NAMES[i % len(NAMES)]
+        out.append(orjson.dumps({
+            "ticket_id": tid, "kind": "complaint", "received_at": rfc3339(1741050900 + 240 * i),  # from 09:15, every 4 min
+            "district_code": "310115", "firm_name": "某健身（浦东店）", "firm_id": "91310115MA1K3ABCD8",
+            "product_category": "健身服务", "issue_category": "退费", "amount": 3000 + 100 * i,
+            "complainant_name": name, "complainant_phone": f"1390000{i:04d}", "title": "健身卡退费",
+            "content": f"本人{name}，电话1390000{i:04d}，{2024 - i % 3}年在该店办理年卡及私教课共{3000 + 100 * i}元，"
+                       "门店上周起闭店，前台称“装修”，教练联系不上，要求退还剩余课时费用。"}))
+    return out
+
+
 def test_duty_officer_in_a_real_browser(broker, rds) -> None:  # type: ignore[no-untyped-def]
     executable = chromium()
     from playwright.sync_api import expect, sync_playwright
 
-    env = make_env(rds, broker=broker.bootstrap)
+    env = make_env(rds, broker=broker.bootstrap, pseudonym_secret="browser-test")
     before, live = history()
-    env.store.apply(before)
-    env.user("li", "officer")
+    env.store.apply([*before, GYM_LAST_MONTH])
+    TicketConsumer(env.settings, env.app.state.ctx.desk.tickets).handle(evidence(live))
+    staff, _ = env.user("li", "officer")
+    desk = env.app.state.ctx.desk
+    desk.judge(staff, GYM_LAST_MONTH["alert_id"], "true", "已核实：门店经营困难，拖欠课时")
+    desk.results.attach({"result_id": "R-0201", "schema_version": "1", "alert_id": GYM_LAST_MONTH["alert_id"],
+                         "task_id": task_id(GYM_LAST_MONTH["alert_id"], "warning"), "outcome": "rectification",
+                         "inspected_at": "2025-02-04T15:00:00+08:00", "findings": "责令经营者公示退费方案"})
     shots = os.environ.get("EARLYWARN_DESK_SCREENSHOTS")
     alert_id = live["alert_id"]
     with LiveServer(env.app) as server, sync_playwright() as pw:
@@ -87,7 +119,7 @@ def test_duty_officer_in_a_real_browser(broker, rds) -> None:  # type: ignore[no
         page.click("button[type=submit]")
         expect(page.locator("#alerts")).to_be_visible()
         expect(page.locator("#live")).to_have_text("实时更新中")
-        assert page.locator("#alerts tbody tr").count() == 4
+        assert page.locator("#alerts tbody tr").count() == 5
 
         env.store.apply([live])  # the stream publishes an escalation: it moves to the top, live
         row = page.locator(f"#alerts tbody tr[data-id='{alert_id}']")
@@ -100,7 +132,13 @@ def test_duty_officer_in_a_real_browser(broker, rds) -> None:  # type: ignore[no
 
         row.locator("a").click()
         expect(page.locator("h1.headline")).to_contain_text("某健身（浦东店）")
-        expect(page.locator("ul.tickets")).to_contain_text("SH202503040013")  # the evidence
+        expect(page.locator("#evidence")).to_contain_text("SH202503040013")  # the evidence, in full, masked
+        expect(page.locator("#evidence")).to_contain_text("要求退还剩余课时费用")
+        expect(page.locator("#evidence")).to_contain_text("电话＊＊＊＊＊＊＊＊＊＊＊")
+        assert "13900000001" not in page.content() and "王芳" not in page.content()
+        expect(page.locator("#similar")).to_contain_text("同一经营者")  # 类案推送: last month's episode
+        expect(page.locator("#similar")).to_contain_text("研判属实")
+        expect(page.locator("#similar")).to_contain_text("责令整改")
         assert page.locator("svg.chart rect").count() == 3  # open, update, escalation
 
         page.fill("#form-ack input[name=reason]", "已派员核查")
