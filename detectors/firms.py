@@ -302,6 +302,9 @@ class FirmJudge:
             lp = _log_sf(n, pr, pmean)
             if lp < lb and _log_sf(n_wo, pr, pmean * keep) < ls:
                 out.append(Measure("peer_volume", n, round(pmean, 2), _score(lp), f"{len(peer_counts)} peers"))
+        # Shares are judged against its past without its busiest days: a burst there (a group
+        # dispute about one issue) says nothing of its usual mix.
+        calm = sorted(past, key=lambda d: d.claims)[:max(0, len(past) - self.spread_days)]
         # issue mix: the most frequent recent issue vs its past share, shrunk toward its category's
         issues: dict[str, list[int]] = {}
         for i, d in enumerate(recent):
@@ -315,8 +318,8 @@ class FirmJudge:
             wo = sorted(range(days), key=lambda i: -per_day[i])[:self.spread_days]
             x_wo = x - sum(per_day[i] for i in wo)
             t_wo = sum(total) - sum(total[i] for i in wo)
-            past_total = sum(sum(d.issues.values()) for d in past)
-            past_x = sum(d.issues.get(top, 0) for d in past)
+            past_total = sum(sum(d.issues.values()) for d in calm)
+            past_x = sum(d.issues.get(top, 0) for d in calm)
             # Its share of the issue: its category's firms' spread of shares (the prior), then its own past.
             a0, b0 = priors.issue(v.firm.category, top)
             a, b = a0 + past_x, b0 + past_total - past_x
@@ -327,9 +330,10 @@ class FirmJudge:
         # share of claims among all its tickets (complaints and reports vs consultations)
         cons = [d.consultations for d in recent]
         total_t = n + sum(cons)
-        past_all = hist + sum(d.consultations for d in past)
+        calm_claims = sum(d.claims for d in calm)
+        past_all = calm_claims + sum(d.consultations for d in calm)
         a0, b0 = priors.claim_share(v.firm.category)
-        a, b = a0 + hist, b0 + past_all - hist
+        a, b = a0 + calm_claims, b0 + past_all - calm_claims
         lp = _log_bb_sf(n, total_t, a, b)
         t_wo = total_t - sum(recent[i].claims + cons[i] for i in by_claims)
         if total_t > n and lp < lb and _log_bb_sf(n_wo, t_wo, a, b) < ls:
@@ -340,8 +344,8 @@ class FirmJudge:
             big = [sum(1 for a in d.amounts if a > cut) for d in recent]
             k = sum(big)
             with_amount = sum(len(d.amounts) for d in recent)
-            past_big = sum(1 for d in past for a in d.amounts if a > cut)
-            past_with = sum(len(d.amounts) for d in past)
+            past_big = sum(1 for d in calm for a in d.amounts if a > cut)
+            past_with = sum(len(d.amounts) for d in calm)
             # Its share of large sums: its category's firms' spread of shares (the prior), then its own past.
             a0, b0 = priors.amount(v.firm.category)
             a, b = a0 + past_big, b0 + past_with - past_big
