@@ -5,28 +5,37 @@ Judged once a day (:meth:`FirmJudge.judge` at a local midnight) over the last
 Each firm keeps one record per local day (complaints, reports, consultations, money
 involved, tickets per issue and per product) for ``history_days`` (56).
 
-What is judged, each as a tail probability against a false-alarm budget
-(``false_alarms_per_day`` spread over every (firm, measure) judged that day):
+A firm is judged when it has ``min_claims`` (6) claims in the window and the records
+reach ``min_past_days`` (14) before it. What is judged, each as a tail probability
+against a false-alarm budget (``false_alarms_per_day`` spread over every (firm, measure)
+judged that day):
 
 =================  =========================================================================
 measure            observed vs expected
 =================  =========================================================================
-``volume``         claims (complaints + reports) in the recent window vs a Gamma-Poisson
+``volume``         claims (complaints + reports) in the window vs a Gamma-Poisson
                    expectation: the firm's own earlier days, with its peers' rate (same
-                   category and district, ``detectors.baseline.Prior``) as the prior;
-                   Negative Binomial tail (``detectors.tail``)
-``peer_volume``    the same count vs its peers' recent counts (NB fitted by moments over
-                   the peers, the firm left out)
-``issue_mix``      its most frequent recent issue vs the share that issue had in its own
-                   past, shrunk toward the peers' share (Poisson tail)
-``claim_share``    claims among all its tickets (complaints vs consultations) vs its past and peers'
-``amount``         tickets involving more money than the peers' 90th percentile vs the one
-                   in ten expected
+                   category and district; a Gamma fitted by moments over them) as the
+                   prior, times its category's city-wide move between its past and the
+                   window (the firm left out: a season lifts every firm of a category);
+                   Negative Binomial tail (``detectors.tail``), its shape capped by how
+                   much firms' rates drift between fortnights
+``peer_volume``    the same count vs its peers' counts in the window (NB fitted by moments
+                   over the peers, the firm left out); never enough alone (a big firm
+                   always departs from its peers)
+``issue_mix``      its most frequent issue in the window vs that issue's share in its past
+``claim_share``    claims among all its tickets (complaints and reports vs consultations)
+``amount``         claims naming more money than its category's 90th percentile sum
 =================  =========================================================================
 
-A measure fires only when it still fires with the busiest day of the window left out:
-that is what makes the firm a repeat offender rather than a spike. Everything is a
-function of the day records, so batching and arrival order do not matter.
+The three shares are Beta-Binomial tails: the firm's share is a Beta whose prior is fitted
+by moments over its category's firms (how much they differ) and updated by its own past
+without its busiest days (a burst there says nothing of its usual mix).
+
+A measure fires only when it still fires, at ``spread_p`` (0.001), with the window's
+``spread_days`` (3) busiest days left out: that is what makes the firm a repeat offender
+rather than a spike or a group dispute of a day or two. Everything is a function of the
+day records, so batching and arrival order do not matter.
 
 >>> j = FirmJudge()
 >>> day0 = 20000                                    # local day number

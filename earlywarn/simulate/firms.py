@@ -7,8 +7,8 @@ district), in one of three ways:
 ===============  ===========================================================================
 family           what is added from its onset to the scenario's end (per day, weekly rhythm)
 ===============  ===========================================================================
-``volume``       claims at 3-6 times its own rate, and at least one a day more
-``issue_mix``    claims on one issue the firm rarely had, about its own rate again (≥ 0.8/day)
+``volume``       claims at 3-6 times its own rate, and at least two a day more
+``issue_mix``    claims on one of its sector's rarer issues, about its own rate again (≥ 1.5/day)
 ``amount``       claims naming 6-15 times its sector's median sum, 0.8 times its rate (≥ 1.5/day)
 ===============  ===========================================================================
 
@@ -17,8 +17,11 @@ Decoys, which must not be found (``abnormal`` False):
 - ``decoy_spike``: one day's burst at a firm (15-40 claims in 2-6 hours), then nothing
   more: a group dispute, not a repeat offender;
 - ``decoy_big``: the busiest platforms, far above any peer and steady (nothing added);
-- ``decoy_season``: every firm of one sector (旅游 or 教育培训) at 1.8-2.5 times its rate
-  from the same kind of onset on: a season, not a firm.
+- ``decoy_season``: every firm of one sector (旅游 or 教育培训) at 1.8-2.5 times its usual
+  tickets (consultations too) from the same kind of onset on: a season, not a firm.
+
+A scenario with them needs 29 days or more (two weeks of past, two of offending); the
+evaluation (``earlywarn eval --family firms``) runs six weeks.
 
 Each case is a :class:`FirmCase` naming the firm keys the engine derives (its USCC, and
 ``name:`` + its normalised name for tickets with a malformed id). Planned from its own
@@ -90,8 +93,8 @@ def plan_firms(sim: _ScenarioState) -> tuple[list[tuple[int, dict[str, Any]]], t
     def onset() -> int:  # two to three weeks before the end
         return rng.randint(max(first + 14, last - 20), last - 13)
 
-    def claims(f: _Firm, day: int, per_day: float, **kw: Any) -> None:  # per_day: claims, or with
-        # consultations=True, firm-bearing tickets of every kind in their usual proportions
+    def claims(f: _Firm, day: int, per_day: float, **kw: Any) -> None:
+        """*per_day* claims about *f* on *day* (with ``consultations=True``: tickets of every kind)."""
         midnight = sim._midnight0 + day * _DAY
         for _ in range(_poisson(rng, per_day * WEEKDAY_VOLUME[sim._date_of(day).weekday()])):
             ts = midnight + _pick(rng, range(24), hour_cum) * _HOUR + rng.randrange(_HOUR)
