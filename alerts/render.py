@@ -21,7 +21,7 @@ from detectors.decisions import (
     UPDATE,
     Decision,
 )
-from schemas.alerts import SHANGHAI, rfc3339
+from schemas.alerts import SHANGHAI, AlertType, rfc3339
 from schemas.regions import district_name
 
 _TYPE_NAME = {
@@ -29,6 +29,7 @@ _TYPE_NAME = {
     CONCENTRATED_DEMAND: "集中诉求预警",
     TERM_SURGE: "热词突增提示",
     ABNORMAL_COMPLAINANT: "异常投诉举报人提示",
+    AlertType.ABNORMAL_FIRM: "异常涉诉企业提示",
 }
 _SEVERITY_NAME = {"info": "一般", "warning": "较重", "critical": "严重"}
 
@@ -58,6 +59,8 @@ def summary(d: Decision) -> str:
     head = f"【{_TYPE_NAME.get(d.type, d.type)}·{severity}】"
     if d.type == ABNORMAL_COMPLAINANT:
         return _complainant_summary(d, head)
+    if d.type == AlertType.ABNORMAL_FIRM:
+        return _firm_summary(d, head, where)
     if d.status == RESOLVED:
         return (
             f"{head}“{d.label}”{where}自{_local(d.window_end)}起已连续24小时未见异常，"
@@ -107,6 +110,22 @@ def _complainant_summary(d: Decision, head: str) -> str:
         f"涉及{d.firms}家经营主体，触发：{reasons}。已列入投诉举报异常名录观察：其诉求照常登记办理、计入总量，"
         f"但不计入群体纠纷人数和证据。请核实后确认；如属正常消费者，可解除标记"
         f"（earlywarn complainant clear {d.key} --who 姓名 --why 理由），解除后重新研判。"
+    )
+
+
+def _firm_summary(d: Decision, head: str, where: str) -> str:
+    # What departs and by how much is in the top terms (detectors.firm_stage.departure).
+    if d.status == RESOLVED:
+        return (f"{head}“{d.label}”{where}自{_local(d.window_end)}起连续多日未见持续异常，本次提示解除。"
+                f"请在处置记录中登记约谈、指导或检查结果。")
+    grew = "提示更新：" if d.status == UPDATE else ""
+    money = f"，涉及金额{_money(d.amount)}" if d.amount > 0 else ""
+    issue = f"主要问题为“{d.top_issue}”。" if d.top_issue else ""
+    return (
+        f"{head}{grew}“{d.label}”{where}在{_span(d)}内被{d.distinct_complainants}名消费者投诉举报{d.observed}件"
+        f"{money}，按其自身以往（已计同类行业同期变化）通常约{d.expected:g}件。持续数周偏离："
+        f"{'；'.join(d.top_terms) or '多项指标'}。{issue}属持续性异常而非单日突发，建议属地市场监管所约谈经营者、"
+        f"开展行政指导，必要时列为重点监管对象并生成现场检查任务。"
     )
 
 

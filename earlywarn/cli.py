@@ -92,6 +92,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if settings.complainants == "on":  # a worker would silently give other alerts than detect
         raise CliError("EARLYWARN_COMPLAINANTS=on is for `earlywarn detect` only so far: the stream does not "
                        "judge complainants yet; unset it for the worker")
+    if settings.firms == "on":
+        raise CliError("EARLYWARN_FIRMS=on is for `earlywarn detect` only so far: the stream does not judge "
+                       "abnormal firms yet; unset it for the worker")
     return run_worker(settings, connect_timeout=args.connect_timeout)
 
 
@@ -296,13 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("eval", help="score detection on the simulator's scenario suite")
     sp.add_argument("--seeds", default="holdout", type=_seeds,
                     help="'holdout' (default), 'tuning', or a list like 1,2,3")
-    sp.add_argument("--days", type=float, default=28.0, help="event time per scenario")
+    sp.add_argument("--days", type=float, default=None,
+                    help="event time per scenario (default 28; firms: 42, four weeks of past before the last two)")
     sp.add_argument("--per-day", type=float, default=6000.0, help="background tickets per day")
     sp.add_argument("--jobs", type=int, default=2, help="scenarios run in parallel")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
-    sp.add_argument("--family", choices=("scenarios", "complainants"), default="scenarios",
+    sp.add_argument("--family", choices=("scenarios", "complainants", "firms"), default="scenarios",
                     help="scenarios (default): the incident suite; complainants: templated claimants and "
-                         "claimant rings through detect with EARLYWARN_COMPLAINANTS=on (default seeds: fresh ones)")
+                         "claimant rings through detect with EARLYWARN_COMPLAINANTS=on; firms: repeat offenders "
+                         "and their decoys judged daily as detect does with EARLYWARN_FIRMS=on (default seeds: "
+                         "fresh ones)")
 
     sp.add_argument("--feedback", metavar="FILE",
                     help="instead: write the desk's staff verdicts as labelled outcomes (JSON Lines; - for stdout) "
@@ -313,6 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
             from desk.feedback import cmd_feedback
 
             return cmd_feedback(a)
+        a.days = a.days if a.days is not None else 42.0 if a.family == "firms" else 28.0
+        if a.family == "firms":
+            from earlywarn.evalfirms import eval_family as eval_firms
+
+            if a.seeds == _seeds("holdout"):  # not given: the family's own fresh seeds
+                a.seeds = ()
+            return eval_firms(a)
         if a.family == "complainants":
             from earlywarn.evalcomplainants import eval_family
 

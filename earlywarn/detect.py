@@ -78,6 +78,10 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
     (``EARLYWARN_COMPLAINANTS=on``), *cleared* (pseudonym -> {at, who, why}: staff's
     clearings) is honoured and *on_flags* gets the flags in force at the end.
     """
+    if settings.firms == "on":  # abnormal firms, judged beside the engine over the same lines
+        yield from firm_alerts(lines, settings, batch=batch, on_reject=on_reject, stats=stats, enricher=enricher,
+                               workers=workers, cleared=cleared, on_flags=on_flags)
+        return
     stats = stats if stats is not None else DetectStats()
     enricher = enricher or Enricher(settings.secret())
     stage = complainant_stage(settings)
@@ -128,6 +132,58 @@ def complainant_stage(settings: Settings) -> ComplainantStage | None:
     from detectors.complainant_stage import ComplainantStage
 
     return ComplainantStage()
+
+
+def firm_alerts(lines: Iterable[bytes], settings: Settings, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """``detect`` with abnormal firms (``EARLYWARN_FIRMS=on``): every line the engine reads is
+    decoded once more here, in this process, and fed to ``detectors.firm_stage``, which
+    judges each local midnight the lines' watermark passes (their front less the allowed
+    lateness, as the engine's). Its alerts go out just before the first engine alert raised
+    after them, the rest at the end: a function of the lines, whatever ``workers`` is.
+    """
+    from dataclasses import replace
+    from datetime import datetime
+
+    from detectors.firm_stage import FirmStage
+    from detectors.firms import FirmJudge, FirmTicket
+    from detectors.front import Front
+    from detectors.windows import bucket_of, bucket_start
+    from schemas.normalise import pseudonym
+    from schemas.tickets import Ticket, decode
+
+    stage = FirmStage(FirmJudge(false_alarms_per_day=settings.false_alarms_per_day))
+    front = Front()
+    secret, lateness = settings.secret(), settings.lateness_seconds
+    max_bytes, not_after = settings.max_message_bytes, time.time() + settings.max_future_seconds
+    ready: deque[Decision] = deque()
+    stats = kwargs.get("stats") or DetectStats()
+    kwargs["stats"] = stats
+
+    def watch(lines: Iterable[bytes]) -> Iterator[bytes]:
+        for raw in lines:
+            if raw.strip():
+                for t in decode(raw.rstrip(b"\r\n"), max_bytes=max_bytes, not_after=not_after):
+                    if isinstance(t, Ticket):
+                        front.add(t.ts)
+                        ft = FirmTicket.from_ticket(t, pseudonym(secret, t.complainant_id, t.complainant_phone))
+                        if ft is not None:
+                            stage.add((ft,))
+                if front.value is not None:
+                    ready.extend(stage.advance(front.value - lateness))
+            yield raw
+
+    def due(until: float) -> Iterator[dict[str, Any]]:
+        while ready and ready[0].raised_at <= until:
+            stats.alerts += 1
+            yield render(ready.popleft())
+
+    for alert in detect(watch(lines), replace(settings, firms="off"), **kwargs):
+        yield from due(datetime.fromisoformat(alert["raised_at"]).timestamp())
+        yield alert
+    reach = front.reach
+    if reach is not None:  # as the engine ends: at the end of the newest 15-minute bucket
+        ready.extend(stage.advance(bucket_start(bucket_of(reach) + 1)))
+    yield from due(float("inf"))
 
 
 def _chunks(lines: Iterable[bytes], size: int) -> Iterator[list[bytes]]:

@@ -94,6 +94,9 @@ class SimConfig:
     # Claimant rings (opt-in; 0 leaves every other config's output unchanged): groups of
     # 3-6 people who each file 2-4 claims from one shared template against different firms.
     rings: int = 0
+    # Abnormal firms (opt-in; 0 changes nothing): n repeat offenders of each kind and their
+    # decoys (earlywarn.simulate.firms; ``Simulation.firm_cases`` labels them).
+    abnormal_firms: int = 0
     bad_firm_id_rate: float = 0.05
 
     def __post_init__(self) -> None:

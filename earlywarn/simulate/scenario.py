@@ -13,6 +13,7 @@ from typing import Any
 
 from earlywarn.simulate.background import _BackgroundPlanner
 from earlywarn.simulate.draws import _anonymous, _cum, _scramble
+from earlywarn.simulate.firms import plan_firms
 from earlywarn.simulate.planners import _FamilyPlanners
 from earlywarn.simulate.population import _Firm, _make_firms
 from earlywarn.simulate.records import Incident, SimConfig
@@ -63,13 +64,14 @@ class Simulation(_BackgroundPlanner, _FamilyPlanners):
         background = self._plan_background(rng)
         planned = self._plan_incidents(rng)
         ring_tickets, self.claimant_rings = plan_rings(self)  # (): none unless cfg.rings asks
+        firm_tickets, self.firm_cases = plan_firms(self)  # (): none unless cfg.abnormal_firms asks
         self._plan: list[tuple[int, int, int, int, int, dict[str, Any] | None]] = background
         order = len(background)
         for p in planned:
             for ts, t in zip(p.ts, p.tickets, strict=True):
                 self._plan.append((ts, order, -1, -1, -1, t))
                 order += 1
-        for ts, t in ring_tickets:
+        for ts, t in ring_tickets + firm_tickets:
             self._plan.append((ts, order, -1, -1, -1, t))
             order += 1
         self._plan.sort()  # (ts, order) decide: order is unique, so payloads are never compared
