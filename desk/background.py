@@ -2,7 +2,9 @@
 
 Subclasses open their clients (the group's consumer first) and take one poll's records; the loop runs until
 ``close``, and a failure is kept in ``failed`` (``/health`` answers 503) instead of being
-lost with the thread.
+lost with the thread. A Redis outage is not a failure: the poll it could not store is read
+again (the consumer seeks back to it) once Redis answers, with backoff in between, as the
+alert consumer does (``desk.consumer``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any
+
+from alerts.notify.service import rewind
+from alerts.redis_client import OUTAGE, Backoff
 
 log = logging.getLogger("earlywarn.desk")
 
@@ -44,7 +49,11 @@ class ConsumerThread:
         batches = consumer.poll(timeout_ms=500, max_records=500)
         records = [rec for recs in batches.values() for rec in recs]
         if records:
-            self.take(records, *rest)
+            try:
+                self.take(records, *rest)
+            except OUTAGE:
+                rewind(consumer, batches)
+                raise
             consumer.commit()
         return len(records)
 
@@ -52,8 +61,15 @@ class ConsumerThread:
         clients: tuple[Any, ...] = ()
         try:
             clients = self._clients()
+            backoff = Backoff()
             while not self.stop.is_set():
-                self.step(*clients)
+                try:
+                    self.step(*clients)
+                except OUTAGE as exc:
+                    log.warning("desk: %s: Redis does not answer (%s); reading the batch again", self.name, exc)
+                    self.stop.wait(backoff.next())
+                    continue
+                backoff.reset()
         except BaseException as exc:  # noqa: BLE001 - kept: /health answers 503
             log.exception("desk: %s failed", self.name)
             self.failed = exc

@@ -310,6 +310,41 @@ def test_the_desk_rebuilds_its_store_from_the_topic_when_redis_comes_back_empty(
         server.stop()
 
 
+def test_the_desks_ticket_consumer_rides_out_an_outage_and_stores_what_came_meanwhile(broker: Any, tmp_path: Any) -> None:
+    from desk.tickets import TicketConsumer, TicketStore
+    from tests.test_desk.test_tickets import ticket
+
+    server = RedisServer(tmp_path).start()
+    topic = f"tickets-{uuid.uuid4().hex[:8]}"
+    s = desk_settings({}, redis_url=server.url, prefix=DESK, broker=broker.bootstrap, topic_tickets=topic,
+                      group_id=f"desk-{topic}", session_timeout=6.0, pseudonym_secret="k")
+    tickets = TicketStore(client(server.url), DESK, s.ticket_days)
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
+
+    def send(*ts: dict[str, Any]) -> None:
+        for t in ts:
+            producer.send(topic, orjson.dumps(t))
+        producer.flush()
+
+    send(ticket(1), ticket(2))
+    consumer = TicketConsumer(s, tickets)
+    consumer.start()
+    try:
+        wait_for(lambda: consumer.stored == 2, "the first tickets", 30)
+        server.kill()
+        send(ticket(3))  # comes while Redis is away
+        time.sleep(2.0)  # the consumer polls it and cannot store it
+        server.start()
+        wait_for(lambda: consumer.stored == 3, "the ticket read again once Redis answers", 30)
+        assert consumer.failed is None and tickets.get("SH000003") is not None
+    finally:
+        producer.close()
+        consumer.close()
+        server.stop()
+
+
 def test_a_full_board_queue_drops_the_oldest_and_counts_them(tmp_path: Any) -> None:
     from prometheus_client import CollectorRegistry
     from prometheus_client import Counter as PromCounter
