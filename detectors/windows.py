@@ -106,6 +106,18 @@ class Episode:
     last_severity: str
     last_data_bucket: int  # the last tick it was found anomalous; quiet is counted from here
     last_observed: int = 0
+    # The episode as a whole, folded in as it goes (its buckets are pruned before it resolves):
+    # its peak, everyone in it, its first evidence ids, the buckets folded in so far, its last terms.
+    peak: int = 0
+    people: set[str] = field(default_factory=set)
+    ids: list[str] = field(default_factory=list)
+    folded_to: int = -1
+    terms: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.people, set):  # stored as a sorted list (detectors.wire)
+            self.people = set(self.people)
+        self.terms = tuple(self.terms)
 
 
 @dataclass(slots=True)

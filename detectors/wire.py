@@ -34,7 +34,8 @@ Stored key state (``encode_key`` / ``decode_key``)::
      "lt": learned to, "fb": first bucket, "pj": peer rate | None,
      "ep": {"type|subject key": [Episode's fields in order]}}
 
-  older states: buckets of nine fields (no label, category), no "pj".
+  older states: buckets of nine fields (no label, category), no "pj", episodes of ten
+  fields (no peak, people, ids, folded_to, terms: they start empty).
 
 Partition clock (``encode_clock`` / ``decode_clock``)::
 
@@ -223,7 +224,8 @@ def encode_key(s: KeyState) -> dict[str, Any]:
         "bc": s.base_count, "bp": s.base_people, "be": s.base_exposure, "bi": s.base_issues,
         "lt": s.learned_to, "fb": s.first_bucket, "pj": s.peer,
         "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
-                   e.last_people, e.last_severity, e.last_data_bucket, e.last_observed]
+                   e.last_people, e.last_severity, e.last_data_bucket, e.last_observed,
+                   e.peak, sorted(e.people), e.ids, e.folded_to, list(e.terms)]
                for k, e in s.episodes.items()},
     }
 
