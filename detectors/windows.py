@@ -27,6 +27,10 @@ BUCKET_SECONDS = 900  # 15 minutes: fine enough for a two-hour detection delay
 BUCKETS_PER_DAY = 86400 // BUCKET_SECONDS
 MAX_IDS_PER_BUCKET = 64  # evidence kept per bucket; an alert carries at most 200
 MAX_COUNTER = 24  # distinct terms / firms / issues / districts kept per bucket
+# A delta's person for a ticket with no identity (no id, phone or name): it keeps the
+# delta's people aligned with its ids (``detectors.wire.without_tickets``); a bucket's
+# people never hold it, so such a ticket counts as a ticket and as evidence, not as a person.
+NO_ONE = ""
 
 
 def bucket_of(ts: float) -> int:
@@ -84,7 +88,9 @@ class Bucket:
         are made by one."""
         _, n, people, ids, terms, firms, issues, districts, amount, label, category = d
         cap = 2 * MAX_COUNTER
-        return cls(n, set(people), ids if len(ids) <= MAX_IDS_PER_BUCKET else ids[:MAX_IDS_PER_BUCKET],
+        who = set(people)
+        who.discard(NO_ONE)
+        return cls(n, who, ids if len(ids) <= MAX_IDS_PER_BUCKET else ids[:MAX_IDS_PER_BUCKET],
                    terms if len(terms) <= cap else _heavy(terms),
                    firms if len(firms) <= cap else _heavy(firms),
                    issues if len(issues) <= cap else _heavy(issues),
@@ -193,6 +199,7 @@ class KeyState:
         b.n += n
         self.counts[i] += n
         b.people.update(people)
+        b.people.discard(NO_ONE)
         room = MAX_IDS_PER_BUCKET - len(b.ids)
         if room > 0:
             b.ids.extend(ids[:room])

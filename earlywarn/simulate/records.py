@@ -95,6 +95,11 @@ class SimConfig:
     # 3-6 people who each file 2-4 claims from one shared template against different firms.
     rings: int = 0
     bad_firm_id_rate: float = 0.05
+    # Tickets with no identity (opt-in, issue 16 item 3; 0 leaves every other config's output
+    # unchanged): a share without complainant_id (half of it without phone and name too), and
+    # bursts of near-identical letters from one sender with no identity (decoys).
+    missing_identity_rate: float = 0.0
+    one_sender_bursts: int = 0
 
     def __post_init__(self) -> None:
         if self.days <= 0 or self.tickets_per_day < 0 or self.firms < len(_BIG_FIRMS) + 50:
