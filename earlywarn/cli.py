@@ -137,6 +137,15 @@ def cmd_detect(args: argparse.Namespace) -> int:
             dead.close()
     print(f"detect: {stats.lines} lines, {stats.tickets} tickets, {stats.rejected} rejected, "
           f"{stats.duplicates} duplicate, {stats.expired} expired, {stats.alerts} alert events", file=sys.stderr)
+    print(f"detect: {stats.nobody} tickets with no identity (no complainant id, phone or name: counted as "
+          f"no one); {stats.out_of_order} out of time order, {stats.late} of them late (more than "
+          f"{stats.lateness_seconds:g} s behind a ticket before them)", file=sys.stderr)
+    if stats.mostly_late():
+        print(f"detect: WARNING: {stats.late} of {stats.tickets} tickets ({stats.late / stats.tickets:.0%}) came "
+              f"late, so the windows they belong to were judged before they arrived and these alerts "
+              f"are not to be trusted. Sort the input by received_at (with one UTC offset throughout, "
+              f"`jq -c -s 'sort_by(.received_at)[]' FILE` does), or raise EARLYWARN_LATENESS_SECONDS to "
+              f"cover its disorder, and run detect again.", file=sys.stderr)
     return 0
 
 
@@ -303,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--family", choices=("scenarios", "complainants"), default="scenarios",
                     help="scenarios (default): the incident suite; complainants: templated claimants and "
                          "claimant rings through detect with EARLYWARN_COMPLAINANTS=on (default seeds: fresh ones)")
+    sp.add_argument("--realdata", default="", choices=("", "identity", "source_order"),
+                    help="issue 16's family: the suite's scenarios with what real exports do added "
+                         "(identity: 30%% of tickets without an id and one-sender bursts; source_order: the file "
+                         "grouped by district)")
 
     def _eval(a: argparse.Namespace) -> int:
         if a.family == "complainants":
