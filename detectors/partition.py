@@ -36,6 +36,7 @@ from detectors.decisions import FIRM, Decision
 from detectors.episodes import Episodes
 from detectors.front import Front
 from detectors.judge import Judge
+from detectors.slow import may_build
 from detectors.store import KeyStore, MemoryStore, Stub, TableStore
 from detectors.text import domain_words
 from detectors.windows import BUCKET_SECONDS, BUCKETS_PER_DAY, KeyState, bucket_of, bucket_start
@@ -361,7 +362,8 @@ class PartitionEngine:
                     counts = b.districts
                     s.district = max(sorted(counts), key=counts.__getitem__)
             least = judge.min_people(s) if s.dim == FIRM else min_people  # the key-product watch's groups are smaller
-            if not s.episodes and (s.retained < least or s.count(t, longest) < least):
+            if (not s.episodes and (s.retained < least or s.count(t, longest) < least)
+                    and not (s.days and judging and may_build(s, t))):  # a firm's slow build-up (detectors.slow)
                 # Most keys: too few tickets to matter. Learning waits (it catches up in one
                 # step) but never more than two days, so old buckets are pruned.
                 if t - s.learned_to > 2 * BUCKETS_PER_DAY:

@@ -31,6 +31,9 @@ MAX_COUNTER = 24  # distinct terms / firms / issues / districts kept per bucket
 # delta's people aligned with its ids (``detectors.wire.without_tickets``); a bucket's
 # people never hold it, so such a ticket counts as a ticket and as evidence, not as a person.
 NO_ONE = ""
+# A firm's days (KeyState.days, for detectors.slow): kept this many, each with up to DAY_CAP people.
+KEEP_DAYS = 60
+DAY_CAP = 48
 
 
 def bucket_of(ts: float) -> int:
@@ -158,6 +161,13 @@ class KeyState:
     order: list[int] = field(default_factory=list, repr=False)  # the bucket indices, ascending
     counts: list[int] = field(default_factory=list, repr=False)  # ``slots[i].n``
     slots: list[Bucket] = field(default_factory=list, repr=False)  # the bucket at ``order[i]``
+    # A firm's people by day (day index -> pseudonyms, or -1 for a day of more than DAY_CAP),
+    # folded in from buckets as they are pruned (detectors.slow); None for other dimensions.
+    days: dict[int, Any] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.days is None and self.dim == "firm":
+            self.days = {}
 
     def get(self, bucket: int) -> Bucket | None:
         """The bucket at index *bucket*, if kept."""
@@ -246,7 +256,30 @@ class KeyState:
             return
         i = bisect_left(order, before)
         self.retained -= sum(self.counts[:i])
+        if self.days is not None:
+            self._fold_days(i)
         del order[:i], self.counts[:i], self.slots[:i]
+
+    def _fold_days(self, i: int) -> None:
+        """Fold the people of the buckets before index *i* (about to be pruned) into ``days``."""
+        days = self.days
+        assert days is not None
+        for b, bk in zip(self.order[:i], self.slots[:i]):
+            if not bk.people:
+                continue
+            d = b // BUCKETS_PER_DAY
+            day = days.get(d)
+            if day is None:
+                day = days[d] = set()
+            elif day == -1:  # busy: no longer kept
+                continue
+            day |= bk.people
+            if len(day) > DAY_CAP:
+                days[d] = -1
+        if days:
+            newest = max(days)
+            for d in [d for d in days if d <= newest - KEEP_DAYS]:
+                del days[d]
 
     def renew(self, i: int) -> None:
         """Start afresh from the bucket at index *i*: the buckets before it and all that was
@@ -257,3 +290,5 @@ class KeyState:
         self.base_issues = {}
         self.learned_to = -1
         self.first_bucket = self.order[0] if self.order else -1
+        if self.days is not None:
+            self.days = {}

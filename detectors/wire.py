@@ -32,6 +32,7 @@ Stored key state (``encode_key`` / ``decode_key``)::
      "b": [bucket as a Delta.to_list(), people sorted, ...],
      "bc": base count, "bp": base people, "be": base exposure, "bi": {issue: base count},
      "lt": learned to, "fb": first bucket, "pj": peer rate | None,
+     "dy": {day: [people sorted] | -1}  (a firm's days, detectors.slow; absent when none),
      "ep": {"type|subject key": [Episode's fields in order]}}
 
   older states: buckets of nine fields (no label, category), no "pj", episodes of ten
@@ -223,6 +224,8 @@ def encode_key(s: KeyState) -> dict[str, Any]:
                bk.label, bk.category] for b, bk in zip(s.order, s.slots)],
         "bc": s.base_count, "bp": s.base_people, "be": s.base_exposure, "bi": s.base_issues,
         "lt": s.learned_to, "fb": s.first_bucket, "pj": s.peer,
+        **({"dy": {str(d): sorted(v) if isinstance(v, set) else v for d, v in sorted(s.days.items())}}
+           if s.days else {}),
         "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
                    e.last_people, e.last_severity, e.last_data_bucket, e.last_observed,
                    e.peak, sorted(e.people), e.ids, e.folded_to, list(e.terms)]
@@ -243,6 +246,8 @@ def decode_key(v: dict[str, Any]) -> KeyState:
     s.base_issues = dict(v["bi"])
     s.learned_to, s.first_bucket = v["lt"], v["fb"]
     s.peer = v.get("pj")  # None in states stored before peers
+    if s.days is not None:  # a firm's days (none in states stored before them)
+        s.days = {int(d): set(x) if isinstance(x, list) else x for d, x in v.get("dy", {}).items()}
     s.episodes = {k: Episode(*e) for k, e in v["ep"].items()}
     return s
 

@@ -312,10 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--family", choices=("scenarios", "complainants"), default="scenarios",
                     help="scenarios (default): the incident suite; complainants: templated claimants and "
                          "claimant rings through detect with EARLYWARN_COMPLAINANTS=on (default seeds: fresh ones)")
-    sp.add_argument("--realdata", default="", choices=("", "identity", "source_order"),
+    sp.add_argument("--realdata", default="", choices=("", "identity", "source_order", "slow"),
                     help="issue 16's family: the suite's scenarios with what real exports do added "
                          "(identity: 30%% of tickets without an id and one-sender bursts; source_order: the file "
-                         "grouped by district)")
+                         "grouped by district; slow: disputes building over 2-5 weeks, in 8-week scenarios)")
 
     def _eval(a: argparse.Namespace) -> int:
         if a.family == "complainants":

@@ -428,6 +428,8 @@ class Report:
                 "cross_type": sum(i.cross_type for i in incs),
                 "false_alerts": sum(i.decoy_hits for i in incs),
                 "fooled": sum(i.decoy_hits > 0 for i in incs),  # decoys with at least one false alert
+                # raised before half of its tickets had come (issue 16's test for slow disputes)
+                "before_half": sum(i.delay_tickets is not None and i.delay_tickets <= i.tickets / 2 for i in found),
             })  # fmt: skip
         return out
 
@@ -468,12 +470,14 @@ class Report:
             for r in self.rows()
         ]  # fmt: skip
         fam_head = ("family", "expected", "incidents", "detected", "recall", "delay med h", "delay max h",
-                    "median people", "extra alerts", "cross-type", "false alerts (on decoys)")  # fmt: skip
+                    "median people", "extra alerts", "cross-type", "false alerts (on decoys)",
+                    "raised before half")  # fmt: skip
         fam_rows = [
             (f["family"], f["expected_type"] or "none", _fmt(f["incidents"]), _fmt(f["detected"]), _fmt(f["recall"]),
              _fmt(f["delay_median_hours"], 1), _fmt(f["delay_worst_hours"], 1), _fmt(float(f["people_median"]), 0),
              _fmt(f["redundant_alerts"]), _fmt(f["cross_type"]),
-             f"{f['false_alerts']} (on {f['fooled']})" if f["expected_type"] is None else "-")
+             f"{f['false_alerts']} (on {f['fooled']})" if f["expected_type"] is None else "-",
+             _fmt(f["before_half"]) if f["expected_type"] else "-")
             for f in self.families()
         ]  # fmt: skip
         ts = self.term_surge()

@@ -91,6 +91,7 @@ def holdout(**kwargs: float) -> list[SimConfig]:
 REALDATA: dict[str, dict[str, float]] = {
     "identity": {"missing_identity_rate": 0.3, "one_sender_bursts": 10},
     "source_order": {},
+    "slow": {"slow_disputes": 3, "days": 56},  # eight weeks: a dispute of up to five has history before it
 }
 
 
@@ -102,4 +103,7 @@ def realdata(family: str, seeds: Sequence[int], **kwargs: float) -> list[SimConf
     """
     from dataclasses import replace
 
-    return [replace(c, **REALDATA[family]) for c in suite(seeds, **kwargs)]
+    extra = dict(REALDATA[family])
+    if "days" in extra:
+        kwargs["days"] = max(kwargs.get("days", 28), extra.pop("days"))
+    return [replace(c, **extra) for c in suite(seeds, **kwargs)]

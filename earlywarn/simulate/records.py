@@ -100,6 +100,9 @@ class SimConfig:
     # bursts of near-identical letters from one sender with no identity (decoys).
     missing_identity_rate: float = 0.0
     one_sender_bursts: int = 0
+    # Slow-building disputes (opt-in, issue 16 item 1; 0 leaves other configs unchanged):
+    # 30-70 people against one small firm over 14-35 days, a few a day.
+    slow_disputes: int = 0
 
     def __post_init__(self) -> None:
         if self.days <= 0 or self.tickets_per_day < 0 or self.firms < len(_BIG_FIRMS) + 50:

@@ -18,6 +18,7 @@ from earlywarn.simulate.population import _Firm, _make_firms
 from earlywarn.simulate.records import Incident, SimConfig
 from earlywarn.simulate.rings import plan_rings
 from earlywarn.simulate.senders import plan_senders, sender_labels, strip_identities
+from earlywarn.simulate.slow import plan_slow, slow_labels
 from earlywarn.simulate.rhythm import _DAY, _DISTRICT_WEIGHTS, _ECOMMERCE, _HOUR, _TZ
 from earlywarn.simulate.state import _PAST_DAYS
 from earlywarn.simulate.writer import _Writer
@@ -65,7 +66,8 @@ class Simulation(_BackgroundPlanner, _FamilyPlanners):
         planned = self._plan_incidents(rng)
         ring_tickets, self.claimant_rings = plan_rings(self)  # (): none unless cfg.rings asks
         sender_tickets = plan_senders(self)  # []: none unless cfg.one_sender_bursts asks
-        ring_tickets = ring_tickets + sender_tickets
+        slow_tickets = plan_slow(self)  # []: none unless cfg.slow_disputes asks
+        ring_tickets = ring_tickets + sender_tickets + slow_tickets
         self._plan: list[tuple[int, int, int, int, int, dict[str, Any] | None]] = background
         order = len(background)
         for p in planned:
@@ -92,6 +94,7 @@ class Simulation(_BackgroundPlanner, _FamilyPlanners):
         self.incidents: list[Incident] = [self._label(i, p) for i, p in enumerate(planned)]
         self.incidents += self._festival_labels(ids, by_order)
         self.incidents += sender_labels(self, sender_tickets)
+        self.incidents += slow_labels(self, slow_tickets)
         real = sum(len(i.ticket_ids) for i in self.incidents if i.expected_type is not None)
         self.background_tickets = self.total_tickets - real
 
