@@ -65,19 +65,28 @@ def plan_senders(sim: _ScenarioState) -> list[tuple[int, dict[str, Any]]]:
 
 def sender_labels(sim: _ScenarioState, planned: list[tuple[int, dict[str, Any]]]) -> list[Incident]:
     """The decoy label of each burst (its tickets carry their ids by now)."""
-    bursts: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    return labels(sim, planned, "_sender_burst", DECOY_ONE_SENDER, None,
+                  "one sender by post, no identity, near-identical letters")
+
+
+def labels(sim: _ScenarioState, planned: list[tuple[int, dict[str, Any]]], tag: str, family: str,
+           expected: str | None, description: str) -> list[Incident]:
+    """One firm-keyed label per group of *planned* tickets (grouped by, and stripped of, their *tag*
+    field), once the tickets carry their ids; people are the complainant ids (at least one)."""
+    groups: dict[int, list[tuple[int, dict[str, Any]]]] = {}
     for ts, t in planned:
-        bursts.setdefault(t.pop("_sender_burst"), []).append((ts, t))
+        groups.setdefault(t.pop(tag), []).append((ts, t))
     out = []
-    for k, items in sorted(bursts.items()):
+    for k, items in sorted(groups.items()):
         items.sort(key=lambda x: x[0])
         keys = {firm_key(t) for _, t in items} - {None}
         out.append(Incident(
-            incident_id=f"s{sim.cfg.seed}-{DECOY_ONE_SENDER}-{k + 1}", family=DECOY_ONE_SENDER, expected_type=None,
-            dimension="firm", keys=tuple(sorted(k for k in keys if k)), start_ts=float(items[0][0]),
-            end_ts=float(items[-1][0]), people=1, ticket_ids=tuple(t["ticket_id"] for _, t in items),
-            ticket_ts=tuple(float(ts) for ts, _ in items),
-            description="one sender by post, no identity, near-identical letters",
+            incident_id=f"s{sim.cfg.seed}-{family}-{k + 1}", family=family, expected_type=expected,
+            dimension="firm", keys=tuple(sorted(x for x in keys if x)), start_ts=float(items[0][0]),
+            end_ts=float(items[-1][0]), people=max(1, len({t["complainant_id"] for _, t in items
+                                                            if t.get("complainant_id")})),
+            ticket_ids=tuple(t["ticket_id"] for _, t in items), ticket_ts=tuple(float(ts) for ts, _ in items),
+            description=description,
         ))
     return out
 

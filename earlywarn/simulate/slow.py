@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from earlywarn.simulate.records import Incident, firm_key
+from earlywarn.simulate.records import Incident
+from earlywarn.simulate.senders import labels
 from earlywarn.simulate.rhythm import _DAY, _HOUR
 from earlywarn.simulate.state import _ScenarioState
 from earlywarn.simulate.writer import _Writer
@@ -71,18 +72,5 @@ def plan_slow(sim: _ScenarioState) -> list[tuple[int, dict[str, Any]]]:
 
 def slow_labels(sim: _ScenarioState, planned: list[tuple[int, dict[str, Any]]]) -> list[Incident]:
     """The label of each slow dispute (its tickets carry their ids by now)."""
-    groups: dict[int, list[tuple[int, dict[str, Any]]]] = {}
-    for ts, t in planned:
-        groups.setdefault(t.pop("_slow"), []).append((ts, t))
-    out = []
-    for k, items in sorted(groups.items()):
-        items.sort(key=lambda x: x[0])
-        keys = {firm_key(t) for _, t in items} - {None}
-        out.append(Incident(
-            incident_id=f"s{sim.cfg.seed}-{SLOW_DISPUTE}-{k + 1}", family=SLOW_DISPUTE, expected_type="group_dispute",
-            dimension="firm", keys=tuple(sorted(x for x in keys if x)), start_ts=float(items[0][0]),
-            end_ts=float(items[-1][0]), people=len({t["complainant_id"] for _, t in items}),
-            ticket_ids=tuple(t["ticket_id"] for _, t in items), ticket_ts=tuple(float(ts) for ts, _ in items),
-            description="a dispute that builds over weeks, a few people a day",
-        ))
-    return out
+    return labels(sim, planned, "_slow", SLOW_DISPUTE, "group_dispute",
+                  "a dispute that builds over weeks, a few people a day")
