@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"eval: issue 16 family {family!r}", file=sys.stderr, flush=True)
     else:
         configs = suite(args.seeds, days=args.days, tickets_per_day=args.per_day)
-    print(f"eval: {len(configs)} scenarios (seeds {', '.join(map(str, args.seeds))}), {args.days:g} days "
+    print(f"eval: {len(configs)} scenarios (seeds {', '.join(map(str, args.seeds))}), {configs[0].days:g} days "
           f"at {args.per_day:g} tickets/day each, {args.jobs} in parallel", file=sys.stderr, flush=True)
     reports: list[Report] = []
     total = 0
