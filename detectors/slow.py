@@ -74,8 +74,11 @@ def slow_windows(s: KeyState, t: int, prior: Prior, first_tick: int,
         past = sum(len(day) for d, day in days.items() if watched_from <= d < lo)  # type: ignore[arg-type]
         # and the buckets before the window not folded in yet (a quiet key prunes lazily)
         past += sum(len(bk.people) for bk in s.between(watched_from * BUCKETS_PER_DAY - 1, lo * BUCKETS_PER_DAY - 1))
-        r, mean = predictive(float(past), float(before * BUCKETS_PER_DAY), prior, float(w * BUCKETS_PER_DAY))
-        out.append((w * BUCKETS_PER_DAY, k, min(r, dispersion), mean))
+        _, mean = predictive(float(past), float(before * BUCKETS_PER_DAY), prior, float(w * BUCKETS_PER_DAY))
+        # The shape is the dispersion's, not the Gamma's: a firm with no one before has a
+        # Gamma of almost no shape, under which any number of people over weeks is hardly
+        # surprising. People (not tickets) over days are far less bursty than tickets in hours.
+        out.append((w * BUCKETS_PER_DAY, k, dispersion, mean))
     return out
 
 
