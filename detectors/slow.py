@@ -11,6 +11,12 @@ no complaints before is judged by its peers or the default). The window's own pe
 feed its expectation, as the short windows' learned baseline would let a build-up of weeks
 do. A window is judged only once the days before it are at least as many as its own.
 
+Off unless ``DetectConfig.long_days`` names the windows: on the 6,000-a-day suite
+(issue 16's slow family, 8-week scenarios) it found no slow dispute the short windows
+missed and added false group disputes (see docs/performance.md); on small synthetic
+streams (tests/test_detectors/test_slow.py) it raises a build-up before half its people
+have written. A firm keeps its days only while it is on.
+
 A firm busy enough that one day holds more than ``DAY_CAP`` people keeps only that day's
 count and is not judged over days: its disputes are in hours.
 """
@@ -24,16 +30,16 @@ from detectors.baseline import Prior, predictive
 from detectors.tail import log_nb_sf
 from detectors.windows import BUCKETS_PER_DAY, DAY_CAP, KEEP_DAYS, KeyState
 
-LONG_DAYS: tuple[int, ...] = (3, 7, 30)
+LONG_DAYS: tuple[int, ...] = (3, 7, 30)  # what DetectConfig.long_days was tried with
 SLOW_MIN_PEOPLE = 8  # a slow group: more than a short window's, as chance gathers people over days
 
 
-def may_build(s: KeyState, t: int, min_people: int = SLOW_MIN_PEOPLE) -> bool:
+def may_build(s: KeyState, t: int, long_days: tuple[int, ...], min_people: int = SLOW_MIN_PEOPLE) -> bool:
     """Could a slow finding be made on *s* at *t*? Cheap: tickets over the longest window."""
     days = s.days
     if not days:
         return False
-    lo = t // BUCKETS_PER_DAY - max(LONG_DAYS)
+    lo = t // BUCKETS_PER_DAY - max(long_days)
     # Tickets held up to t (a batch may have brought later ones already: they must not count).
     n = s.count(t, t - lo * BUCKETS_PER_DAY)
     for d, day in days.items():
@@ -44,8 +50,8 @@ def may_build(s: KeyState, t: int, min_people: int = SLOW_MIN_PEOPLE) -> bool:
     return n >= min_people
 
 
-def slow_windows(s: KeyState, t: int, prior: Prior, first_tick: int,
-                 dispersion: float) -> list[tuple[int, int, float, float]]:
+def slow_windows(s: KeyState, t: int, prior: Prior, first_tick: int, dispersion: float,
+                 long_days: tuple[int, ...] = LONG_DAYS) -> list[tuple[int, int, float, float]]:
     """(width in buckets, distinct people, NB shape, mean) of each long window that may be judged at *t*."""
     days = s.days or {}
     if any(isinstance(v, int) for v in days.values()):
@@ -53,7 +59,7 @@ def slow_windows(s: KeyState, t: int, prior: Prior, first_tick: int,
     today = t // BUCKETS_PER_DAY
     watched_from = max(first_tick // BUCKETS_PER_DAY, today - KEEP_DAYS + 1)
     out = []
-    for w in LONG_DAYS:
+    for w in long_days:
         lo = today - w + 1  # the window's first day
         before = lo - watched_from  # whole days watched before it
         if before < w:
@@ -83,10 +89,10 @@ def slow_windows(s: KeyState, t: int, prior: Prior, first_tick: int,
 
 
 def best_slow(s: KeyState, t: int, prior: Prior, first_tick: int, dispersion: float,
-              log_alpha: float, tests: int) -> tuple[int, int, float, float] | None:
+              log_alpha: float, tests: int, long_days: tuple[int, ...]) -> tuple[int, int, float, float] | None:
     """(width, people, mean, log p) of the most surprising long window past the budget, or None."""
     best = None
-    for w, k, r, mean in slow_windows(s, t, prior, first_tick, dispersion):
+    for w, k, r, mean in slow_windows(s, t, prior, first_tick, dispersion, long_days):
         if k <= mean:
             continue
         lp = log_nb_sf(k, r=r, mean=mean)

@@ -162,12 +162,9 @@ class KeyState:
     counts: list[int] = field(default_factory=list, repr=False)  # ``slots[i].n``
     slots: list[Bucket] = field(default_factory=list, repr=False)  # the bucket at ``order[i]``
     # A firm's people by day (day index -> pseudonyms, or -1 for a day of more than DAY_CAP),
-    # folded in from buckets as they are pruned (detectors.slow); None for other dimensions.
+    # folded in from buckets as they are pruned, while the slow windows are on
+    # (DetectConfig.long_days, detectors.slow); else None.
     days: dict[int, Any] | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.days is None and self.dim == "firm":
-            self.days = {}
 
     def get(self, bucket: int) -> Bucket | None:
         """The bucket at index *bucket*, if kept."""

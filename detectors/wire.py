@@ -246,8 +246,8 @@ def decode_key(v: dict[str, Any]) -> KeyState:
     s.base_issues = dict(v["bi"])
     s.learned_to, s.first_bucket = v["lt"], v["fb"]
     s.peer = v.get("pj")  # None in states stored before peers
-    if s.days is not None:  # a firm's days (none in states stored before them)
-        s.days = {int(d): set(x) if isinstance(x, list) else x for d, x in v.get("dy", {}).items()}
+    if "dy" in v:  # a firm's days (detectors.slow), when they are kept
+        s.days = {int(d): set(x) if isinstance(x, list) else x for d, x in v["dy"].items()}
     s.episodes = {k: Episode(*e) for k, e in v["ep"].items()}
     return s
 

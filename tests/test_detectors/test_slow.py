@@ -4,10 +4,13 @@ raised before half of them have written (issue 16, item 1)."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from detectors.aggregate import Enriched
 from detectors.decisions import GROUP_DISPUTE, OPEN
-from tests.test_detectors.test_partition import DAY, T0, background, run
+from tests.test_detectors.test_partition import CFG, DAY, T0, background, run
+
+SLOW = replace(CFG, long_days=(3, 7, 30))  # off by default (detectors.config)
 
 
 def slow(prefix: str, start_day: int, days: int, per_day: int) -> list[Enriched]:
@@ -27,7 +30,7 @@ def slow(prefix: str, start_day: int, days: int, per_day: int) -> list[Enriched]
 
 def test_a_slow_build_up_is_raised_before_half_its_people_have_written() -> None:
     dispute = slow("SLOW", 10, 16, 2)  # 32 people over 16 days, two a day: at most four in any 24 h
-    out = run(background(3, 26) + dispute)
+    out = run(background(3, 26) + dispute, cfg=SLOW)
     raised = [d for d in out if d.status == OPEN and d.type == GROUP_DISPUTE and d.key == "ESTATE"]
     assert raised, "a slow build-up was never raised"
     written = sorted(e.ts for e in dispute)
@@ -37,5 +40,5 @@ def test_a_slow_build_up_is_raised_before_half_its_people_have_written() -> None
 
 
 def test_background_alone_raises_no_slow_dispute() -> None:
-    out = run(background(3, 26))
+    out = run(background(3, 26), cfg=SLOW)
     assert not [d for d in out if d.status == OPEN and d.window_end - d.window_start > DAY]
