@@ -7,10 +7,13 @@ from dataclasses import replace
 
 import orjson
 
+from detectors.aggregate import Enriched
 from detectors.decisions import GROUP_DISPUTE, OPEN
 from detectors.enrich import Enricher
+from detectors.offline import OfflineEngine
+from detectors.windows import bucket_of
 from schemas.tickets import decode
-from tests.test_detectors.test_partition import DAY, T0, background, burst, run
+from tests.test_detectors.test_partition import CFG, DAY, T0, background, burst, route, run
 
 NOBODY = "t:"  # detectors.aggregate.NOBODY: what enrich makes of a ticket with no identity
 
@@ -37,3 +40,22 @@ def test_a_name_stands_in_for_a_missing_id_and_phone() -> None:
     assert people[0] == people[1] != people[2]
     assert people[0].startswith("p_") and people[2].startswith("p_")
     assert people[3] == f"{NOBODY}T3" and people[4] == f"{NOBODY}T4"  # a placeholder is no name
+
+
+def test_a_resent_ticket_with_no_identity_is_taken_out_as_a_ticket_and_counts_as_no_one() -> None:
+    """A delta keeps a place in its people for a ticket with no identity, so a resent copy
+    (taken out by its index, ``detectors.wire.without_tickets``) takes out its own place
+    and no one else's."""
+    at = T0 + 9 * DAY + 10 * 3600
+
+    def letter(tid: str, person: str) -> Enriched:
+        return Enriched(ticket_id=tid, ts=at, district="310115", person=person, firm_key="SHOP",
+                        firm_label="店", category="c", issue="预付卡", amount=1.0, terms=("退费",))
+
+    eng = OfflineEngine(CFG, route)
+    eng.feed([letter("A0", f"{NOBODY}A0"), letter("A1", "p_one")])
+    eng.feed([letter("A0", f"{NOBODY}A0"), letter("A2", "p_two"), letter("A3", f"{NOBODY}A3")])
+    s = eng.engines[route("SHOP")].states["firm:SHOP"]
+    bk = s.get(bucket_of(at))
+    assert bk is not None and bk.n == 4 and sorted(bk.ids) == ["A0", "A1", "A2", "A3"]
+    assert bk.people == {"p_one", "p_two"}
