@@ -2,7 +2,10 @@
 
 The summary is written for a duty officer who will not open the raw tickets: who is
 affected, how many people, against what was expected, over which hours, the main demand
-and words, the money at stake, and what to do next.
+and words, the money at stake, and what to do next. Every count it states is an alert
+field: people in the window (``distinct_complainants``, which is ``observed``) against
+``expected`` people; a resolved event's peak (``observed``) and everyone in the episode
+(``distinct_complainants``) over the episode's span.
 """
 
 from __future__ import annotations
@@ -63,8 +66,9 @@ def summary(d: Decision) -> str:
         return _firm_summary(d, head, where)
     if d.status == RESOLVED:
         return (
-            f"{head}“{d.label}”{where}自{_local(d.window_end)}起已连续24小时未见异常，"
-            f"本次预警（累计{d.distinct_complainants}名消费者）自动解除。请在处置记录中登记结果。"
+            f"{head}“{d.label}”{where}在{_span(d)}的预警期间高峰时{d.observed}名消费者、"
+            f"累计{d.distinct_complainants}名消费者反映问题；自{_local(d.window_end)}起已连续24小时未见异常，"
+            f"本次预警自动解除。请在处置记录中登记结果。"
         )
     grew = "预警升级：" if d.status == UPDATE else ""
     money = f"，涉及金额{_money(d.amount)}" if d.amount > 0 else ""
@@ -72,20 +76,20 @@ def summary(d: Decision) -> str:
     if d.type == GROUP_DISPUTE:
         return (
             f"{head}{grew}“{d.label}”{where}在{_span(d)}内有{d.distinct_complainants}名消费者"
-            f"反映问题，共{d.observed}人次，而该主体同期通常约{d.expected:g}人次{money}。"
+            f"反映问题，而该主体同期通常约{d.expected:g}名{money}。"
             f"{issue}高频词：{terms}。疑似群体纠纷苗头，建议属地市场监管所当日核实经营状况、"
             f"联系经营者负责人并视情生成现场检查任务，做好消费者解释和引导。"
         )
     if d.type == CONCENTRATED_DEMAND:
         return (
             f"{head}{grew}“{d.label}”相关诉求在{_span(d)}内涉及{d.firms}家经营主体、"
-            f"{d.distinct_complainants}名消费者{where}，共{d.observed}人次，同期通常约{d.expected:g}人次{money}。"
+            f"{d.distinct_complainants}名消费者{where}，同期通常约{d.expected:g}名{money}。"
             f"{issue}高频词：{terms}。属跨主体集中诉求，建议相关业务处室研判共性原因"
             f"（产品缺陷、行业做法或平台规则），必要时统一部署排查并发布消费提示。"
         )
     return (
         f"{head}{grew}热词“{d.label}”在{_span(d)}内出现于{d.distinct_complainants}名消费者的诉求中，"
-        f"共{d.observed}次，同期通常约{d.expected:g}次{where}。相关词：{terms}。请关注舆情走向并跟踪是否形成集中诉求。"
+        f"同期通常约{d.expected:g}名{where}。相关词：{terms}。请关注舆情走向并跟踪是否形成集中诉求。"
     )
 
 

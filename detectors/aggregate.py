@@ -15,8 +15,10 @@ from typing import Any
 from detectors.config import DetectConfig
 from detectors.decisions import COUNTED, FIRM, ISSUE, PLATFORM_TERM, PRODUCT, TERM
 from detectors.text import domain_words
-from detectors.windows import bucket_of
+from detectors.windows import NO_ONE, bucket_of
 from detectors.wire import Delta, add_facts, add_home, add_key, delta_message, facts, table_key
+
+NOBODY = "t:"  # the person prefix of a ticket with no identity: "t:<ticket_id>" (detectors.enrich)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +28,7 @@ class Enriched:
     ticket_id: str
     ts: float
     district: str
-    person: str  # pseudonym, or "t:<ticket_id>" when the complainant is unknown
+    person: str  # pseudonym, or NOBODY + ticket id when the complainant is unknown (counted as no one)
     firm_key: str | None = None
     firm_label: str | None = None
     product_key: str | None = None
@@ -76,6 +78,11 @@ class Aggregator:
         b = bucket_of(e.ts)
         terms = e.terms
         person, amount, district, issue = e.person, e.amount, e.district, e.issue
+        # A ticket with no identity is a ticket, not a person: with every one counted as
+        # someone new, one sender by post became a crowd. Its id keeps it in the evidence;
+        # its place in the people list stays (aligned with ids, see wire.without_tickets).
+        if person.startswith(NOBODY):
+            person = NO_ONE
         firm = e.firm_key
         keys = self._keys
         self._tickets[tid] = (facts(amount, district, issue, firm, terms), _anchor(e, terms))

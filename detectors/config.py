@@ -40,6 +40,10 @@ class DetectConfig:
     watch_min_people: int = 5
     large_amount: float = 50_000.0  # CNY in an episode's tickets that raises its severity a step
     dedup_days: float = 2.0  # a ticket id within this much event time of the last tick counts once (at least a window plus lateness)
+    # Slow-building disputes (detectors.slow): a firm also judged over these windows, in days,
+    # e.g. (3, 7, 30). Off: on the 6,000-a-day suite they added false disputes and found none
+    # the short windows missed (issue 16, item 1: not done).
+    long_days: tuple[int, ...] = ()
 
     @property
     def longest(self) -> int:

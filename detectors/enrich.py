@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.aggregate import Aggregator, Enriched
+from detectors.aggregate import NOBODY, Aggregator, Enriched
 from detectors.front import Front
 from detectors.text import Segmenter
-from schemas.normalise import firm_key, is_placeholder, pseudonym, text_key
+from schemas.normalise import firm_key, is_placeholder, name_pseudonym, pseudonym, text_key
 from schemas.tickets import Rejection, Ticket, decode
 
 
@@ -42,7 +42,8 @@ class Enricher:
                 ticket_id=t.ticket_id,
                 ts=t.ts,
                 district=t.district_code,
-                person=pseudonym(secret, t.complainant_id, t.complainant_phone) or f"t:{t.ticket_id}",
+                person=(pseudonym(secret, t.complainant_id, t.complainant_phone)
+                        or name_pseudonym(secret, t.complainant_name) or f"{NOBODY}{t.ticket_id}"),
                 firm_key=(fk := firm_key(t.firm_id, t.firm_name)),
                 # Labels as staff read them: the name as given, without stray outer spaces.
                 firm_label=_firm_label(t.firm_name, fk),
@@ -90,6 +91,8 @@ class Taken:
     claims: list[Any] = field(default_factory=list)  # detectors.complainants.Claim, when asked for
     board_tickets: list[Any] = field(default_factory=list)  # detectors.boards.BoardTicket, when asked for
     duplicates: int = 0  # tickets whose id the batch already had (counted once)
+    nobody: int = 0  # tickets with no identity (no id, phone or name): counted as no one
+    times: list[float] = field(default_factory=list)  # the valid tickets' event times, in input order
 
 
 def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
@@ -109,6 +112,7 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
     fronts: dict[str, Front] = {}
     tally: dict[tuple[str, str], int] = {}
     valid: list[Ticket] = []
+    times: list[float] = []
     for i, payload in enumerate(payloads):
         src = "0" if sources is None else sources[i]
         front = fronts.get(src) or fronts.setdefault(src, Front())
@@ -117,6 +121,7 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
                 rejected.append((i, r))
                 continue
             valid.append(r)
+            times.append(r.ts)
             kd = (r.kind.value, r.district_code)
             tally[kd] = tally.get(kd, 0) + 1
             front.add(r.ts)
@@ -125,16 +130,19 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
     add = aggregator.add
     before = aggregator.duplicates
     enriched = enricher.enrich(valid)
+    nobody = 0
     for e in enriched:
         add(e)
+        if e.person.startswith(NOBODY):
+            nobody += 1
     newest = {src: f.newest for src, f in fronts.items() if f.newest}
     taken = Taken(len(valid), rejected, aggregator.drain({}), newest, tally,
-                  duplicates=aggregator.duplicates - before)
+                  duplicates=aggregator.duplicates - before, nobody=nobody, times=times)
     if claims:  # what the abnormal-complainant judge reads: claims by known people, pseudonymised
         from detectors.complainants import CLAIM_KINDS, Claim
 
         taken.claims = [Claim.from_ticket(t, e.person) for t, e in zip(valid, enriched)
-                        if t.kind.value in CLAIM_KINDS and not e.person.startswith("t:")]
+                        if t.kind.value in CLAIM_KINDS and not e.person.startswith(NOBODY)]
     if boards:  # what the top-10 boards count (detectors.boards): the keys and terms ingest derived
         from detectors.boards import BoardTicket
 

@@ -26,7 +26,7 @@ from detectors.decisions import (
     WARNING,
     Decision,
 )
-from detectors.evidence import Exclusion, Exclusions, gather
+from detectors.evidence import Exclusion, Exclusions, fold, gather
 from detectors.judge import Finding
 from detectors.scores import score_of_log_p
 from detectors.watch import Watch
@@ -64,13 +64,16 @@ class Episodes:
             status = OPEN
         else:
             ep.last_data_bucket = t
+            status = UPDATE
+        fold(s, ep, t, f.issue, self._excluded(f.type, t))
+        ep.peak = max(ep.peak, f.observed)
+        if status == UPDATE:
             grew = f.observed >= ep.last_people * self.config.update_growth
             worse = SEVERITY_RANK[severity] > SEVERITY_RANK[ep.last_severity]
             if not (grew or worse):
                 return []
             ep.last_people = max(ep.last_people, f.observed)
             ep.last_severity = severity if worse else ep.last_severity
-            status = UPDATE
         ep.last_observed = f.observed
         return [self._decision(s, ep, t, f, status, severity)]
 
@@ -88,17 +91,20 @@ class Episodes:
         return self.exclusions.at(bucket_start(t)) if type_ == GROUP_DISPUTE and self.exclusions else None
 
     def _decision(self, s: KeyState, ep: Episode, t: int, f: Finding, status: str, severity: str) -> Decision:
-        ev = gather(s, ep.start_bucket, t, f.issue, self._excluded(f.type, t))
+        exclude = self._excluded(f.type, t)
+        ev = gather(s, ep.start_bucket, t, f.issue, exclude)
         # Bonferroni over the windows tried; the score keeps its order however small p gets.
         log_p = min(0.0, f.log_p + math.log(len(self.config.windows)))
+        ep.terms = ev.terms if s.dim != TERM else (s.key, *[x for x in ev.terms if x != s.key][:7])
+        # People are the window's (observed), as the contract says; the evidence is the episode's.
         return Decision(
             alert_id=ep.alert_id, type=f.type, status=status, severity=severity,
             dimension=f.dimension, key=f.subject_key, label=f.label or f.subject_key,
             district_code=ev.district,
             window_start=bucket_start(t - f.width + 1), window_end=bucket_start(t + 1),
             raised_at=bucket_start(t + 1), observed=f.observed, expected=round(f.expected, 3),
-            score=score_of_log_p(log_p), distinct_complainants=ev.people, ticket_ids=ev.ids,
-            top_terms=ev.terms if s.dim != TERM else (s.key, *[x for x in ev.terms if x != s.key][:7]),
+            score=score_of_log_p(log_p), distinct_complainants=f.observed, ticket_ids=_ids(ep, exclude),
+            top_terms=ep.terms,
             firms=ev.firms, amount=ev.amount, top_issue=f.issue or ev.issue,
         )
 
@@ -127,16 +133,33 @@ def severity_of(f: Finding, buckets: list[Any], watch: Watch, category: str | No
 
 
 def _resolved(s: KeyState, ep: Episode, t: int, exclude: Exclusion | None) -> Decision:
+    """The episode as a whole: its span, its peak (observed), everyone in it, its evidence.
+
+    Its buckets are mostly pruned by now (quiet for a day after its last finding): what
+    ``fold`` kept of it is the account; the buckets left give only where and how much.
+    """
     ev = gather(s, ep.start_bucket, ep.last_data_bucket, None, exclude)
+    issue = ep.subject_key.rsplit("|", 1)[-1] if ep.dimension != s.dim else None
+    fold(s, ep, ep.last_data_bucket, issue, exclude, again=True)
     label = s.label if ep.dimension == s.dim else f"{s.label}·{ep.subject_key.rsplit('|', 1)[-1]}"
     return Decision(
         alert_id=ep.alert_id, type=ep.type, status=RESOLVED, severity=ep.last_severity,
         dimension=ep.dimension, key=ep.subject_key, label=label, district_code=ev.district,
         window_start=bucket_start(ep.start_bucket), window_end=bucket_start(ep.last_data_bucket + 1),
-        raised_at=bucket_start(t + 1), observed=ep.last_observed, expected=0.0, score=0.0,
-        distinct_complainants=ev.people, ticket_ids=ev.ids, top_terms=ev.terms,
+        raised_at=bucket_start(t + 1), observed=ep.peak or ep.last_observed, expected=0.0, score=0.0,
+        distinct_complainants=max(len(ep.people - exclude.people if exclude else ep.people),
+                                  ep.peak or ep.last_observed),
+        ticket_ids=_ids(ep, exclude) or ev.ids, top_terms=ep.terms or ev.terms,
         firms=ev.firms, amount=ev.amount, top_issue=ev.issue,
     )
+
+
+def _ids(ep: Episode, exclude: Exclusion | None) -> tuple[str, ...]:
+    """The episode's evidence ids, without the tickets due process leaves out now (people
+    flagged after their tickets were folded in)."""
+    if exclude is None or not exclude.tickets:
+        return tuple(ep.ids)
+    return tuple(i for i in ep.ids if i not in exclude.tickets)
 
 
 __all__ = ["Episodes", "severity_of"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from detectors.decisions import MAX_EVIDENCE
-from detectors.windows import KeyState
+from detectors.windows import Episode, KeyState
 
 TOP_TERMS = 8
 ONE_DISTRICT = 0.8  # the share of tickets from one district that makes an episode that district's
@@ -105,4 +105,30 @@ def gather(s: KeyState, lo: int, hi: int, issue: str | None, exclude: Exclusion 
     return Evidence(tuple(ids), top_terms, district, len(firms), len(people), amount, top_issue)
 
 
-__all__ = ["Evidence", "Exclusion", "Exclusions", "gather"]
+def fold(s: KeyState, ep: Episode, t: int, issue: str | None, exclude: Exclusion | None = None,
+         *, again: bool = False) -> None:
+    """Fold *s*'s buckets (ep.folded_to, t] into the episode *ep*: its people and its first
+    evidence ids (of *issue* only when one is given), without the people and tickets
+    *exclude* names at this tick (a group dispute's).
+
+    Called at every finding, so every bucket of the episode is folded in before it is
+    pruned: a finding comes at most ``quiet_buckets`` after the last, and a key keeps its
+    buckets of the longest window (as long) before each tick. *again* folds every bucket
+    still kept once more (at the end: late tickets may have joined buckets folded before).
+    """
+    out_people = exclude.people if exclude is not None else frozenset()
+    out_tickets = exclude.tickets if exclude is not None else frozenset()
+    lo = ep.start_bucket - 1 if again else max(ep.folded_to, ep.start_bucket - 1)
+    ids = ep.ids
+    known = set(ids) if again else frozenset()
+    for bk in s.between(lo, t):
+        if issue is not None and not bk.issues.get(issue):
+            continue
+        if len(ids) < MAX_EVIDENCE:  # sorted, as gather's
+            new = sorted(i for i in bk.ids if i not in known and i not in out_tickets)
+            ids.extend(new[: MAX_EVIDENCE - len(ids)])
+        ep.people |= bk.people - out_people if out_people else bk.people
+    ep.folded_to = max(ep.folded_to, t)
+
+
+__all__ = ["Evidence", "Exclusion", "Exclusions", "fold", "gather"]

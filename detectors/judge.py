@@ -20,6 +20,7 @@ from detectors.clock import Clock
 from detectors.config import ISSUE_SHARE, PEER_MIN, PEER_WEIGHT, PRIORS, RAISES_ALIKE, DetectConfig
 from detectors.decisions import CONCENTRATED_DEMAND, FIRM, FIRM_ISSUE, GROUP_DISPUTE, TERM, TERM_SURGE
 from detectors.evidence import Exclusions
+from detectors.slow import best_slow
 from detectors.tail import log_nb_sf
 from detectors.watch import Watch
 from detectors.windows import BUCKETS_PER_DAY, KeyState, bucket_start
@@ -118,6 +119,11 @@ class Judge:
         alpha = self.alpha(s.dim)
         if best is not None and best.log_p + math.log(len(cfg.windows)) < math.log(alpha):
             return [best]
+        if cfg.long_days and s.dim == FIRM and s.days and s.get(t) is not None:  # slow build-ups (detectors.slow)
+            slow = best_slow(s, t, self.prior(s), self.clock.first_tick, cfg.dispersion, math.log(alpha),
+                             len(cfg.windows) + len(cfg.long_days), cfg.long_days)
+            if slow is not None:
+                return [Finding(GROUP_DISPUTE, FIRM, s.key, s.label, slow[0], slow[1], slow[2], slow[3])]
         if s.dim == FIRM:
             issue_finding = self._issue_finding(s, t, alpha)
             if issue_finding is not None:

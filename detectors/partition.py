@@ -36,6 +36,7 @@ from detectors.decisions import FIRM, Decision
 from detectors.episodes import Episodes
 from detectors.front import Front
 from detectors.judge import Judge
+from detectors.slow import may_build
 from detectors.store import KeyStore, MemoryStore, Stub, TableStore
 from detectors.text import domain_words
 from detectors.windows import BUCKET_SECONDS, BUCKETS_PER_DAY, KeyState, bucket_of, bucket_start
@@ -327,7 +328,7 @@ class PartitionEngine:
         tickets = 0  # every key's tickets in this bucket: only the shape of the rhythm matters
         # The hot loop (every key with tickets in the bucket): names bound once.
         cfg = self.config
-        min_people, longest, evals = cfg.min_people, cfg.longest, clock.day_evals
+        min_people, longest, evals, long_days = cfg.min_people, cfg.longest, clock.day_evals, cfg.long_days
         store = self.store
         states, dirty, get, learn = store.states, store.dirty, store.get, self._learn
         judge, found = self.judge, self.episodes.found
@@ -360,8 +361,11 @@ class PartitionEngine:
                 if not s.district and s.dim == FIRM and b.districts:
                     counts = b.districts
                     s.district = max(sorted(counts), key=counts.__getitem__)
+            if long_days and s.days is None and s.dim == FIRM:
+                s.days = {}  # a firm keeps its days for the slow windows (detectors.slow)
             least = judge.min_people(s) if s.dim == FIRM else min_people  # the key-product watch's groups are smaller
-            if not s.episodes and (s.retained < least or s.count(t, longest) < least):
+            if (not s.episodes and (s.retained < least or s.count(t, longest) < least)
+                    and not (long_days and s.days and judging and may_build(s, t, long_days))):
                 # Most keys: too few tickets to matter. Learning waits (it catches up in one
                 # step) but never more than two days, so old buckets are pruned.
                 if t - s.learned_to > 2 * BUCKETS_PER_DAY:

@@ -27,6 +27,13 @@ BUCKET_SECONDS = 900  # 15 minutes: fine enough for a two-hour detection delay
 BUCKETS_PER_DAY = 86400 // BUCKET_SECONDS
 MAX_IDS_PER_BUCKET = 64  # evidence kept per bucket; an alert carries at most 200
 MAX_COUNTER = 24  # distinct terms / firms / issues / districts kept per bucket
+# A delta's person for a ticket with no identity (no id, phone or name): it keeps the
+# delta's people aligned with its ids (``detectors.wire.without_tickets``); a bucket's
+# people never hold it, so such a ticket counts as a ticket and as evidence, not as a person.
+NO_ONE = ""
+# A firm's days (KeyState.days, for detectors.slow): kept this many, each with up to DAY_CAP people.
+KEEP_DAYS = 60
+DAY_CAP = 48
 
 
 def bucket_of(ts: float) -> int:
@@ -84,7 +91,9 @@ class Bucket:
         are made by one."""
         _, n, people, ids, terms, firms, issues, districts, amount, label, category = d
         cap = 2 * MAX_COUNTER
-        return cls(n, set(people), ids if len(ids) <= MAX_IDS_PER_BUCKET else ids[:MAX_IDS_PER_BUCKET],
+        who = set(people)
+        who.discard(NO_ONE)
+        return cls(n, who, ids if len(ids) <= MAX_IDS_PER_BUCKET else ids[:MAX_IDS_PER_BUCKET],
                    terms if len(terms) <= cap else _heavy(terms),
                    firms if len(firms) <= cap else _heavy(firms),
                    issues if len(issues) <= cap else _heavy(issues),
@@ -106,6 +115,18 @@ class Episode:
     last_severity: str
     last_data_bucket: int  # the last tick it was found anomalous; quiet is counted from here
     last_observed: int = 0
+    # The episode as a whole, folded in as it goes (its buckets are pruned before it resolves):
+    # its peak, everyone in it, its first evidence ids, the buckets folded in so far, its last terms.
+    peak: int = 0
+    people: set[str] = field(default_factory=set)
+    ids: list[str] = field(default_factory=list)
+    folded_to: int = -1
+    terms: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.people, set):  # stored as a sorted list (detectors.wire)
+            self.people = set(self.people)
+        self.terms = tuple(self.terms)
 
 
 @dataclass(slots=True)
@@ -140,6 +161,10 @@ class KeyState:
     order: list[int] = field(default_factory=list, repr=False)  # the bucket indices, ascending
     counts: list[int] = field(default_factory=list, repr=False)  # ``slots[i].n``
     slots: list[Bucket] = field(default_factory=list, repr=False)  # the bucket at ``order[i]``
+    # A firm's people by day (day index -> pseudonyms, or -1 for a day of more than DAY_CAP),
+    # folded in from buckets as they are pruned, while the slow windows are on
+    # (DetectConfig.long_days, detectors.slow); else None.
+    days: dict[int, Any] | None = field(default=None, repr=False)
 
     def get(self, bucket: int) -> Bucket | None:
         """The bucket at index *bucket*, if kept."""
@@ -181,6 +206,7 @@ class KeyState:
         b.n += n
         self.counts[i] += n
         b.people.update(people)
+        b.people.discard(NO_ONE)
         room = MAX_IDS_PER_BUCKET - len(b.ids)
         if room > 0:
             b.ids.extend(ids[:room])
@@ -227,7 +253,30 @@ class KeyState:
             return
         i = bisect_left(order, before)
         self.retained -= sum(self.counts[:i])
+        if self.days is not None:
+            self._fold_days(i)
         del order[:i], self.counts[:i], self.slots[:i]
+
+    def _fold_days(self, i: int) -> None:
+        """Fold the people of the buckets before index *i* (about to be pruned) into ``days``."""
+        days = self.days
+        assert days is not None
+        for b, bk in zip(self.order[:i], self.slots[:i]):
+            if not bk.people:
+                continue
+            d = b // BUCKETS_PER_DAY
+            day = days.get(d)
+            if day is None:
+                day = days[d] = set()
+            elif day == -1:  # busy: no longer kept
+                continue
+            day |= bk.people
+            if len(day) > DAY_CAP:
+                days[d] = -1
+        if days:
+            newest = max(days)
+            for d in [d for d in days if d <= newest - KEEP_DAYS]:
+                del days[d]
 
     def renew(self, i: int) -> None:
         """Start afresh from the bucket at index *i*: the buckets before it and all that was
@@ -238,3 +287,5 @@ class KeyState:
         self.base_issues = {}
         self.learned_to = -1
         self.first_bucket = self.order[0] if self.order else -1
+        if self.days is not None:
+            self.days = {}

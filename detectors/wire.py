@@ -32,9 +32,11 @@ Stored key state (``encode_key`` / ``decode_key``)::
      "b": [bucket as a Delta.to_list(), people sorted, ...],
      "bc": base count, "bp": base people, "be": base exposure, "bi": {issue: base count},
      "lt": learned to, "fb": first bucket, "pj": peer rate | None,
+     "dy": {day: [people sorted] | -1}  (a firm's days, detectors.slow; absent when none),
      "ep": {"type|subject key": [Episode's fields in order]}}
 
-  older states: buckets of nine fields (no label, category), no "pj".
+  older states: buckets of nine fields (no label, category), no "pj", episodes of ten
+  fields (no peak, people, ids, folded_to, terms: they start empty).
 
 Partition clock (``encode_clock`` / ``decode_clock``)::
 
@@ -222,8 +224,11 @@ def encode_key(s: KeyState) -> dict[str, Any]:
                bk.label, bk.category] for b, bk in zip(s.order, s.slots)],
         "bc": s.base_count, "bp": s.base_people, "be": s.base_exposure, "bi": s.base_issues,
         "lt": s.learned_to, "fb": s.first_bucket, "pj": s.peer,
+        **({"dy": {str(d): sorted(v) if isinstance(v, set) else v for d, v in sorted(s.days.items())}}
+           if s.days else {}),
         "ep": {k: [e.type, e.dimension, e.subject_key, e.alert_id, e.start_bucket, e.opened_at,
-                   e.last_people, e.last_severity, e.last_data_bucket, e.last_observed]
+                   e.last_people, e.last_severity, e.last_data_bucket, e.last_observed,
+                   e.peak, sorted(e.people), e.ids, e.folded_to, list(e.terms)]
                for k, e in s.episodes.items()},
     }
 
@@ -241,6 +246,8 @@ def decode_key(v: dict[str, Any]) -> KeyState:
     s.base_issues = dict(v["bi"])
     s.learned_to, s.first_bucket = v["lt"], v["fb"]
     s.peer = v.get("pj")  # None in states stored before peers
+    if "dy" in v:  # a firm's days (detectors.slow), when they are kept
+        s.days = {int(d): set(x) if isinstance(x, list) else x for d, x in v["dy"].items()}
     s.episodes = {k: Episode(*e) for k, e in v["ep"].items()}
     return s
 

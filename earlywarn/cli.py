@@ -140,6 +140,15 @@ def cmd_detect(args: argparse.Namespace) -> int:
             dead.close()
     print(f"detect: {stats.lines} lines, {stats.tickets} tickets, {stats.rejected} rejected, "
           f"{stats.duplicates} duplicate, {stats.expired} expired, {stats.alerts} alert events", file=sys.stderr)
+    print(f"detect: {stats.nobody} tickets with no identity (no complainant id, phone or name: counted as "
+          f"no one); {stats.out_of_order} out of time order, {stats.late} of them late (more than "
+          f"{stats.lateness_seconds:g} s behind a ticket before them)", file=sys.stderr)
+    if stats.mostly_late():
+        print(f"detect: WARNING: {stats.late} of {stats.tickets} tickets ({stats.late / stats.tickets:.0%}) came "
+              f"late, so the windows they belong to were judged before they arrived and these alerts "
+              f"are not to be trusted. Sort the input by received_at (with one UTC offset throughout, "
+              f"`jq -c -s 'sort_by(.received_at)[]' FILE` does), or raise EARLYWARN_LATENESS_SECONDS to "
+              f"cover its disorder, and run detect again.", file=sys.stderr)
     return 0
 
 
@@ -309,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "claimant rings through detect with EARLYWARN_COMPLAINANTS=on; firms: repeat offenders "
                          "and their decoys judged daily as detect does with EARLYWARN_FIRMS=on (default seeds: "
                          "fresh ones)")
+    sp.add_argument("--realdata", default="", choices=("", "identity", "source_order", "slow"),
+                    help="issue 16's family: the suite's scenarios with what real exports do added "
+                         "(identity: 30%% of tickets without an id and one-sender bursts; source_order: the file "
+                         "grouped by district; slow: disputes building over 2-5 weeks, in 8-week scenarios)")
 
     sp.add_argument("--feedback", metavar="FILE",
                     help="instead: write the desk's staff verdicts as labelled outcomes (JSON Lines; - for stdout) "

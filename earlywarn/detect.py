@@ -51,7 +51,8 @@ def default_workers() -> int:
 _BY_PARTITION = itemgetter(0)  # (partition, ...) results, in partition order
 CHUNK_LINES = 1000  # lines per chunk: big enough to amortise passing it between processes
 _Limits = tuple[int, float]  # (largest message in bytes, latest event time accepted)
-_Done = tuple[list[bytes], list[tuple[int, Rejection]], int, int, list[tuple[int, float, list[Decision]]]]
+_Counts = tuple[int, int, int, list[float]]  # tickets, duplicates, no identity, event times in input order
+_Done = tuple[list[bytes], list[tuple[int, Rejection]], _Counts, list[tuple[int, float, list[Decision]]]]
 _Totals = list[int]  # [duplicate tickets, expired tickets] the engines counted
 
 
@@ -64,6 +65,31 @@ class DetectStats:
     alerts: int = 0
     duplicates: int = 0  # tickets whose id was already counted within the horizon
     expired: int = 0  # tickets more than the horizon behind event time: not counted
+    nobody: int = 0  # tickets with no identity (no id, phone or name): counted as no one
+    # Input order against event time: tickets behind the newest before them in the input
+    # (out of order), and by more than the allowed lateness (late: their buckets may have
+    # been judged already; ``detectors.partition``).
+    out_of_order: int = 0
+    late: int = 0
+    lateness_seconds: float = 0.0
+    _newest: float = float("-inf")
+
+    def saw(self, times: list[float]) -> None:
+        """Count the tickets of one chunk, in input order, against those before them."""
+        newest, late_before = self._newest, self._newest - self.lateness_seconds
+        for ts in times:
+            if ts < newest:
+                self.out_of_order += 1
+                if ts < late_before:
+                    self.late += 1
+            else:
+                newest = ts
+                late_before = ts - self.lateness_seconds
+        self._newest = newest
+
+    def mostly_late(self) -> bool:
+        """Whether most of the input came late: its alerts are not to be trusted."""
+        return self.tickets > 0 and self.late * 2 > self.tickets
 
 
 def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LINES,
@@ -83,6 +109,7 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
                                workers=workers, cleared=cleared, on_flags=on_flags)
         return
     stats = stats if stats is not None else DetectStats()
+    stats.lateness_seconds = settings.detect.lateness_seconds
     enricher = enricher or Enricher(settings.secret())
     stage = complainant_stage(settings)
     if stage is not None:
@@ -100,7 +127,7 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
         done = _forked(chunks, enricher, engine, limits, workers, last, totals)
     else:
         done = _in_process(chunks, enricher, engine, limits, last, totals)
-    for raw_lines, rejected, tickets, duplicates, decided in done:
+    for raw_lines, rejected, (tickets, duplicates, nobody, times), decided in done:
         for i, r in rejected:
             stats.rejected += 1
             stats.reasons[r.reason.value] = stats.reasons.get(r.reason.value, 0) + 1
@@ -109,6 +136,8 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
         stats.lines += len(raw_lines)
         stats.tickets += tickets
         stats.duplicates += duplicates
+        stats.nobody += nobody
+        stats.saw(times)
         for p, done_to, ds in decided:
             for d in engine.stage.offer(p, done_to, ds):
                 stats.alerts += 1
@@ -203,12 +232,16 @@ def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, li
     return taken
 
 
+def _counts(t: Taken) -> _Counts:
+    return t.tickets, t.duplicates, t.nobody, t.times
+
+
 def _in_process(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEngine, limits: _Limits,
                 last: list[Decision], totals: _Totals) -> Iterator[_Done]:
     claims = engine.complainants is not None
     for chunk in chunks:
         taken = _take(chunk, enricher, engine.aggregator, limits, claims)
-        yield (chunk, taken.rejected, taken.tickets, taken.duplicates,
+        yield (chunk, taken.rejected, _counts(taken),
                engine.apply(taken.deltas, taken.newest.get("0"), taken.claims))
     last.extend(engine.finish_partitions())
     totals[:] = _engine_totals(engine)
@@ -254,9 +287,9 @@ def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEn
             if not in_flight:
                 break
             c = sent - len(in_flight)
-            rejected, tickets, duplicates = _get(taken[c % n], procs)
+            rejected, counts = _get(taken[c % n], procs)
             results = sorted((r for q in decided for r in _get(q, procs)), key=_BY_PARTITION)
-            yield in_flight.popleft(), rejected, tickets, duplicates, results
+            yield in_flight.popleft(), rejected, counts, results
         for q in inboxes:
             q.put(None)
         ends = [_get(q, procs) for q in decided]  # each: (its partitions' last decisions, its totals)
@@ -307,7 +340,7 @@ def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, limits: _Li
                     send[j].put(None)
             return
         t = _take(chunk, enricher, mine.aggregator, limits)
-        taken.put((t.rejected, t.tickets, t.duplicates))
+        taken.put((t.rejected, _counts(t)))
         newest = t.newest.get("0")
         split: list[dict[int, Any]] = [{} for _ in range(n)]
         for p, msg in t.deltas.items():

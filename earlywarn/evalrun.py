@@ -11,27 +11,39 @@ import argparse
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
 from earlywarn.evaluate import Report, score
-from earlywarn.scenarios import HOLDOUT_SEEDS, TUNING_SEEDS, suite
+from earlywarn.scenarios import HOLDOUT_SEEDS, TUNING_SEEDS, realdata, suite
 from earlywarn.simulate import SimConfig, generate
 from streams.settings import from_env
 
 
-def run_scenario(cfg: SimConfig) -> tuple[int, Report, int, float]:
-    """(seed, report, tickets, seconds) for one scenario."""
-    from earlywarn.detect import detect
+def run_scenario(cfg: SimConfig, order: str = "") -> tuple[int, Report, int, float, str]:
+    """(seed, report, tickets, seconds, what detect said of its input) for one scenario."""
+    from earlywarn.detect import DetectStats, detect
 
     started = time.perf_counter()
     tickets, incidents = generate(cfg)
+    if order == "source_order":
+        tickets = reorder(tickets)
     lines = [orjson.dumps(t) for t in tickets]
-    alerts = list(detect(lines, from_env().with_throwaway_secret()))
+    stats = DetectStats()
+    alerts = list(detect(lines, from_env().with_throwaway_secret(), stats=stats))
     background = len(lines) - sum(len(i.ticket_ids) for i in incidents if i.expected_type is not None)
     report = score(alerts, incidents, background_tickets=background)
-    return cfg.seed, report, len(lines), time.perf_counter() - started
+    said = (f"{stats.nobody:,} with no identity, {stats.out_of_order:,} out of order, {stats.late:,} late"
+            + (" (detect warned: mostly late)" if stats.mostly_late() else ""))
+    return cfg.seed, report, len(lines), time.perf_counter() - started, said
+
+
+def reorder(tickets: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tickets in a real export's source order: grouped by district (per-district files
+    concatenated), in time order within each."""
+    return sorted(tickets, key=lambda t: str(t.get("district_code", "")))
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -46,18 +58,23 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 
 def main(args: argparse.Namespace) -> int:
-    configs = suite(args.seeds, days=args.days, tickets_per_day=args.per_day)
-    print(f"eval: {len(configs)} scenarios (seeds {', '.join(map(str, args.seeds))}), {args.days:g} days "
+    family = getattr(args, "realdata", None) or ""
+    if family:
+        configs = realdata(family, args.seeds, days=args.days, tickets_per_day=args.per_day)
+        print(f"eval: issue 16 family {family!r}", file=sys.stderr, flush=True)
+    else:
+        configs = suite(args.seeds, days=args.days, tickets_per_day=args.per_day)
+    print(f"eval: {len(configs)} scenarios (seeds {', '.join(map(str, args.seeds))}), {configs[0].days:g} days "
           f"at {args.per_day:g} tickets/day each, {args.jobs} in parallel", file=sys.stderr, flush=True)
     reports: list[Report] = []
     total = 0
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_scenario, c) for c in configs]
+        futures = [pool.submit(run_scenario, c, family) for c in configs]
         for done, fut in enumerate(as_completed(futures), 1):
-            seed, report, n, took = fut.result()
+            seed, report, n, took, said = fut.result()
             reports.append(report)
             total += n
-            print(f"eval: [{done}/{len(configs)}] seed {seed}: {n:,} tickets in {took:.0f}s",
+            print(f"eval: [{done}/{len(configs)}] seed {seed}: {n:,} tickets in {took:.0f}s; {said}",
                   file=sys.stderr, flush=True)
     pooled = Report.merge(reports)
     if args.json:

@@ -49,6 +49,7 @@ Rules (each is a choice; the reasons are in the comments where they are applied)
 from __future__ import annotations
 
 import bisect
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -263,7 +264,49 @@ def score(
                 n_decoy.get(i.incident_id, 0),
             )  # fmt: skip
         )
-    return Report(tuple(results), tuple(outcomes), background_tickets, grace_hours)
+    return Report(tuple(results), tuple(outcomes), background_tickets, grace_hours, accounts=accounts(alerts))
+
+
+_PEOPLE_IN_SUMMARY = re.compile(r"(\d+)名消费者")
+_TIMES_IN_SUMMARY = re.compile(r"(\d+)人次")
+
+
+def accounts(alerts: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """How faithfully the alert events account for their episodes (issue 16, item 7).
+
+    ``resolved``: resolved events; ``below_open``: resolved events whose peak (observed) or
+    people are below an earlier event's of the same alert; ``no_evidence``: resolved events
+    with no ticket ids; ``summary_mismatch``: events whose summary states a number of people
+    that is none of its people fields, or fewer person-times than people.
+
+    >>> a = {"alert_id": "a", "status": "open", "observed": 5, "distinct_complainants": 5,
+    ...      "ticket_ids": ["t"], "summary": "有5名消费者反映问题"}
+    >>> accounts([a, dict(a, status="resolved", observed=5, distinct_complainants=0, ticket_ids=[],
+    ...                   summary="累计0名消费者")])
+    {'events': 2, 'resolved': 1, 'below_open': 1, 'no_evidence': 1, 'summary_mismatch': 0}
+    """
+    out = {"events": 0, "resolved": 0, "below_open": 0, "no_evidence": 0, "summary_mismatch": 0}
+    seen: dict[str, tuple[int, int]] = {}
+    for a in sorted(alerts, key=lambda a: (str(a.get("raised_at", "")), a.get("status") == "resolved")):
+        out["events"] += 1
+        obs, people = int(a.get("observed", 0)), int(a.get("distinct_complainants", 0))
+        aid = str(a.get("alert_id"))
+        text = str(a.get("summary", ""))
+        said = [int(x) for x in _PEOPLE_IN_SUMMARY.findall(text)]
+        times = [int(x) for x in _TIMES_IN_SUMMARY.findall(text)]
+        if any(x not in (obs, people) for x in said) or any(t < max(said, default=0) for t in times):
+            out["summary_mismatch"] += 1
+        if a.get("status") == "resolved":
+            out["resolved"] += 1
+            before = seen.get(aid)
+            if before is not None and (obs < before[0] or people < before[1]):
+                out["below_open"] += 1
+            if not a.get("ticket_ids"):
+                out["no_evidence"] += 1
+        else:
+            o, p = seen.get(aid, (0, 0))
+            seen[aid] = (max(o, obs), max(p, people))
+    return out
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -299,6 +342,7 @@ class Report:
     background_tickets: int
     grace_hours: float = 24
     scenarios: int = field(default=1)
+    accounts: dict[str, int] = field(default_factory=dict)  # see accounts()
 
     @classmethod
     def merge(cls, reports: Iterable[Report]) -> Report:
@@ -312,6 +356,7 @@ class Report:
             sum(r.background_tickets for r in parts),
             parts[0].grace_hours,
             sum(r.scenarios for r in parts),
+            {k: sum(r.accounts.get(k, 0) for r in parts) for k in parts[0].accounts},
         )
 
     # ---- summaries -------------------------------------------------------------------
@@ -383,6 +428,8 @@ class Report:
                 "cross_type": sum(i.cross_type for i in incs),
                 "false_alerts": sum(i.decoy_hits for i in incs),
                 "fooled": sum(i.decoy_hits > 0 for i in incs),  # decoys with at least one false alert
+                # raised before half of its tickets had come (issue 16's test for slow disputes)
+                "before_half": sum(i.delay_tickets is not None and i.delay_tickets <= i.tickets / 2 for i in found),
             })  # fmt: skip
         return out
 
@@ -423,12 +470,14 @@ class Report:
             for r in self.rows()
         ]  # fmt: skip
         fam_head = ("family", "expected", "incidents", "detected", "recall", "delay med h", "delay max h",
-                    "median people", "extra alerts", "cross-type", "false alerts (on decoys)")  # fmt: skip
+                    "median people", "extra alerts", "cross-type", "false alerts (on decoys)",
+                    "raised before half")  # fmt: skip
         fam_rows = [
             (f["family"], f["expected_type"] or "none", _fmt(f["incidents"]), _fmt(f["detected"]), _fmt(f["recall"]),
              _fmt(f["delay_median_hours"], 1), _fmt(f["delay_worst_hours"], 1), _fmt(float(f["people_median"]), 0),
              _fmt(f["redundant_alerts"]), _fmt(f["cross_type"]),
-             f"{f['false_alerts']} (on {f['fooled']})" if f["expected_type"] is None else "-")
+             f"{f['false_alerts']} (on {f['fooled']})" if f["expected_type"] is None else "-",
+             _fmt(f["before_half"]) if f["expected_type"] else "-")
             for f in self.families()
         ]  # fmt: skip
         ts = self.term_surge()
@@ -442,7 +491,13 @@ class Report:
             f"{self.scenarios} scenario(s), {self.background_tickets:,} background tickets, "
             f"grace {self.grace_hours:g} h; {unscored} alert(s) of unscored types."
         )
-        return "\n\n".join([intro, _md(head, rows), _md(fam_head, fam_rows, right=2), term, tgt]) + "\n"
+        acc = self.accounts
+        books = _md(("alert events", "resolved", "resolved below an earlier event", "resolved without evidence",
+                     "summary numbers not the alert's"),
+                    [tuple(_fmt(acc.get(k)) for k in ("events", "resolved", "below_open", "no_evidence",
+                                                       "summary_mismatch"))]) if acc else ""  # fmt: skip
+        parts = [intro, _md(head, rows), _md(fam_head, fam_rows, right=2), term, tgt] + ([books] if books else [])
+        return "\n\n".join(parts) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
         """The summaries (and the false alerts and missed incidents, for digging), JSON-ready."""
@@ -454,6 +509,7 @@ class Report:
             "term_surge": self.term_surge(),
             "families": self.families(),
             "targets": [asdict(t) for t in self.targets()],
+            "accounts": self.accounts,
             "false_alerts": [asdict(a) for a in self.alerts if a.verdict == "false"],
             "missed": [i.incident_id for i in self.incidents if i.expected_type and not i.detected],
         }

@@ -66,6 +66,8 @@ class Windows:
         late, dups, expired, before = clock.late, clock.duplicates, clock.expired, eng.done_to()
         decided = eng.apply(orjson.loads(ev.value), offset=ev.message.offset)
         self.counters.late_tickets += clock.late - late
+        if clock.late > late:
+            self.metrics.late_key_tickets.inc(clock.late - late)
         if clock.duplicates > dups or clock.expired > expired:
             self.counters.duplicate_tickets += clock.duplicates - dups
             self.counters.expired_tickets += clock.expired - expired

@@ -98,6 +98,14 @@ class SimConfig:
     # decoys (earlywarn.simulate.firms; ``Simulation.firm_cases`` labels them).
     abnormal_firms: int = 0
     bad_firm_id_rate: float = 0.05
+    # Tickets with no identity (opt-in, issue 16 item 3; 0 leaves every other config's output
+    # unchanged): a share without complainant_id (half of it without phone and name too), and
+    # bursts of near-identical letters from one sender with no identity (decoys).
+    missing_identity_rate: float = 0.0
+    one_sender_bursts: int = 0
+    # Slow-building disputes (opt-in, issue 16 item 1; 0 leaves other configs unchanged):
+    # 30-70 people against one small firm over 14-35 days, a few a day.
+    slow_disputes: int = 0
 
     def __post_init__(self) -> None:
         if self.days <= 0 or self.tickets_per_day < 0 or self.firms < len(_BIG_FIRMS) + 50:

@@ -18,6 +18,8 @@ from earlywarn.simulate.planners import _FamilyPlanners
 from earlywarn.simulate.population import _Firm, _make_firms
 from earlywarn.simulate.records import Incident, SimConfig
 from earlywarn.simulate.rings import plan_rings
+from earlywarn.simulate.senders import plan_senders, sender_labels, strip_identities
+from earlywarn.simulate.slow import plan_slow, slow_labels
 from earlywarn.simulate.rhythm import _DAY, _DISTRICT_WEIGHTS, _ECOMMERCE, _HOUR, _TZ
 from earlywarn.simulate.state import _PAST_DAYS
 from earlywarn.simulate.writer import _Writer
@@ -65,6 +67,9 @@ class Simulation(_BackgroundPlanner, _FamilyPlanners):
         planned = self._plan_incidents(rng)
         ring_tickets, self.claimant_rings = plan_rings(self)  # (): none unless cfg.rings asks
         firm_tickets, self.firm_cases = plan_firms(self)  # (): none unless cfg.abnormal_firms asks
+        sender_tickets = plan_senders(self)  # []: none unless cfg.one_sender_bursts asks
+        slow_tickets = plan_slow(self)  # []: none unless cfg.slow_disputes asks
+        ring_tickets = ring_tickets + sender_tickets + slow_tickets
         self._plan: list[tuple[int, int, int, int, int, dict[str, Any] | None]] = background
         order = len(background)
         for p in planned:
@@ -90,6 +95,8 @@ class Simulation(_BackgroundPlanner, _FamilyPlanners):
                 by_order[e[1]] = (e[0], -1 if anon else e[4])
         self.incidents: list[Incident] = [self._label(i, p) for i, p in enumerate(planned)]
         self.incidents += self._festival_labels(ids, by_order)
+        self.incidents += sender_labels(self, sender_tickets)
+        self.incidents += slow_labels(self, slow_tickets)
         real = sum(len(i.ticket_ids) for i in self.incidents if i.expected_type is not None)
         self.background_tickets = self.total_tickets - real
 
@@ -107,6 +114,12 @@ class Simulation(_BackgroundPlanner, _FamilyPlanners):
 
     def tickets(self) -> Iterator[dict[str, Any]]:
         """Every ticket as a contract-v1 dict, in non-decreasing ``received_at`` order."""
+        if self.cfg.missing_identity_rate > 0:
+            yield from strip_identities(self, self._tickets())
+        else:
+            yield from self._tickets()
+
+    def _tickets(self) -> Iterator[dict[str, Any]]:
         w = _Writer(self, self._rng("content"))
         background = w.background_ticket
         for (ts, _o, kind, firm, person, payload), tid in zip(self._plan, self._numbers(), strict=True):

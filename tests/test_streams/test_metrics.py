@@ -225,3 +225,26 @@ def test_a_worker_exports_what_it_did(stream_env: Any) -> None:
     assert value(fams, "earlywarn_broker_errors_total") == 0
     # Two days are inside the engine's warm-up: no alerts yet, and the alert metrics say so.
     assert value(fams, "earlywarn_alerts_total") == stats["alerts"] == 0
+
+
+@pytest.mark.broker
+def test_late_input_is_counted_under_its_keys(stream_env: Any) -> None:
+    """Tickets dated before buckets already judged are counted, and told: once per key they
+    count under (issue 16, item 5), as the worker's ``late_tickets``."""
+    tickets, _ = generate(SimConfig(seed=7, days=2, tickets_per_day=300))
+    tickets = list(tickets)
+    on_time = [orjson.dumps(t) for t in tickets]
+    late = [orjson.dumps({**t, "ticket_id": f"LATE{i}"}) for i, t in enumerate(tickets[:5])]  # a day and more behind
+    w = stream_env.start_worker()
+    produce(stream_env.settings, on_time)
+    w.wait_stats(lambda s: s["tickets"] >= len(on_time) and s["deltas_applied"] >= s["delta_messages"] > 0,
+                 timeout=60)
+    time.sleep(stream_env.settings.idle_seconds + 2.0)  # the input idle: event time reaches its end
+    assert w.stats()["late_tickets"] == 0
+    produce(stream_env.settings, late)
+    w.wait_stats(lambda s: s["tickets"] >= len(on_time) + len(late)
+                 and s["deltas_applied"] >= s["delta_messages"] and s["late_tickets"] > 0, timeout=60)
+    time.sleep(2.0)  # any delta message of the late batch still in flight is applied
+    stats = w.stats()
+    _, fams = scrape(w.settings.web_port)
+    assert value(fams, "earlywarn_late_key_tickets_total") == stats["late_tickets"] >= len(late)

@@ -1,0 +1,44 @@
+"""Slow-building disputes: a few people a day against one firm for weeks is a group dispute,
+raised before half of them have written (issue 16, item 1)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+from detectors.aggregate import Enriched
+from detectors.decisions import GROUP_DISPUTE, OPEN
+from tests.test_detectors.test_partition import CFG, DAY, T0, background, run
+
+SLOW = replace(CFG, long_days=(3, 7, 30))  # off by default (detectors.config)
+
+
+def slow(prefix: str, start_day: int, days: int, per_day: int) -> list[Enriched]:
+    """*per_day* new people a day (never more than four in any 24 h) at one small firm."""
+    rng = random.Random(prefix)
+    out = []
+    for d in range(days):
+        for i in range(per_day):
+            n = d * per_day + i
+            out.append(Enriched(
+                ticket_id=f"{prefix}{n:04d}", ts=T0 + (start_day + d) * DAY + rng.uniform(9, 18) * 3600,
+                district="310110", person=f"p_{prefix}{n}", firm_key="ESTATE", firm_label="某物业", category="c",
+                issue="质量", amount=0.0, terms=("漏水", "维修", "物业"),
+            ))
+    return out
+
+
+def test_a_slow_build_up_is_raised_before_half_its_people_have_written() -> None:
+    dispute = slow("SLOW", 10, 16, 2)  # 32 people over 16 days, two a day: at most four in any 24 h
+    out = run(background(3, 26) + dispute, cfg=SLOW)
+    raised = [d for d in out if d.status == OPEN and d.type == GROUP_DISPUTE and d.key == "ESTATE"]
+    assert raised, "a slow build-up was never raised"
+    written = sorted(e.ts for e in dispute)
+    half = written[len(written) // 2 - 1]
+    assert raised[0].raised_at <= half, (raised[0].raised_at - written[0]) / DAY
+    assert raised[0].window_end - raised[0].window_start > DAY  # seen over days, not hours
+
+
+def test_background_alone_raises_no_slow_dispute() -> None:
+    out = run(background(3, 26), cfg=SLOW)
+    assert not [d for d in out if d.status == OPEN and d.window_end - d.window_start > DAY]
