@@ -84,8 +84,10 @@ def facts(change: str, event: Mapping[str, Any]) -> str:
         what = f"工单{m.get('ticket_id')}" if m.get("source") == "ticket" else "预警"
         firm = f" · {m['firm']}" if m.get("firm") else ""
         return f"订阅命中 · {what} · {_where(event)}{firm} · 命中：{'、'.join(event.get('top_terms') or ())}"
+    # observed / expected: the judged window's figure and its baseline (people for a group
+    # dispute; the episode's people are distinct_complainants), so no unit of their own here.
     return (f"{_CHANGE.get(change, change)} · {_where(event)} · {event.get('distinct_complainants', 0)}人 · "
-            f"{event.get('observed', 0)}人次（通常约{event.get('expected', 0):g}）")
+            f"窗口内{event.get('observed', 0)}（通常约{event.get('expected', 0):g}）")
 
 
 def headline(event: Mapping[str, Any]) -> str:
@@ -103,7 +105,7 @@ def robot_markdown(notes: Sequence[Note], link_base: str, max_bytes: int = ROBOT
     >>> title, text = robot_markdown([{"alerts": [{"change": "new", "event": ev}]}], "https://desk/a/")
     >>> print(text)
     ### 【群体纠纷预警·严重】某健身
-    > 新预警 · 浦东新区 · 13人 · 14人次（通常约1.5）
+    > 新预警 · 浦东新区 · 13人 · 窗口内14（通常约1.5）
     <BLANKLINE>
     摘要。
     <BLANKLINE>

@@ -49,7 +49,7 @@ def history() -> list[dict]:
               type="concentrated_demand", district_code=None, severity="critical", observed=41, expected=6.2,
               distinct_complainants=37, raised_at="2025-03-04T08:15:00+08:00", top_terms=["电池", "鼓包", "起火"],
               summary="【集中诉求预警·严重】“电动自行车”相关诉求在3月3日08:15至3月4日08:15（24小时）内涉及9家经营主体、"
-                      "37名消费者，共41人次，同期通常约6.2人次。高频词：电池、鼓包、起火。属跨主体集中诉求。"),
+                      "37名消费者，同期通常约6.2名。高频词：电池、鼓包、起火。属跨主体集中诉求。"),
         event(12, type="term_surge", severity="info", subject={"dimension": "term", "key": "预付卡", "label": "预付卡"},
               observed=22, expected=7.5, distinct_complainants=19, raised_at="2025-03-04T09:00:00+08:00",
               top_terms=["预付卡", "跑路", "退款"],
@@ -59,15 +59,15 @@ def history() -> list[dict]:
               summary="【群体纠纷预警·较重】“某教育（徐汇校区）”（徐汇区）有8名消费者反映退费问题。"),
         event(1, subject=gym, observed=8, expected=1.5, distinct_complainants=7, raised_at="2025-03-04T09:45:00+08:00",
               summary="【群体纠纷预警·较重】“某健身（浦东店）”（浦东新区）在3月4日08:45至3月4日09:45（1小时）内有7名消费者反映问题，"
-                      "共8人次，而该主体同期通常约1.5人次。"),
+                      "而该主体同期通常约1.5名。"),
         event(1, subject=gym, status="update", observed=12, expected=1.5, distinct_complainants=11,
               raised_at="2025-03-04T10:00:00+08:00",
-              summary="【群体纠纷预警·较重】预警升级：“某健身（浦东店）”（浦东新区）有11名消费者反映问题，共12人次。"),
+              summary="【群体纠纷预警·较重】预警升级：“某健身（浦东店）”（浦东新区）有11名消费者反映问题。"),
     ], event(1, subject=gym, status="update", severity="critical", observed=14, expected=1.5, distinct_complainants=13,
              raised_at="2025-03-04T10:15:00+08:00", ticket_ids=[f"SH20250304{i:04d}" for i in range(14)],
              top_terms=["退卡", "闭店", "私教课", "预付卡"],
              summary="【群体纠纷预警·严重】预警升级：“某健身（浦东店）”（浦东新区）在3月4日09:15至3月4日10:15（1小时）内有13名"
-                     "消费者反映问题，共14人次，而该主体同期通常约1.5人次，涉及金额约4.2万元。主要诉求为“退费”，高频词：退卡、"
+                     "消费者反映问题，而该主体同期通常约1.5名，涉及金额约4.2万元。主要诉求为“退费”，高频词：退卡、"
                      "闭店、私教课。疑似群体纠纷苗头，建议属地市场监管所当日核实经营状况、联系经营者负责人并视情生成现场检查任务。")
 
 
