@@ -328,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     from earlywarn.membench import add_parser as add_memory_bench
 
     add_memory_bench(sub, with_broker)
+    from earlywarn.recoverybench import add_parser as add_recovery_bench
+
+    add_recovery_bench(sub, with_broker)
     from alerts.complainants import add_parsers as add_complainant_parsers
 
     add_complainant_parsers(sub)

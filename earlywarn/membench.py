@@ -10,8 +10,10 @@ baseline per key and per thousand tickets, and the peak of offline ``earlywarn d
 --workers 0`` on the same tickets. ``--paced R`` sends the tickets at R a second while
 the worker runs instead of all before it starts.
 
-``--trace N`` runs the worker under ``tracemalloc`` (about half as fast) and prints the N
-source lines that hold the most memory at the end: where the memory goes, by allocator.
+``--census N`` prints, at the end, the N types of Python object that hold the most memory in
+the worker (every object the garbage collector tracks and what those refer to, sized with
+``sys.getsizeof``): where the memory goes. Memory outside Python objects (RocksDB, the
+allocator's free lists) is the peak less their total.
 """
 
 from __future__ import annotations
@@ -34,24 +36,32 @@ from streams.broker import CONNECT_TIMEOUT, EmbeddedBroker, free_port, start_bro
 from streams.kafka_io import ensure_topics, produce
 from streams.settings import Settings, environment, from_env
 
-# The worker under tracemalloc: once a trigger file appears, the snapshot's top lines go to
-# a file (Faust's worker takes SIGUSR1 and SIGUSR2).
-_TRACED = r'''
-import os, sys, threading, time, tracemalloc
-tracemalloc.start(1)
+# The worker with a census of its heap: once a trigger file appears, every object the
+# garbage collector tracks and every object those refer to, counted and sized by type,
+# goes to a file (Faust's worker takes SIGUSR1 and SIGUSR2 for itself).
+_CENSUS = r'''
+import collections, gc, os, sys, threading, time
 out, n = sys.argv[1], int(sys.argv[2])
-def dump():
+def census():
     while not os.path.exists(out + ".go"):
         time.sleep(0.5)
-    snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
-    stats = snap.statistics("lineno")
+    size, count, seen = collections.Counter(), collections.Counter(), set()
+    for o in gc.get_objects():
+        for x in [o, *gc.get_referents(o)]:
+            if id(x) in seen or (x is not o and gc.is_tracked(x)):
+                continue
+            seen.add(id(x))
+            t = type(x)
+            name = f"{t.__module__}.{t.__qualname__}"
+            size[name] += sys.getsizeof(x)
+            count[name] += 1
     with open(out + ".tmp", "w") as f:
-        f.write(f"{sum(s.size for s in stats)} {sum(s.count for s in stats)} (all traced)\n")
-        for s in stats[:n]:
-            frame = s.traceback[0]
-            f.write(f"{s.size} {s.count} {frame.filename}:{frame.lineno}\n")
+        f.write(f"{sum(size.values())} {sum(count.values())} (every object found)\n")
+        for name, b in size.most_common(n):
+            f.write(f"{b} {count[name]} {name}\n")
+    sys._debugmallocstats()  # to the worker's log: pymalloc's arenas, blocks in use and free
     os.rename(out + ".tmp", out)
-threading.Thread(target=dump, daemon=True).start()
+threading.Thread(target=census, daemon=True).start()
 from earlywarn.cli import main
 sys.exit(main(["worker"]))
 '''
@@ -77,11 +87,11 @@ def engine_keys(metrics_text: str) -> int:
     return int(sum(float(v) for v in re.findall(r"^earlywarn_engine_keys\{[^}]*\} (\S+)$", metrics_text, re.M)))
 
 
-def _worker(settings: Settings, tmp: Path, trace: int) -> subprocess.Popen[bytes]:
+def _worker(settings: Settings, tmp: Path, census: int) -> subprocess.Popen[bytes]:
     env = environment(settings)
     log = (tmp / "worker.log").open("wb")
-    if trace:
-        cmd = [sys.executable, "-c", _TRACED, str(tmp / "trace.txt"), str(trace)]
+    if census:
+        cmd = [sys.executable, "-c", _CENSUS, str(tmp / "census.txt"), str(census)]
     else:
         cmd = [sys.executable, "-m", "earlywarn", "worker"]
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -94,9 +104,9 @@ def _stats(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
-def _run_worker(settings: Settings, n: int, tmp: Path, trace: int,
+def _run_worker(settings: Settings, n: int, tmp: Path, census: int,
                 send: threading.Thread | None) -> dict[str, Any]:
-    proc = _worker(settings, tmp, trace)
+    proc = _worker(settings, tmp, census)
     out: dict[str, Any] = {"baseline_kb": 0, "samples": []}
     try:
         deadline = time.monotonic() + 3600
@@ -118,9 +128,9 @@ def _run_worker(settings: Settings, n: int, tmp: Path, trace: int,
                     out["peak_kb"] = _status_kb(proc.pid, "VmHWM")
                     out["keys"] = engine_keys(_get(f"http://127.0.0.1:{settings.web_port}/metrics").decode())
                     out["stats"] = _stats(settings)
-                    if trace:
-                        (tmp / "trace.txt.go").touch()
-                        out["trace"] = _read_trace(tmp / "trace.txt")
+                    if census:
+                        (tmp / "census.txt.go").touch()
+                        out["census"] = _read_census(tmp / "census.txt")
                     return out
             time.sleep(0.5)
         raise RuntimeError("the worker did not finish within an hour")
@@ -128,12 +138,12 @@ def _run_worker(settings: Settings, n: int, tmp: Path, trace: int,
         stop_process(proc, timeout=20)
 
 
-def _read_trace(path: Path) -> list[str]:
+def _read_census(path: Path) -> list[str]:
     for _ in range(600):  # a snapshot of a big heap takes a while
         time.sleep(1)
         if path.exists():
             return path.read_text().splitlines()
-    raise RuntimeError("the traced worker wrote no snapshot")
+    raise RuntimeError("the traced worker wrote no census")
 
 
 def _detect_peak_kb(lines_file: Path, settings: Settings) -> int:
@@ -148,7 +158,7 @@ def _detect_peak_kb(lines_file: Path, settings: Settings) -> int:
     return int(usage.ru_maxrss)
 
 
-def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: float = 0.0, trace: int = 0,
+def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: float = 0.0, census: int = 0,
         detect: bool = True, bootstrap: str | None = None, connect_timeout: float = CONNECT_TIMEOUT) -> dict[str, Any]:
     """Peak and final resident memory of one worker over *n* simulated tickets (KiB), its keys,
     and offline detect's peak."""
@@ -161,12 +171,13 @@ def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: fl
         bootstrap = broker.bootstrap
     try:
         stamp = time.time_ns()
-        settings = from_env({}, broker=bootstrap).with_(
+        # EARLYWARN_* variables apply (EARLYWARN_FLUSH_SECONDS, ...), but not the broker or topics.
+        settings = from_env(broker=bootstrap).with_(
             app_id=f"membench-{stamp}", topic_tickets=f"membench-{stamp}-tickets",
             topic_deadletter=f"membench-{stamp}-dead", topic_alerts=f"membench-{stamp}-alerts",
             topic_inspection=f"membench-{stamp}-inspection", topic_deltas=f"membench-{stamp}-deltas",
             topic_decisions=f"membench-{stamp}-decisions", web_port=free_port(), data_dir=str(tmp / "data"),
-            store=store, session_timeout=10.0, rebalance_timeout=10.0, log_level="error",
+            store=store, ticket_partitions=4, partitions=8, session_timeout=10.0, rebalance_timeout=10.0, log_level="error",
             subscription_poll_seconds=0.0).with_throwaway_secret()
         ensure_topics(settings, connect_timeout)
         tickets, _ = generate(SimConfig(seed=11, days=max(1.0, n / per_day), tickets_per_day=per_day))
@@ -182,7 +193,7 @@ def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: fl
             send.run()
             send = None
         print("memory-bench: the worker …", file=sys.stderr)
-        out = _run_worker(settings, n, tmp, trace, send)
+        out = _run_worker(settings, n, tmp, census, send)
         out["tickets"] = n
         out["store"] = store
         if detect:
@@ -202,7 +213,7 @@ def main(args: argparse.Namespace) -> int:
     if args.tickets < 1:
         print("memory-bench: --tickets must be at least 1", file=sys.stderr)
         return 2
-    res = run(args.tickets, per_day=args.per_day, store=args.store, paced=args.paced, trace=args.trace,
+    res = run(args.tickets, per_day=args.per_day, store=args.store, paced=args.paced, census=args.census,
               detect=not args.no_detect, bootstrap=getattr(args, "broker", None),
               connect_timeout=getattr(args, "connect_timeout", CONNECT_TIMEOUT))
     res.pop("samples", None)
@@ -217,9 +228,9 @@ def main(args: argparse.Namespace) -> int:
           f"per 1,000 tickets")
     if "detect_peak_kb" in res:
         print(f"offline detect --workers 0: peak {_mb(res['detect_peak_kb'])}")
-    for line in res.get("trace", []):
+    for line in res.get("census", []):
         size, _, rest = line.partition(" ")
-        print(f"{int(size) / 1024**2:>9.1f} MB  {rest}")
+        print(f"{int(size) / 1024**2:>9.1f} MB  {rest}")  # bytes, objects, type
     return 0
 
 
@@ -230,8 +241,8 @@ def add_parser(sub: Any, with_broker: Any) -> None:
     sp.add_argument("--store", default="memory://", help="the worker's table store (EARLYWARN_STORE)")
     sp.add_argument("--paced", type=float, default=0.0, metavar="R",
                     help="send R tickets a second while the worker runs (default: all before it starts)")
-    sp.add_argument("--trace", type=int, default=0, metavar="N",
-                    help="run the worker under tracemalloc and print the N lines holding the most memory")
+    sp.add_argument("--census", type=int, default=0, metavar="N",
+                    help="print the N types of Python object holding the most memory in the worker at the end")
     sp.add_argument("--no-detect", action="store_true", help="skip offline detect's peak")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
     sp.set_defaults(func=main)
