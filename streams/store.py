@@ -11,6 +11,13 @@ Faust's recovery fills it from, and the one the worker that owns the key's delta
 partition reads. Reads go straight to that database (Faust's store, not knowing the
 partition, asks every open database's bloom filter).
 
+On the embedded broker, which tells a partition's end as the start of its last record
+batch plus one (streams.checkpoint), a database that has read a changelog to its true
+end finds its offset past that answer and Faust's recovery stops the worker
+(``ConsistencyError``): a changelog must end with a record alone, as the checkpoint
+writes at every hand-over. After a SIGKILL it may not, and the worker then has to start
+on an empty data directory. Apache Kafka answers exactly and needs none of this.
+
 RocksDB's own defaults are sized for one big database (Faust's: 64 MiB memtables, three
 of them, a 2 GiB block cache, each per database); a worker opens one database per table
 partition it holds (13 by default), so the options below keep each one small: what a
