@@ -143,7 +143,7 @@ def _read_census(path: Path) -> list[str]:
         time.sleep(1)
         if path.exists():
             return path.read_text().splitlines()
-    raise RuntimeError("the traced worker wrote no census")
+    raise RuntimeError("the worker wrote no census")
 
 
 def _detect_peak_kb(lines_file: Path, settings: Settings) -> int:
