@@ -359,6 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also run the engine with N keyword subscriptions in Redis (EARLYWARN_REDIS_URL)")
     sp.set_defaults(func=lambda a: __import__("earlywarn.bench", fromlist=["main"]).main(a))
 
+    from earlywarn.membench import add_parser as add_memory_bench
+
+    add_memory_bench(sub, with_broker)
+    from earlywarn.recoverybench import add_parser as add_recovery_bench
+
+    add_recovery_bench(sub, with_broker)
     from alerts.complainants import add_parsers as add_complainant_parsers
 
     add_complainant_parsers(sub)

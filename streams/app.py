@@ -34,6 +34,7 @@ from streams.metrics import Metrics
 from streams.release import Publisher, Release
 from streams import subscriptions
 from streams.settings import Settings
+from streams.store import table_store
 from streams.windows import Windows
 
 __all__ = ["Counters", "EarlywarnApp", "make_app"]
@@ -95,7 +96,7 @@ def _faust_app(settings: Settings) -> EarlywarnApp:
     return EarlywarnApp(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
-        store=settings.store,
+        store=table_store(settings.store)[0],  # rocksdb://: streams.store's, which files keys by partition
         datadir=settings.data_dir,
         topic_partitions=settings.partitions,
         topic_disable_leader=True,
@@ -151,9 +152,15 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
     # JSON-encoded, quotes and all, and hash to another partition than its stream's): the
     # changelog partition of a key is then the partition routing.router gives it, and the
     # worker that owns a partition recovers exactly that partition's keys.
+    store, options = table_store(settings.store)
+
+    async def recovered_one(_event: Any) -> None:  # a changelog record read into a table (recovery, standby)
+        app.earlywarn_counters.changelog_records_read += 1
+
     def table(name: str, partitions: int) -> Any:
         return app.Table(f"{settings.app_id}-{name}", default=None, key_type=bytes, value_type=bytes,
-                         partitions=partitions, use_partitioner=True)
+                         partitions=partitions, use_partitioner=True, store=store, options=dict(options),
+                         on_changelog_event=recovered_one)
 
     state = table("state", settings.partitions)
     stage = table("stage", 1)

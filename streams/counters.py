@@ -28,4 +28,5 @@ class Counters:
     inspection_tasks: int = 0
     flushes: int = 0
     state_writes: int = 0
+    changelog_records_read: int = 0  # read into tables from their changelogs (recovery and standby copies)
     on_alert: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)

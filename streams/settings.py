@@ -65,6 +65,11 @@ def _readable_file(value: Any) -> str | None:
     return None if not value or os.access(value, os.R_OK) else f"={value!r}: no readable file there"
 
 
+def _store_scheme(value: Any) -> str | None:
+    scheme = str(value).partition(":")[0]
+    return None if scheme in ("memory", "rocksdb") else f"={value!r}: expected memory:// or rocksdb://"
+
+
 def _loadable_calendar(value: Any) -> str | None:
     try:
         load_calendar(value)
@@ -93,7 +98,9 @@ class Settings:
                                      check=at_least(1), detect="sources")
     partitions: int = setting(8, "partitions keys are routed to; fixed for a deployment",
                               check=at_least(1), detect="partitions")
-    store: str = setting("memory://", "Faust table store: memory:// (the only one tested; see Operations)")
+    store: str = setting("memory://", "Faust table store: memory:// (every start reads the tables back from their "
+                         "changelogs) or rocksdb:// (tables on disk under EARLYWARN_DATA_DIR: a restart reads only "
+                         "what changed; streams/store.py)", check=_store_scheme)
     data_dir: str = setting("./earlywarn-data", "where a worker keeps its local table store")
     pseudonym_secret: str = setting(
         "", "HMAC key for complainant pseudonyms: required by `worker` and `detect` (the demo, the bench, "

@@ -1,0 +1,248 @@
+"""``earlywarn memory-bench``: how much memory one real worker takes for N tickets, and where it goes.
+
+It simulates N tickets (``--per-day`` a day, seed 11), sends them to the embedded broker
+one per message (as ``earlywarn bench`` does), runs one real ``earlywarn worker`` with the
+table store of ``--store`` over them and, sampling the worker's ``/proc`` status every
+half second, prints its resident memory when it had joined and before the first ticket
+(the baseline: code, libraries, the segmenter), its peak (the kernel's ``VmHWM``) and at
+the end, the window keys it holds (``earlywarn_engine_keys``), the peak above the
+baseline per key and per thousand tickets, and the peak of offline ``earlywarn detect
+--workers 0`` on the same tickets. ``--paced R`` sends the tickets at R a second while
+the worker runs instead of all before it starts.
+
+``--census N`` prints, at the end, the N types of Python object that hold the most memory in
+the worker (every object the garbage collector tracks and what those refer to, sized with
+``sys.getsizeof``): where the memory goes. Memory outside Python objects (RocksDB, the
+allocator's free lists) is the peak less their total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streams.broker import CONNECT_TIMEOUT, EmbeddedBroker, free_port, start_broker, stop_process
+from streams.kafka_io import ensure_topics, produce
+from streams.settings import Settings, environment, from_env
+
+# The worker with a census of its heap: once a trigger file appears, every object the
+# garbage collector tracks and every object those refer to, counted and sized by type,
+# goes to a file (Faust's worker takes SIGUSR1 and SIGUSR2 for itself).
+_CENSUS = r'''
+import collections, gc, os, sys, threading, time
+out, n = sys.argv[1], int(sys.argv[2])
+def census():
+    while not os.path.exists(out + ".go"):
+        time.sleep(0.5)
+    size, count, seen = collections.Counter(), collections.Counter(), set()
+    for o in gc.get_objects():
+        for x in [o, *gc.get_referents(o)]:
+            if id(x) in seen or (x is not o and gc.is_tracked(x)):
+                continue
+            seen.add(id(x))
+            t = type(x)
+            name = f"{t.__module__}.{t.__qualname__}"
+            size[name] += sys.getsizeof(x)
+            count[name] += 1
+    with open(out + ".tmp", "w") as f:
+        f.write(f"{sum(size.values())} {sum(count.values())} (every object found)\n")
+        for name, b in size.most_common(n):
+            f.write(f"{b} {count[name]} {name}\n")
+    sys._debugmallocstats()  # to the worker's log: pymalloc's arenas, blocks in use and free
+    os.rename(out + ".tmp", out)
+threading.Thread(target=census, daemon=True).start()
+from earlywarn.cli import main
+sys.exit(main(["worker"]))
+'''
+
+
+def _status_kb(pid: int, field: str) -> int:
+    """A ``/proc/<pid>/status`` field in KiB (VmRSS, VmHWM); 0 once the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(rf"^{field}:\s+(\d+) kB", text, re.M)
+    return int(found.group(1)) if found else 0
+
+
+def _get(url: str, timeout: float = 2.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return bytes(r.read())
+
+
+def engine_keys(metrics_text: str) -> int:
+    """The window keys a worker holds, from its ``/metrics`` page (every owned partition's)."""
+    return int(sum(float(v) for v in re.findall(r"^earlywarn_engine_keys\{[^}]*\} (\S+)$", metrics_text, re.M)))
+
+
+def _worker(settings: Settings, tmp: Path, census: int) -> subprocess.Popen[bytes]:
+    env = environment(settings)
+    log = (tmp / "worker.log").open("wb")
+    if census:
+        cmd = [sys.executable, "-c", _CENSUS, str(tmp / "census.txt"), str(census)]
+    else:
+        cmd = [sys.executable, "-m", "earlywarn", "worker"]
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _stats(settings: Settings) -> dict[str, Any] | None:
+    try:
+        return dict(orjson.loads(_get(f"http://127.0.0.1:{settings.web_port}/stats/")))
+    except OSError:
+        return None
+
+
+def _run_worker(settings: Settings, n: int, tmp: Path, census: int,
+                send: threading.Thread | None) -> dict[str, Any]:
+    proc = _worker(settings, tmp, census)
+    out: dict[str, Any] = {"baseline_kb": 0, "samples": []}
+    try:
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the worker exited; see {tmp / 'worker.log'}")
+            st = _stats(settings)
+            rss = _status_kb(proc.pid, "VmRSS")
+            if st is not None:
+                if not st["tickets"]:
+                    out["baseline_kb"] = rss  # the last sample before the first ticket
+                    if send is not None:
+                        send.start()
+                        send = None
+                out["samples"].append((st["tickets"], rss))
+                if st["tickets"] >= n and st["deltas_applied"] >= st["delta_messages"] > 0:
+                    time.sleep(2 * settings.flush_seconds + 1)  # a flush or two after the last ticket
+                    out["final_kb"] = _status_kb(proc.pid, "VmRSS")
+                    out["peak_kb"] = _status_kb(proc.pid, "VmHWM")
+                    out["keys"] = engine_keys(_get(f"http://127.0.0.1:{settings.web_port}/metrics").decode())
+                    out["stats"] = _stats(settings)
+                    if census:
+                        (tmp / "census.txt.go").touch()
+                        out["census"] = _read_census(tmp / "census.txt")
+                    return out
+            time.sleep(0.5)
+        raise RuntimeError("the worker did not finish within an hour")
+    finally:
+        stop_process(proc, timeout=20)
+
+
+def _read_census(path: Path) -> list[str]:
+    for _ in range(600):  # a snapshot of a big heap takes a while
+        time.sleep(1)
+        if path.exists():
+            return path.read_text().splitlines()
+    raise RuntimeError("the worker wrote no census")
+
+
+def _detect_peak_kb(lines_file: Path, settings: Settings) -> int:
+    """Peak RSS of ``earlywarn detect --workers 0`` over the file, in KiB."""
+    env = environment(settings)
+    proc = subprocess.Popen([sys.executable, "-m", "earlywarn", "detect", str(lines_file), "--workers", "0"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"detect exited with {proc.returncode}")
+    return int(usage.ru_maxrss)
+
+
+def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: float = 0.0, census: int = 0,
+        detect: bool = True, bootstrap: str | None = None, connect_timeout: float = CONNECT_TIMEOUT) -> dict[str, Any]:
+    """Peak and final resident memory of one worker over *n* simulated tickets (KiB), its keys,
+    and offline detect's peak."""
+    from earlywarn.simulate import SimConfig, generate
+
+    tmp = Path(tempfile.mkdtemp(prefix="earlywarn-membench-"))
+    broker: EmbeddedBroker | None = None
+    if bootstrap is None:
+        broker = start_broker(log_dir=str(tmp))
+        bootstrap = broker.bootstrap
+    try:
+        stamp = time.time_ns()
+        # EARLYWARN_* variables apply (EARLYWARN_FLUSH_SECONDS, ...), but not the broker or topics.
+        settings = from_env(broker=bootstrap).with_(
+            app_id=f"membench-{stamp}", topic_tickets=f"membench-{stamp}-tickets",
+            topic_deadletter=f"membench-{stamp}-dead", topic_alerts=f"membench-{stamp}-alerts",
+            topic_inspection=f"membench-{stamp}-inspection", topic_deltas=f"membench-{stamp}-deltas",
+            topic_decisions=f"membench-{stamp}-decisions", web_port=free_port(), data_dir=str(tmp / "data"),
+            store=store, ticket_partitions=4, partitions=8, session_timeout=10.0, rebalance_timeout=10.0, log_level="error",
+            subscription_poll_seconds=0.0).with_throwaway_secret()
+        ensure_topics(settings, connect_timeout)
+        tickets, _ = generate(SimConfig(seed=11, days=max(1.0, n / per_day), tickets_per_day=per_day))
+        lines = [orjson.dumps(t) for _, t in zip(range(n), tickets)]
+        n = len(lines)
+        lines_file = tmp / "tickets.jsonl"
+        lines_file.write_bytes(b"\n".join(lines) + b"\n")
+        print(f"memory-bench: {n:,} tickets ({per_day:,.0f} a day, ~{n / per_day:.0f} days), store {store}",
+              file=sys.stderr)
+        send = threading.Thread(target=produce, args=(settings, iter(lines)), kwargs={"rate": paced or None},
+                                daemon=True)
+        if not paced:
+            send.run()
+            send = None
+        print("memory-bench: the worker …", file=sys.stderr)
+        out = _run_worker(settings, n, tmp, census, send)
+        out["tickets"] = n
+        out["store"] = store
+        if detect:
+            print("memory-bench: offline detect …", file=sys.stderr)
+            out["detect_peak_kb"] = _detect_peak_kb(lines_file, settings)
+        return out
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def _mb(kb: float) -> str:
+    return f"{kb / 1024:,.0f} MB"
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.tickets < 1:
+        print("memory-bench: --tickets must be at least 1", file=sys.stderr)
+        return 2
+    res = run(args.tickets, per_day=args.per_day, store=args.store, paced=args.paced, census=args.census,
+              detect=not args.no_detect, bootstrap=getattr(args, "broker", None),
+              connect_timeout=getattr(args, "connect_timeout", CONNECT_TIMEOUT))
+    res.pop("samples", None)
+    if args.json:
+        print(orjson.dumps(res).decode())
+        return 0
+    n, keys = res["tickets"], max(1, res["keys"])
+    above = res["peak_kb"] - res["baseline_kb"]
+    print(f"worker ({res['store']}, {n:,} tickets, {res['keys']:,} window keys): "
+          f"baseline {_mb(res['baseline_kb'])}, peak {_mb(res['peak_kb'])}, at the end {_mb(res['final_kb'])}")
+    print(f"peak above the baseline: {_mb(above)}, {above / keys:.1f} KB a key, {above / n * 1000 / 1024:.1f} MB "
+          f"per 1,000 tickets")
+    if "detect_peak_kb" in res:
+        print(f"offline detect --workers 0: peak {_mb(res['detect_peak_kb'])}")
+    for line in res.get("census", []):
+        size, _, rest = line.partition(" ")
+        print(f"{int(size) / 1024**2:>9.1f} MB  {rest}")  # bytes, objects, type
+    return 0
+
+
+def add_parser(sub: Any, with_broker: Any) -> None:
+    sp = with_broker(sub.add_parser("memory-bench", help="one worker's memory over N tickets, and where it goes"))
+    sp.add_argument("--tickets", type=int, default=100000)
+    sp.add_argument("--per-day", type=float, default=20000.0, help="simulated tickets a day (Shanghai: ~20,000)")
+    sp.add_argument("--store", default="memory://", help="the worker's table store (EARLYWARN_STORE)")
+    sp.add_argument("--paced", type=float, default=0.0, metavar="R",
+                    help="send R tickets a second while the worker runs (default: all before it starts)")
+    sp.add_argument("--census", type=int, default=0, metavar="N",
+                    help="print the N types of Python object holding the most memory in the worker at the end")
+    sp.add_argument("--no-detect", action="store_true", help="skip offline detect's peak")
+    sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.set_defaults(func=main)
