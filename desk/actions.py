@@ -1,4 +1,4 @@
-"""What staff do to an alert: acknowledge, assign, comment, judge, silence, send inspectors.
+"""What staff do to an alert: acknowledge, assign, comment, judge, silence, send inspectors, clear a flag.
 
 The one place the desk writes. Every method takes the acting :class:`~desk.auth.User`,
 refuses alerts outside their districts, validates its input, writes, and records the
@@ -9,11 +9,15 @@ Storage: acknowledgements and silences are notify's own (:class:`Silences` under
 notify's prefix), so notify honours what the desk sets. The desk's own per-alert state is
 ``P:state:<id>`` (hash: ``assignment``, ``verdict`` as JSON; verdicts indexed in ``P:verdicts``, see
 :mod:`desk.feedback`), ``P:comments:<id>`` (list)
-and ``P:tasks:<id>`` (hash task_id -> the task as published, who asked, when).
+and ``P:tasks:<id>`` (hash task_id -> the task as published, who asked, when). Abnormal-complainant
+flags are the engine's (:class:`alerts.complainants.FlagStore`, its own prefix): clearing one
+from an ``abnormal_complainant`` alert is the command line's ``earlywarn complainant clear``,
+with the desk user as who.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -22,6 +26,7 @@ from typing import Any, Protocol
 import orjson
 import redis
 
+from alerts.complainants import FlagStore
 from alerts.inspection import task_on_request
 from alerts.notify.labels import parse_matcher
 from alerts.notify.silences import Silence, Silences
@@ -33,6 +38,7 @@ from desk.store import AlertStore
 from desk.tickets import TicketStore
 
 VERDICTS = {"true": "属实", "false": "误报", "duplicate": "重复"}
+PSEUDONYM = re.compile(r"p_[0-9a-f]{16}")  # how alerts name people (schemas.normalise.pseudonym)
 MAX_SILENCE_MINUTES = 30 * 24 * 60
 
 
@@ -88,8 +94,9 @@ def _text(value: str, what: str, limit: int) -> str:
 
 class Desk:
     def __init__(self, store: AlertStore, silences: Silences, audit: Audit, publisher: Publisher,
-                 tickets: TicketStore | None = None) -> None:
+                 tickets: TicketStore | None = None, flags: FlagStore | None = None) -> None:
         self.store = store
+        self.flags = flags or FlagStore(store.r)
         self.silences = silences
         self.audit = audit
         self.publisher = publisher
@@ -129,7 +136,16 @@ class Desk:
             "results": self.results.of_alert(alert_id),
             "evidence": self.evidence(alert),
             "activity": self.audit.of_alert(alert_id),
+            "complainants": self.complainants(alert),
         }
+
+    def complainants(self, alert: dict[str, Any]) -> list[dict[str, Any]]:
+        """An abnormal-complainant alert's people (a ring names every member), each with the
+        flag the engine holds on them and staff's clearing, if any; [] for other alerts."""
+        if alert.get("type") != "abnormal_complainant":
+            return []
+        cleared = self.flags.clearings()
+        return [{"person": p, "flag": self.flags.flag(p), "clearing": cleared.get(p)} for p in named(alert)]
 
     def evidence(self, alert: dict[str, Any]) -> list[dict[str, Any]]:
         """The alert's evidence tickets, masked (``desk.tickets``); ``{"ticket_id": …}`` alone where none is kept."""
@@ -205,6 +221,21 @@ class Desk:
         p.execute()
         return value
 
+    def clear_flag(self, user: User, alert_id: str, person: str, reason: str) -> dict[str, Any]:
+        """Clear the abnormal-complainant flag of *person*, named by the alert (due process): the
+        flag goes, the clearing is kept and the engine judges the person afresh on later claims."""
+        alert = self.alert_for(user, alert_id)
+        if alert.get("type") != "abnormal_complainant":
+            raise Invalid("只有异常投诉举报人提示可以解除标记")
+        if person not in named(alert):
+            raise NotFound(f"该提示未涉及 {person}")
+        reason = _text(reason, "解除理由", 500)
+        before = self.flags.flag(person)
+        self.flags.clear(person, who=user.name, why=reason)
+        after = self.flags.clearings()[person]
+        self.audit.record(user.name, "clear_flag", alert_id, before, {"person": person, **after}, alert_id)
+        return {"person": person, "flag": None, "clearing": after}
+
     # ---- silences --------------------------------------------------------------------------
 
     def _pinned(self, matchers: Sequence[str]) -> set[str]:
@@ -252,3 +283,11 @@ class Desk:
         before = {**asdict(s), "matchers": list(s.matchers)}
         self.audit.record(user.name, "silence_expire", f"silence:{silence_id}", before, {**before, "until": time.time()})
         return before
+
+
+def named(alert: dict[str, Any]) -> list[str]:
+    """The pseudonyms an abnormal-complainant alert names: its subject, and a ring's members
+    as its summary lists them (the contract carries no member list), in order, once each."""
+    found = PSEUDONYM.findall(" ".join((alert.get("subject") or {}).get(k) or "" for k in ("key", "label")))
+    found += PSEUDONYM.findall(alert.get("summary") or "")
+    return list(dict.fromkeys(found))

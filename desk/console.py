@@ -41,7 +41,7 @@ DIMENSION_NAMES = {"firm": "经营者", "firm_issue": "经营者·问题", "prod
                    "term": "词语", "platform_term": "平台·做法", "district": "区", "complainant": "投诉人（化名）"}
 SAME_NAMES = {"firm": "同一经营者", "product": "同一产品", "issue": "同一问题"}
 ACTION_NAMES = {"ack": "确认", "assignment": "指派", "verdict": "研判", "comment": "备注", "inspection_task": "生成检查任务",
-                "silence": "静默", "silence_expire": "解除静默"}
+                "silence": "静默", "silence_expire": "解除静默", "clear_flag": "解除异常名录标记"}
 
 
 def local(ts: float | str | None) -> str:
@@ -237,6 +237,13 @@ def verdict_form(alert_id: str, request: Request, user: Officer, verdict: Annota
                  reason: Annotated[str, Form()] = "", duplicate_of: Annotated[str, Form()] = "") -> Response:
     return _act(request, f"/alerts/{alert_id}", "verdict", "研判结论已保存",
                 lambda: context(request).desk.judge(user, alert_id, verdict, reason, duplicate_of))
+
+
+@router.post("/alerts/{alert_id}/complainants/{person}/clear")
+def clear_flag_form(alert_id: str, person: str, request: Request, user: Officer,
+                    reason: Annotated[str, Form()] = "") -> Response:
+    return _act(request, f"/alerts/{alert_id}", "clear_flag", "已解除标记：该投诉举报人将按新的诉求重新研判",
+                lambda: context(request).desk.clear_flag(user, alert_id, person, reason))
 
 
 @router.post("/alerts/{alert_id}/task")

@@ -186,6 +186,13 @@ class AuditEntry(BaseModel):
     after: Any
 
 
+class ComplainantFlag(BaseModel):
+    person: str = Field(description="the keyed pseudonym (p_ + 16 hex digits); never a name, phone or id")
+    flag: dict[str, Any] | None = Field(description="the flag the engine holds: reasons, first_seen, last_seen, "
+                                                    "expires, ticket_ids; null when none is held")
+    clearing: dict[str, Any] | None = Field(description="staff's clearing (at, who, why), if any")
+
+
 class AlertDetail(BaseModel):
     alert: Alert
     timeline: list[Alert]
@@ -197,6 +204,12 @@ class AlertDetail(BaseModel):
     results: list[ResultRecord] = Field(description="inspection results that came back (inspection.results)")
     evidence: list[TicketDisplay] = Field(description="the evidence tickets, in ticket_ids' order, masked")
     activity: list[AuditEntry]
+    complainants: list[ComplainantFlag] = Field(
+        default_factory=list, description="an abnormal-complainant alert's people and their flags; [] otherwise")
+
+
+class ClearFlagIn(BaseModel):
+    reason: str = Field(description="why the person is an ordinary consumer after all (recorded)")
 
 
 class AckIn(BaseModel):

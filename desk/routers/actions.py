@@ -1,4 +1,4 @@
-"""Acting on one alert: acknowledge, assign, comment, judge (true / false / duplicate)."""
+"""Acting on one alert: acknowledge, assign, comment, judge (true / false / duplicate), clear a complainant's flag."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from desk.actions import Refused
 from desk.auth import User
-from desk.models import ERRORS, Ack, AckIn, AssignIn, Assignment, Comment, CommentIn, Verdict, VerdictIn
+from desk.models import (ERRORS, Ack, AckIn, AssignIn, Assignment, ClearFlagIn, Comment, CommentIn, ComplainantFlag,
+                         Verdict, VerdictIn)
 from desk.web import context, require
 
 router = APIRouter(prefix="/api/alerts/{alert_id}", tags=["actions"], responses={**ERRORS, 422: {}})
@@ -49,3 +50,11 @@ def judge(alert_id: str, body: VerdictIn, user: Officer, request: Request) -> di
     """Mark the alert true, false or a duplicate of another, with a reason."""
     return acting(request, "verdict",
                   lambda: context(request).desk.judge(user, alert_id, body.verdict, body.reason, body.duplicate_of))
+
+
+@router.post("/complainants/{person}/clear", response_model=ComplainantFlag, operation_id="clear_complainant_flag")
+def clear_flag(alert_id: str, person: str, body: ClearFlagIn, user: Officer, request: Request) -> dict[str, Any]:
+    """Clear the abnormal-complainant flag of a person this alert names (due process): the flag
+    goes, the clearing is recorded, and the engine judges the person afresh on later claims."""
+    return acting(request, "clear_flag",
+                  lambda: context(request).desk.clear_flag(user, alert_id, person, body.reason))
