@@ -66,11 +66,14 @@ class EarlywarnApp(faust.App):
         await self.earlywarn_health.agent_failed(agent, exc)
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
-        if self.earlywarn_checkpoint is not None:
-            await self.earlywarn_checkpoint.settle_before()
+        # After an agent crashed its state may hold half a message: nothing is written, and
+        # the next owner recovers the last complete commit and replays from it, as after a kill.
+        checkpoint = self.earlywarn_checkpoint if self.earlywarn_health.problem is None else None
+        if checkpoint is not None:
+            await checkpoint.settle_before()
         await super()._consumer_wait_empty(consumer, logger)
-        if self.earlywarn_checkpoint is not None:
-            await self.earlywarn_checkpoint.settle_after()
+        if checkpoint is not None:
+            await checkpoint.settle_after()
 
 
 @dataclass
@@ -218,6 +221,8 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
     async def release(stream: faust.StreamT[bytes]) -> None:
         s = jobs.release.acks.stream = stream.noack()
         async for ev in s.events():
+            if jobs.release.unlearned:  # recovered: what a crashed owner published, before offering anything
+                await jobs.release.learn_what_went_out()
             jobs.release.offer(ev)
             await jobs.checkpoint.commit_due(jobs.release)
 

@@ -146,6 +146,7 @@ class Release:
         self.acks = Acks()
         self._stage: AlertStage | None = None  # loaded from the table on first use
         self._marker: bytes | None = None  # the stage as the commit under way took it
+        self.unlearned = False  # the stage was recovered: what went out since its commit is not known yet
 
     def _stored(self) -> dict[str, Any] | None:
         raw = self.stage_table.get(STAGE_KEY)
@@ -208,11 +209,12 @@ class Release:
         if owned:
             self._stage = None
             self.publisher.open_alerts.reset(self.stage().open_alerts())
-            await self._learn_what_went_out()
+            self.unlearned = True  # the agent learns it before it offers anything (not here: no broker I/O in recovery)
 
-    async def _learn_what_went_out(self) -> None:
+    async def learn_what_went_out(self) -> None:
         """The alert and task events on their topics past the offsets the stage last wrote
         (from the start when it never wrote any): the replay will release them again."""
+        self.unlearned = False
         v = self._stored()
         if self.read_from is None or (v is not None and "out" not in v):  # a stage written before offsets were kept
             return
