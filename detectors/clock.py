@@ -35,7 +35,7 @@ class Clock:
     late: int = 0  # (key, bucket) deltas that arrived after their bucket's tick
     applied: int = -1  # offset of the last delta message folded in (the stream's); replays skip
     peers: dict[str, list[float]] = field(default_factory=dict)  # "category|district" -> [firms, sum rate, sum rate^2]
-    wall: float | None = None  # the newest wall clock a delta message carried (live input; not persisted)
+    wall: float | None = None  # the newest wall clock a delta message carried (live input), persisted so a replay decides alike
     seen_buckets: set[int] = field(default_factory=set)  # buckets whose ticket ids are kept (for deduplication)
     duplicates: int = 0  # tickets whose id came again within the horizon (counted once, where their first key is)
     expired: int = 0  # key-deltas more than the horizon behind the last tick: too old to deduplicate, not counted

@@ -262,7 +262,7 @@ def encode_clock(c: Clock, rhythm: Rhythm) -> dict[str, Any]:
         "ft": c.first_tick, "d": {str(b): sorted(ks) for b, ks in c.due.items()},
         "o": sorted(c.open), "day": c.day,
         "de": c.day_evals, "pd": c.prev_day_evals, "late": c.late, "r": rhythm.to_dict(),
-        "ap": c.applied, "pe": c.peers, "sb": sorted(c.seen_buckets), "dup": c.duplicates, "exp": c.expired,
+        "ap": c.applied, "pe": c.peers, "sb": sorted(c.seen_buckets), "dup": c.duplicates, "exp": c.expired, "wa": c.wall,
     }
 
 
@@ -276,6 +276,7 @@ def decode_clock(v: dict[str, Any], rhythm: Rhythm) -> Clock:
         day_evals=dict(v["de"]), prev_day_evals=dict(v["pd"]), late=v["late"],
         applied=v.get("ap", -1), peers={g: list(x) for g, x in v.get("pe", {}).items()},
         seen_buckets=set(v.get("sb", ())), duplicates=v.get("dup", 0), expired=v.get("exp", 0),
+        wall=v.get("wa"),
     )
 
 

@@ -5,8 +5,8 @@ reads the tickets topic, ``windows`` (streams.windows) the delta topic and ``rel
 (streams.release) the decisions topic. State is written and input acknowledged in the
 order ``streams.checkpoint`` gives, every ``flush_seconds`` and when partitions are handed
 over, so hand-overs are exact: the next owner of a partition recovers its state and
-progress and counts nothing twice. Only a crash (no clean hand-over) can still count a
-batch twice.
+progress and counts nothing twice. Commits are atomic and outputs deduplicated on
+recovery, so a crash (no clean hand-over) is exact too (streams.checkpoint).
 
 Per-event work in the agents is synchronous: no awaits on the hot path. Metrics
 (streams.metrics) are counted per batch or per message, never per ticket per metric;
@@ -15,6 +15,7 @@ consumer lag is refreshed by a timer, off the hot path (streams.lag).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import faust
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from streams.checkpoint import Checkpoint
+from streams.checkpoint import Checkpoint, CommittedTable
 from streams.counters import Counters
 from streams.exposure import loopback_only
 from streams.health import Health
@@ -32,7 +33,7 @@ from streams.ingest import Ingest
 from streams.lag import LAG_SECONDS, BrokerErrorSensor, ConsumerLag
 from streams.metrics import Metrics
 from streams.release import Publisher, Release
-from streams import subscriptions
+from streams import kafka_io, subscriptions
 from streams.settings import Settings
 from streams.store import table_store
 from streams.windows import Windows
@@ -66,11 +67,14 @@ class EarlywarnApp(faust.App):
         await self.earlywarn_health.agent_failed(agent, exc)
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
-        if self.earlywarn_checkpoint is not None:
-            await self.earlywarn_checkpoint.settle_before()
+        # After an agent crashed its state may hold half a message: nothing is written, and
+        # the next owner recovers the last complete commit and replays from it, as after a kill.
+        checkpoint = self.earlywarn_checkpoint if self.earlywarn_health.problem is None else None
+        if checkpoint is not None:
+            await checkpoint.settle_before()
         await super()._consumer_wait_empty(consumer, logger)
-        if self.earlywarn_checkpoint is not None:
-            await self.earlywarn_checkpoint.settle_after()
+        if checkpoint is not None:
+            await checkpoint.settle_after()
 
 
 @dataclass
@@ -162,8 +166,13 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
                          partitions=partitions, use_partitioner=True, store=store, options=dict(options),
                          on_changelog_event=recovered_one)
 
-    state = table("state", settings.partitions)
-    stage = table("stage", 1)
+    def committed(name: str, partitions: int) -> Any:  # written in atomic commits (streams.checkpoint)
+        return app.tables.add(CommittedTable(app, name=f"{settings.app_id}-{name}", default=None,
+                                             beacon=app.tables.beacon, key_type=bytes, value_type=bytes,
+                                             partitions=partitions, use_partitioner=True))
+
+    state = committed("state", settings.partitions)
+    stage = committed("stage", 1)
     # Ticket partition -> the offset ingest resumes from. Co-partitioned with the tickets
     # topic (same partition count), so a ticket partition's new owner recovers its entry.
     ingested = table("ingested", settings.ticket_partitions)
@@ -173,7 +182,8 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
                     watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app))
     windows = Windows(cfg, state=state, decisions=topics.decisions, counters=counters, metrics=metrics)
     release = Release(settings.partitions, stage_table=stage,
-                      publisher=Publisher(topics.alerts, topics.inspection, counters, metrics))
+                      publisher=Publisher(topics.alerts, topics.inspection, counters, metrics),
+                      read_from=lambda topic, offset: asyncio.to_thread(kafka_io.read_from, settings, topic, offset))
     checkpoint = Checkpoint(app, [windows, release], ingest, settings.flush_seconds)
     lag = ConsumerLag(app, metrics, (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions),
                       app.earlywarn_health)
@@ -218,6 +228,8 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
     async def release(stream: faust.StreamT[bytes]) -> None:
         s = jobs.release.acks.stream = stream.noack()
         async for ev in s.events():
+            if jobs.release.unlearned:  # recovered: what a crashed owner published, before offering anything
+                await jobs.release.learn_what_went_out()
             jobs.release.offer(ev)
             await jobs.checkpoint.commit_due(jobs.release)
 
@@ -255,7 +267,7 @@ def _partition_signals(app: faust.App, settings: Settings, jobs: Jobs) -> None:
 
     @jobs.release.stage_table.on_recover
     async def stage_recovered() -> None:
-        jobs.release.recovered(bool(owned(settings.topic_decisions)))
+        await jobs.release.recovered(bool(owned(settings.topic_decisions)))
 
     @app.on_partitions_assigned.connect
     async def count_owned(_sender: Any, assigned: set[TP], **_: Any) -> None:

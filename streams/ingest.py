@@ -10,7 +10,9 @@ A ticket partition's progress is the offset ingest resumes from; a worker writes
 ``ingested`` table when it hands the partition over (streams.checkpoint), and the next
 owner skips what was already ingested, even when Faust's own offset commit lags behind
 (it does: a commit waits for the producer, and a rebalance does not wait for a late
-commit). Only a crash (no clean hand-over) can still count a batch twice.
+commit). After a crash (no clean hand-over) the next owner ingests again from the last
+committed offset: the windows count each ticket id once (detectors.partition), and those
+tickets show as duplicates there.
 """
 
 from __future__ import annotations

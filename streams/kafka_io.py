@@ -187,3 +187,27 @@ def follow(settings: Settings, topic: str, *, stop: Callable[[], bool]) -> Itera
                     yield m.value
     finally:
         consumer.close()
+
+
+def read_from(settings: Settings, topic: str, offset: int, *, partition: int = 0, timeout: float = 60.0) -> list[bytes]:
+    """The values of one partition of *topic* from *offset* to its end (what the broker holds now).
+
+    The end is where a fetch brings nothing more, not only where ListOffsets says it is:
+    the embedded broker answers that with the start of the partition's last record batch.
+    """
+    deadline = time.monotonic() + timeout
+    consumer = KafkaConsumer(**settings.kafka_options(), enable_auto_commit=False, request_timeout_ms=10_000)
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        end = consumer.end_offsets([tp])[tp]
+        out: list[bytes] = []
+        while time.monotonic() < deadline:
+            got = consumer.poll(timeout_ms=500, max_records=10_000).get(tp, [])
+            out.extend(m.value for m in got)
+            if not got and consumer.position(tp) >= end:
+                return out
+        raise BrokerUnavailable(f"{topic} could not be read to its end within {timeout:g}s")
+    finally:
+        consumer.close()

@@ -3,14 +3,21 @@
 The decisions topic has one partition, so one worker sees every partition's decisions and
 publishes one alert per story (detectors.stage). The stage's state is a single table
 value, written at each commit like the windows' (its input acknowledged only after it is
-written, streams.checkpoint).
+written, streams.checkpoint), with the offsets the alerts and inspection topics had
+reached when it was written: every alert and task published before is on the broker by
+then. After a crash the stage recovers its last commit and the decisions after it are
+replayed; it reads what the alerts and inspection topics hold past those offsets (what
+the lost worker published after its last commit) and does not publish those events
+again. An alert event is one (alert_id, status, raised_at), a task one (task_id,
+raised_at).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import faust
@@ -20,7 +27,7 @@ from alerts.inspection import task_of
 from alerts.render import render
 from detectors.decisions import OPEN, RESOLVED, Decision, decision_from_dict
 from detectors.stage import AlertStage
-from streams.checkpoint import Acks
+from streams.checkpoint import MARKER, Acks, confirmed, stored, tagged
 from streams.counters import Counters
 from streams.metrics import ALERT_SEVERITIES, ALERT_TYPES, Metrics, alert_district_label
 
@@ -82,16 +89,36 @@ class Publisher:
         self.counters = counters
         self.metrics = metrics
         self.open_alerts = OpenAlerts(metrics)
+        self.out: dict[str, int] = {}  # topic -> the offset after the last record the broker took from us
+        self.already_out: set[tuple[str, ...]] = set()  # events a crashed owner published (see the module doc)
+        self._unsent: dict[str, list[asyncio.Future[Any]]] = {}
+
+    def _send(self, topic: faust.TopicT, key: str, value: dict[str, Any]) -> None:
+        fut = topic.send_soon(key=key.encode(), value=orjson.dumps(value))
+        self._unsent.setdefault(topic.get_topic_name(), []).append(fut)
+
+    async def sent(self) -> None:
+        """Wait until every alert and task published is on the broker; note the offsets they reached."""
+        unsent, self._unsent = self._unsent, {}
+        for topic, futs in unsent.items():
+            for meta in await confirmed(futs, topic):
+                self.out[topic] = max(self.out.get(topic, 0), meta.offset + 1)
 
     def publish(self, decisions: list[Decision]) -> None:
         wall = time.time()
         counters, metrics = self.counters, self.metrics
         for d in decisions:
             alert = render(d)
-            self.alerts.send_soon(key=d.alert_id.encode(), value=orjson.dumps(alert))
+            self.open_alerts.event(d)
+            if alert_event(alert) in self.already_out:  # published before a crash: not again
+                self.already_out.discard(alert_event(alert))
+            else:
+                self._send(self.alerts, d.alert_id, alert)
             task = task_of(alert)
-            if task is not None:
-                self.inspection.send_soon(key=task["task_id"].encode(), value=orjson.dumps(task))
+            if task is not None and task_event(task) in self.already_out:
+                self.already_out.discard(task_event(task))
+            elif task is not None:
+                self._send(self.inspection, task["task_id"], task)
                 counters.inspection_tasks += 1
                 metrics.inspection_tasks.labels(task["severity"]).inc()
             counters.alerts += 1
@@ -103,7 +130,6 @@ class Publisher:
             if d.status != RESOLVED:
                 metrics.alert_score.labels(d.type).observe(d.score)
             metrics.alert_event_lag_seconds.observe(wall - d.raised_at)
-            self.open_alerts.event(d)
             for cb in counters.on_alert:
                 cb(alert)
 
@@ -111,19 +137,28 @@ class Publisher:
 class Release:
     """The release agent's state and work: the alert stage, loaded from its table, and what it releases."""
 
-    def __init__(self, partitions: int, *, stage_table: Any, publisher: Publisher) -> None:
+    def __init__(self, partitions: int, *, stage_table: Any, publisher: Publisher,
+                 read_from: Callable[[str, int], Awaitable[list[bytes]]] | None = None) -> None:
         self.partitions = partitions
-        self.stage_table = stage_table
+        self.stage_table = stage_table  # a streams.checkpoint.CommittedTable
         self.publisher = publisher
+        self.read_from = read_from  # (topic, offset) -> the values from there to the end
         self.acks = Acks()
         self._stage: AlertStage | None = None  # loaded from the table on first use
+        self._marker: bytes | None = None  # the stage as the commit under way took it
+        self.unlearned = False  # the stage was recovered: what went out since its commit is not known yet
+
+    def _stored(self) -> dict[str, Any] | None:
+        raw = self.stage_table.get(STAGE_KEY)
+        return None if raw is None else orjson.loads(stored(raw))
 
     def stage(self) -> AlertStage:
         if self._stage is None:
             self._stage = AlertStage(self.partitions)
-            raw = self.stage_table.get(STAGE_KEY)
-            if raw is not None:
-                self._stage.load(orjson.loads(raw))
+            v = self._stored()
+            if v is not None:
+                self._stage.load(v)
+                self.publisher.out = dict(v.get("out", {}))
         return self._stage
 
     def offer(self, ev: Any) -> None:
@@ -134,15 +169,22 @@ class Release:
         self.acks.hold(ev)
 
     def unsaved(self) -> bool:
-        # The stage itself is written once more, last, among the lone records.
         return bool(self.acks.events)
 
-    def write_state(self) -> None:
-        if self._stage is not None:
-            self.stage_table[STAGE_KEY] = orjson.dumps(self._stage.to_dict())
+    async def sent(self) -> None:
+        await self.publisher.sent()
+        await self.stage_table.sent()
 
-    def write_lone_records(self) -> None:
-        self.write_state()
+    def write_state(self, commit: bytes) -> None:
+        """Take the stage, with the offsets its alerts and tasks had reached (on the broker by
+        now): one value, written as the commit's marker."""
+        if self._stage is not None:
+            self._marker = orjson.dumps({**self._stage.to_dict(), "out": self.publisher.out})
+
+    def write_marker(self, commit: bytes) -> None:
+        if self._marker is not None:
+            self.stage_table[STAGE_KEY] = tagged(MARKER, commit, self._marker)
+            self._marker = None
 
     def observe_commit(self, seconds: float) -> None:
         pass  # one table value: not timed
@@ -160,8 +202,32 @@ class Release:
         if not owned:
             self.publisher.open_alerts.leave()
 
-    def recovered(self, owned: bool) -> None:
+    async def recovered(self, owned: bool) -> None:
         """The stage table is recovered (after a rebalance or at start): when this worker owns
-        the stage, load it and set the open-alerts gauge from it, not from the next events."""
+        the stage, load it, learn what a crashed owner published after its last commit, and
+        set the open-alerts gauge from it, not from the next events."""
         if owned:
+            self._stage = None
             self.publisher.open_alerts.reset(self.stage().open_alerts())
+            self.unlearned = True  # the agent learns it before it offers anything (not here: no broker I/O in recovery)
+
+    async def learn_what_went_out(self) -> None:
+        """The alert and task events on their topics past the offsets the stage last wrote
+        (from the start when it never wrote any): the replay will release them again."""
+        self.unlearned = False
+        v = self._stored()
+        if self.read_from is None or (v is not None and "out" not in v):  # a stage written before offsets were kept
+            return
+        out = self.publisher.out
+        alerts, tasks = self.publisher.alerts.get_topic_name(), self.publisher.inspection.get_topic_name()
+        went = {alert_event(orjson.loads(x)) for x in await self.read_from(alerts, out.get(alerts, 0))}
+        went |= {task_event(orjson.loads(x)) for x in await self.read_from(tasks, out.get(tasks, 0))}
+        self.publisher.already_out = went
+
+
+def alert_event(alert: Mapping[str, Any]) -> tuple[str, ...]:
+    return ("alert", alert["alert_id"], alert["status"], alert["raised_at"])
+
+
+def task_event(task: Mapping[str, Any]) -> tuple[str, ...]:
+    return ("task", task["task_id"], task["raised_at"])

@@ -4,9 +4,12 @@ Each delta partition has a ``PartitionEngine`` (detectors/, pure); its decisions
 far the partition has decided, go to the decisions topic for the alert stage. Key states
 are kept in memory and written to the state table (changelog-backed, co-partitioned by the
 same murmur2 routing) at each commit (streams.checkpoint), and only then are the delta
-messages acknowledged, so a crash replays from the last commit and nothing is lost. A
-table write costs about half a Kafka message, so writes are combined per key per commit,
-never made per ticket.
+messages acknowledged. A commit is atomic: the changed keys and ticket ids first, then
+each partition's clock (with the offset of the last delta message folded in) as its
+marker, so a crash recovers the state of the last complete commit and replays the delta
+messages after its offset onto it: nothing is lost or counted twice. A table write costs
+about half a Kafka message, so writes are combined per key per commit, never made per
+ticket.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import orjson
 
 from detectors.config import DetectConfig
 from detectors.partition import PartitionEngine
-from streams.checkpoint import Acks
+from streams.checkpoint import MARKER, STATE, Acks, stored, tagged
 from streams.counters import Counters
 from streams.metrics import Metrics
 from streams.routing import clock_key, partition_key, router
@@ -42,12 +45,13 @@ class Windows:
         self.engines: dict[int, PartitionEngine] = {}
         self.keys_held: dict[int, int] = {}  # owned partition -> its window keys in the state table
         self.acks = Acks()
+        self._markers: dict[int, bytes] = {}  # partition -> its clock as the commit under way took it
         self._apply_timing = metrics.stage("windows_message")
         self._flush_timing = metrics.stage("flush")
 
     def _load(self, tk: str) -> dict[str, Any] | None:
         raw = self.state.get(tk.encode())
-        return None if raw is None else orjson.loads(raw)
+        return None if raw is None else orjson.loads(stored(raw))
 
     def engine(self, p: int) -> PartitionEngine:
         eng = self.engines.get(p)
@@ -87,16 +91,16 @@ class Windows:
     def unsaved(self) -> bool:
         return bool(self.acks.events or self.engines)
 
-    def _write_clock(self, p: int, eng: PartitionEngine) -> None:
-        self.state[clock_key(p, self.cfg.partitions).encode()] = orjson.dumps(eng.clock_dict())
+    async def sent(self) -> None:
+        await self.state.sent()
 
     def _seen_key(self, p: int, bucket: int) -> str:
         """The table key of partition *p*'s ticket ids of one bucket (deduplication)."""
         return partition_key(f"~seen:{bucket}", p, self.cfg.partitions)
 
-    def write_state(self) -> None:
-        """Every key changed since the last write, the ticket ids kept for deduplication, and
-        each partition's clock."""
+    def write_state(self, commit: bytes) -> None:
+        """Every key changed since the last commit and the ticket ids kept for deduplication
+        (each partition's clock closes the commit: ``write_marker``)."""
         writes = 0
         for p, eng in self.engines.items():
             dirty = eng.take_dirty()
@@ -105,16 +109,16 @@ class Windows:
                 k = tk.encode()
                 if k not in self.state:
                     held += 1
-                self.state[k] = orjson.dumps(value)
+                self.state[k] = tagged(STATE, commit, orjson.dumps(value))
             self.keys_held[p] = held
             for b, ids in eng.take_seen().items():
                 key = self._seen_key(p, b).encode()
                 if ids is not None:
-                    self.state[key] = orjson.dumps(ids)
-                else:
+                    self.state[key] = tagged(STATE, commit, orjson.dumps(ids))
+                else:  # a tombstone, applied on recovery at once: ids older than any replay needs
                     self.state.pop(key, None)
                 writes += 1
-            self._write_clock(p, eng)
+            self._markers[p] = orjson.dumps(eng.clock_dict())
             writes += len(dirty) + 1
             self.counters.state_writes += len(dirty)
             self.metrics.flush_dirty_keys.observe(len(dirty))
@@ -123,9 +127,12 @@ class Windows:
         self.metrics.state_flushes.inc()
         self.metrics.state_writes.inc(writes)
 
-    def write_lone_records(self) -> None:
-        for p, eng in self.engines.items():
-            self._write_clock(p, eng)
+    def write_marker(self, commit: bytes) -> None:
+        """Each partition's clock as the commit took it (with the offset of the last delta
+        message in its state), which closes the commit in its changelog partition."""
+        markers, self._markers = self._markers, {}
+        for p, clock in markers.items():
+            self.state[clock_key(p, self.cfg.partitions).encode()] = tagged(MARKER, commit, clock)
 
     def observe_commit(self, seconds: float) -> None:
         self._flush_timing.observe(seconds)

@@ -69,11 +69,12 @@ class StreamEnv:
     tmp: Path
     workers: list[Worker] = field(default_factory=list)
 
-    def spawn_worker(self) -> Worker:
-        """A worker process, started but perhaps not serving yet."""
+    def spawn_worker(self, argv: list[str] | None = None) -> Worker:
+        """A worker process, started but perhaps not serving yet (*argv*: another command line
+        that runs one, e.g. with a fault injected)."""
         s = self.settings.with_(web_port=free_port(), data_dir=str(self.tmp / f"data-{len(self.workers)}"))
         log = self.tmp / f"worker-{len(self.workers)}.log"
-        proc = subprocess.Popen([sys.executable, "-m", "earlywarn", "worker"], env=environment(s),
+        proc = subprocess.Popen(argv or [sys.executable, "-m", "earlywarn", "worker"], env=environment(s),
                                 stdout=log.open("wb"), stderr=subprocess.STDOUT)
         w = Worker(s, proc, log)
         self.workers.append(w)
