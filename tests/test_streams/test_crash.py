@@ -1,8 +1,9 @@
 """A worker killed with SIGKILL and restarted gives what an uninterrupted worker gives.
 
-The worker dies (``tests/test_streams/crashing_worker.py``) at four points: mid-ingest,
-right after a windows commit before its offsets are committed, halfway through a windows
-commit, and mid-publication of alerts. A fresh worker then takes over from what the broker holds. Compared with an
+The worker dies (``tests/test_streams/crashing_worker.py``) at three points: right after a
+windows commit before its offsets are committed, halfway through a windows commit, and
+mid-publication of alerts. (It can also die mid-ingest, ``ingest``: re-read tickets are
+dropped by their ids there, which the duplicate tests cover; left out to keep the suite short.) A fresh worker then takes over from what the broker holds. Compared with an
 uninterrupted run over the same input: the alert events, the inspection tasks and every
 key's window state must be the same, none of them twice.
 """
@@ -128,7 +129,7 @@ def uninterrupted(new_stream_env, lines, offline) -> dict[str, Any]:  # type: ig
     return got
 
 
-@pytest.mark.parametrize("point,n", [("ingest", 6), ("windows", 3), ("mid-commit", 3), ("publish", 1)])
+@pytest.mark.parametrize("point,n", [("windows", 3), ("mid-commit", 3), ("publish", 1)])
 def test_a_worker_killed_and_restarted_gives_what_an_uninterrupted_one_gives(
         new_stream_env, lines, uninterrupted, point: str, n: int) -> None:  # type: ignore[no-untyped-def]
     env = new_stream_env()
