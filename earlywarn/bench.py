@@ -39,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from streams.broker import CONNECT_TIMEOUT, EmbeddedBroker, free_port, start_broker, stop_process
+from streams.broker import CONNECT_TIMEOUT, broker_at, free_port, stop_process
 from streams.kafka_io import ensure_topics, produce
 from streams.settings import Settings, environment, from_env
 
@@ -241,11 +241,7 @@ def run(n: int, bootstrap: str | None = None, repeat: int = 1,
     from earlywarn.simulate import SimConfig, generate
 
     tmp = Path(tempfile.mkdtemp(prefix="earlywarn-bench-"))
-    broker: EmbeddedBroker | None = None
-    if bootstrap is None:
-        broker = start_broker(log_dir=str(tmp))
-        bootstrap = broker.bootstrap
-    try:
+    with broker_at(bootstrap, str(tmp)) as bootstrap:
         stamp = time.time_ns()
         settings = from_env({}, broker=bootstrap).with_(
             topic_tickets=f"bench-{stamp}-tickets", session_timeout=10.0, rebalance_timeout=10.0,
@@ -266,9 +262,6 @@ def run(n: int, bootstrap: str | None = None, repeat: int = 1,
         out["tickets"] = float(n)
         out["rounds"] = rounds
         return out
-    finally:
-        if broker is not None:
-            broker.stop()
 
 
 def main(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from streams.broker import CONNECT_TIMEOUT, EmbeddedBroker, free_port, start_broker, stop_process
+from streams.broker import CONNECT_TIMEOUT, broker_at, free_port, stop_process
 from streams.kafka_io import ensure_topics, produce
 from streams.settings import Settings, environment, from_env
 
@@ -165,11 +165,7 @@ def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: fl
     from earlywarn.simulate import SimConfig, generate
 
     tmp = Path(tempfile.mkdtemp(prefix="earlywarn-membench-"))
-    broker: EmbeddedBroker | None = None
-    if bootstrap is None:
-        broker = start_broker(log_dir=str(tmp))
-        bootstrap = broker.bootstrap
-    try:
+    with broker_at(bootstrap, str(tmp)) as bootstrap:
         stamp = time.time_ns()
         # EARLYWARN_* variables apply (EARLYWARN_FLUSH_SECONDS, ...), but not the broker or topics.
         settings = from_env(broker=bootstrap).with_(
@@ -200,9 +196,6 @@ def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: fl
             print("memory-bench: offline detect …", file=sys.stderr)
             out["detect_peak_kb"] = _detect_peak_kb(lines_file, settings)
         return out
-    finally:
-        if broker is not None:
-            broker.stop()
 
 
 def _mb(kb: float) -> str:

@@ -34,7 +34,8 @@ from typing import Any
 import orjson
 
 from earlywarn.membench import engine_keys
-from streams.broker import CONNECT_TIMEOUT, EmbeddedBroker, free_port, start_broker, stop_process
+from streams.broker import CONNECT_TIMEOUT, broker_at, free_port, stop_process
+from streams.checkpoint import stored
 from streams.kafka_io import ensure_topics, produce, producer, read_topic
 from streams.routing import router
 from streams.settings import Settings, environment, from_env
@@ -96,7 +97,9 @@ def _add_keys(settings: Settings, keys: int) -> tuple[int, int]:
     for k, v in read_topic(settings, topic, idle=3.0, timeout=600):
         if k is not None and not k.startswith(BOOKKEEPING_PREFIX):
             latest[k] = v
-    latest = {k: v for k, v in latest.items() if v is not None}  # not deleted since
+    # Not deleted since; copied untagged (streams.checkpoint): a copy is applied at once,
+    # as if each were a commit of its own, not held for a marker that never comes.
+    latest = {k: stored(v) for k, v in latest.items() if v is not None}
     found = len(latest)
     if not found:
         raise RuntimeError("the seeding worker left no key states")
@@ -127,11 +130,7 @@ def run(tickets: int, keys: int, *, bootstrap: str | None = None,
     from earlywarn.simulate import SimConfig, generate
 
     tmp = Path(tempfile.mkdtemp(prefix="earlywarn-recoverybench-"))
-    broker: EmbeddedBroker | None = None
-    if bootstrap is None:
-        broker = start_broker(log_dir=str(tmp))
-        bootstrap = broker.bootstrap
-    try:
+    with broker_at(bootstrap, str(tmp)) as bootstrap:
         stamp = time.time_ns()
         base = from_env({}, broker=bootstrap).with_(
             app_id=f"recoverybench-{stamp}", topic_tickets=f"recoverybench-{stamp}-tickets",
@@ -185,9 +184,6 @@ def run(tickets: int, keys: int, *, bootstrap: str | None = None,
         finally:
             w.kill()
         return out
-    finally:
-        if broker is not None:
-            broker.stop()
 
 
 def main(args: argparse.Namespace) -> int:

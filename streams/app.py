@@ -169,7 +169,8 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
     def committed(name: str, partitions: int) -> Any:  # written in atomic commits (streams.checkpoint)
         return app.tables.add(CommittedTable(app, name=f"{settings.app_id}-{name}", default=None,
                                              beacon=app.tables.beacon, key_type=bytes, value_type=bytes,
-                                             partitions=partitions, use_partitioner=True))
+                                             partitions=partitions, use_partitioner=True, store=store,
+                                             options=dict(options), on_changelog_event=recovered_one))
 
     state = committed("state", settings.partitions)
     stage = committed("stage", 1)

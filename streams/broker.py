@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,3 +92,16 @@ def start_broker(port: int | None = None, host: str = "127.0.0.1", log_dir: str 
         time.sleep(0.05)
     proc.kill()
     raise BrokerError(f"Tansu did not accept connections on {host}:{port} within {timeout:.0f}s; see {log_path}")
+
+
+@contextlib.contextmanager
+def broker_at(bootstrap: str | None, log_dir: str) -> Iterator[str]:
+    """*bootstrap* when given; else an embedded broker of the block's own, stopped after it."""
+    if bootstrap is not None:
+        yield bootstrap
+        return
+    broker = start_broker(log_dir=log_dir)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
