@@ -16,13 +16,13 @@ users and tokens are not in the topic: keep Redis persistent, as compose runs it
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from alerts.notify.service import rewind
 from alerts.redis_client import OUTAGE, Backoff, RedisHealth
+from desk.background import ConsumerThread, group_consumer
 from desk.metrics import DeskMetrics
 from desk.settings import DeskSettings
 from desk.store import AlertStore, NotAnAlert, parse_event
@@ -31,16 +31,18 @@ log = logging.getLogger("earlywarn.desk")
 CHECK_SECONDS = 5.0
 
 
-class AlertConsumer:
+class AlertConsumer(ConsumerThread):
+    """The alerts topic into the store, in a thread (``start`` / ``close``: desk.background's)."""
+
+    name = "desk-consume"
+
     def __init__(self, settings: DeskSettings, store: AlertStore, metrics: DeskMetrics,
                  on_stored: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+        super().__init__()
         self.settings = settings
         self.store = store
         self.metrics = metrics
         self.on_stored = on_stored  # after each batch is stored, before its offsets are committed
-        self.stop = threading.Event()
-        self.failed: BaseException | None = None
-        self._thread: threading.Thread | None = None
         self.redis = RedisHealth(metrics.redis_errors, metrics.redis_up)
         # Whether Redis still holds the store is checked at start, after an outage and every
         # CHECK_SECONDS (an outage with no events to store shows nowhere else).
@@ -48,15 +50,10 @@ class AlertConsumer:
         self._next_check = 0.0
 
     def _consumer(self) -> Any:
-        from kafka import KafkaConsumer
-
         s = self.settings
-        return KafkaConsumer(s.topic_alerts, bootstrap_servers=s.broker, group_id=s.group_id,
-                             enable_auto_commit=False, auto_offset_reset="earliest", client_id="earlywarn-desk",
-                             session_timeout_ms=int(s.session_timeout * 1000),
-                             heartbeat_interval_ms=int(s.session_timeout * 1000 / 3))
+        return group_consumer(s, s.topic_alerts, s.group_id, "earlywarn-desk")
 
-    def step(self, consumer: Any) -> int:
+    def step(self, consumer: Any) -> int:  # type: ignore[override]
         """One poll: store what came, then commit it. The number of events stored."""
         batches = consumer.poll(timeout_ms=500, max_records=500)
         if (self._verify or time.monotonic() >= self._next_check) and consumer.assignment():
@@ -127,14 +124,4 @@ class AlertConsumer:
                         "from the start", self.settings.topic_alerts)
             consumer.seek_to_beginning(*consumer.assignment())
         return lost
-
-    def start(self) -> threading.Thread:
-        self._thread = threading.Thread(target=self.run, name="desk-consume", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def close(self, timeout: float = 10.0) -> None:
-        self.stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
