@@ -6,36 +6,14 @@ Each firm keeps one record per local day (complaints, reports, consultations, mo
 involved, tickets per issue and per product) for ``history_days`` (56).
 
 A firm is judged when it has ``min_claims`` (6) claims in the window and the records
-reach ``min_past_days`` (14) before it. What is judged, each as a tail probability
-against a false-alarm budget (``false_alarms_per_day`` spread over every (firm, measure)
-judged that day):
-
-=================  =========================================================================
-measure            observed vs expected
-=================  =========================================================================
-``volume``         claims (complaints + reports) in the window vs a Gamma-Poisson
-                   expectation: the firm's own earlier days, with its peers' rate (same
-                   category and district; a Gamma fitted by moments over them) as the
-                   prior, times its category's city-wide move between its past and the
-                   window (the firm left out: a season lifts every firm of a category);
-                   Negative Binomial tail (``detectors.tail``), its shape capped by how
-                   much firms' rates drift between fortnights
-``peer_volume``    the same count vs its peers' counts in the window (NB fitted by moments
-                   over the peers, the firm left out); never enough alone (a big firm
-                   always departs from its peers)
-``issue_mix``      its most frequent issue in the window vs that issue's share in its past
-``claim_share``    claims among all its tickets (complaints and reports vs consultations)
-``amount``         claims naming more money than its category's 90th percentile sum
-=================  =========================================================================
-
-The three shares are Beta-Binomial tails: the firm's share is a Beta whose prior is fitted
-by moments over its category's firms (how much they differ) and updated by its own past
-without its busiest days (a burst there says nothing of its usual mix).
-
-A measure fires only when it still fires, at ``spread_p`` (0.001), with the window's
-``spread_days`` (3) busiest days left out: that is what makes the firm a repeat offender
-rather than a spike or a group dispute of a day or two. Everything is a function of the
-day records, so batching and arrival order do not matter.
+reach ``min_past_days`` (14) before it. Five measures (``volume``, ``peer_volume``,
+``issue_mix``, ``claim_share``, ``amount``; :mod:`detectors.firm_measures`) are each a tail
+probability against a false-alarm budget (``false_alarms_per_day`` spread over every
+(firm, measure) judged that day). A measure fires only when it still fires, at
+``spread_p`` (0.001), with the window's ``spread_days`` (3) busiest days left out: that is
+what makes the firm a repeat offender rather than a spike or a group dispute of a day or
+two. Everything is a function of the day records, so batching and arrival order do not
+matter.
 
 >>> j = FirmJudge()
 >>> day0 = 20000                                    # local day number
@@ -53,14 +31,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from detectors.baseline import LOCAL_OFFSET, Prior, predictive
-from detectors.tail import log_nb_sf, log_poisson_sf
+from detectors.baseline import LOCAL_OFFSET
+from detectors.firm_measures import (MEASURES, Day, Departures, FirmRecord, Measure, Priors, Totals, View,
+                                     amount_cut, drift_shape)
 from schemas.alerts import MAX_EVIDENCE
 
 DAY = 86400.0
+_EMPTY = Day()  # a day with nothing in it
 
 
 def local_day(ts: float) -> int:
@@ -94,37 +74,6 @@ class FirmTicket:
         return cls(key, ticket.ts, getattr(ticket.kind, "value", ticket.kind), ticket.product_category,
                    ticket.district_code, ticket.issue_category, ticket.product_name, float(ticket.amount or 0.0),
                    (ticket.firm_name or "").strip() or None, ticket.ticket_id, person)
-
-
-@dataclass(slots=True)
-class _Day:
-    claims: int = 0
-    consultations: int = 0
-    amount: float = 0.0
-    amounts: list[float] = field(default_factory=list)
-    issues: dict[str, int] = field(default_factory=dict)
-    products: dict[str, int] = field(default_factory=dict)
-    ids: list[str] = field(default_factory=list)  # the claims' ticket ids
-    people: set[str] = field(default_factory=set)
-
-
-@dataclass(slots=True)
-class _Firm:
-    category: str | None
-    district: str | None
-    label: str | None
-    days: dict[int, _Day] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Measure:
-    """One way the firm departs: observed against expected, and how surprising (−log10 p)."""
-
-    name: str
-    observed: float
-    expected: float
-    score: float
-    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,13 +125,13 @@ class FirmJudge:
         self.min_past_days = min_past_days
         self.spread_days = spread_days
         self.spread_p = spread_p
-        self._firms: dict[str, _Firm] = {}
+        self._firms: dict[str, FirmRecord] = {}
         self._first_day: int | None = None  # the first day anything was seen: a firm's past starts there
 
     def add(self, t: FirmTicket) -> None:
         f = self._firms.get(t.firm)
         if f is None:
-            f = self._firms[t.firm] = _Firm(t.category, t.district, t.label)
+            f = self._firms[t.firm] = FirmRecord(t.category, t.district, t.label)
         else:  # first-seen category and district stay; the least label, whatever the order
             f.category = f.category or t.category
             f.district = f.district or t.district
@@ -190,7 +139,7 @@ class FirmJudge:
                 f.label = t.label
         day = local_day(t.ts)
         self._first_day = day if self._first_day is None else min(self._first_day, day)
-        d = f.days.setdefault(day, _Day())
+        d = f.days.setdefault(day, Day())
         if t.kind == "consultation":
             d.consultations += 1
             return
@@ -229,31 +178,32 @@ class FirmJudge:
         past_days = rlo - max(hlo, self._first_day)
         if past_days < self.min_past_days:
             return []
-        views: dict[str, _View] = {}
+        views: dict[str, View] = {}
         for key, f in self._firms.items():
             days = f.days
             recent = [days.get(d) or _EMPTY for d in range(rlo, end)]
             past = [days[d] for d in range(max(hlo, self._first_day), rlo) if d in days]
-            views[key] = _View(f, recent, past)
-        cats: dict[str | None, _Totals] = {}
+            views[key] = View(f, recent, past)
+        cats: dict[str | None, Totals] = {}
         groups: dict[tuple[str | None, str | None], list[str]] = {}
         for key, v in views.items():
-            cats.setdefault(v.firm.category, _Totals()).add(v)
+            cats.setdefault(v.firm.category, Totals()).add(v)
             groups.setdefault((v.firm.category, v.firm.district), []).append(key)
         judged = sorted(k for k, v in views.items() if v.claims >= self.min_claims)
-        lb = math.log(self.false_alarms_per_day / max(1, _MEASURES * len(judged)))
-        r_cap = _drift_shape(views.values(), cats, past_days, self.recent_days)
-        cuts = {c: _cut(t.amounts) for c, t in cats.items()}
-        members: dict[str | None, list[_View]] = {}
+        lb = math.log(self.false_alarms_per_day / max(1, MEASURES * len(judged)))
+        r_cap = drift_shape(views.values(), cats, past_days, self.recent_days)
+        cuts = {c: amount_cut(t.amounts) for c, t in cats.items()}
+        members: dict[str | None, list[View]] = {}
         for v in views.values():
             members.setdefault(v.firm.category, []).append(v)
-        priors = _Priors(members, cuts)
+        priors = Priors(members, cuts)
+        departures = Departures(days=self.recent_days, past_days=past_days, spread_days=self.spread_days,
+                                spread_p=self.spread_p, prior_days=self.prior_days, lb=lb, r_cap=r_cap, priors=priors)
         out = []
         for key in judged:
             v = views[key]
             peers = [views[p] for p in groups[(v.firm.category, v.firm.district)] if p != key]
-            measures, expected = self._measures(v, peers, cats[v.firm.category], cuts[v.firm.category], priors,
-                                                past_days, lb, r_cap)
+            measures, expected = departures.of(v, peers, cats[v.firm.category], cuts[v.firm.category])
             # Departing from peers alone is what a big firm always does: it takes a departure from its own past.
             if any(m.name != "peer_volume" for m in measures):
                 issues: dict[str, int] = {}
@@ -270,265 +220,6 @@ class FirmJudge:
                     len(set().union(*(d.people for d in v.recent))),
                     tuple(i for d in reversed(v.recent) for i in sorted(d.ids))[:MAX_EVIDENCE]))
         return out
-
-    def _measures(self, v: _View, peers: list[_View], cat: _Totals, cut: float | None, priors: _Priors,
-                  past_days: int, lb: float, r_cap: float) -> tuple[list[Measure], float]:
-        """The measures that depart, and the claims expected from its own past."""
-        recent, past, n = v.recent, v.past, v.claims
-        days = self.recent_days
-        ls = math.log(self.spread_p)
-        by_claims = sorted(range(days), key=lambda i: -recent[i].claims)[:self.spread_days]
-        n_wo = n - sum(recent[i].claims for i in by_claims)  # the busiest days left out
-        keep = (days - self.spread_days) / days
-        out: list[Measure] = []
-        # Peers' claims over the window: the firm's prior rate, and what it is compared with.
-        peer_counts = [p.claims for p in peers]
-        pm = sum(peer_counts) / len(peer_counts) if peer_counts else 0.0
-        pv = sum((c - pm) ** 2 for c in peer_counts) / max(len(peer_counts) - 1, 1)
-        # A Gamma by moments over the peers' counts: peers far apart (a platform among small
-        # shops) make a weak prior, however high their mean. Its weight is at least one
-        # claim's worth (a moment fit of skewed rates piles its mass near zero, which would
-        # make a quiet firm's first few claims look impossible) and at most ``prior_days``.
-        rate = max(pm, 0.5) / days
-        weight = 1.0 / rate
-        if pv > pm > 0:
-            weight = max(weight, pm / (pv - pm) * days)  # shape / rate per day = (pm² / (pv - pm)) / (pm / days)
-        prior = Prior(rate, min(weight, self.prior_days))
-        # volume vs its own past (peers as prior), scaled by how its category moved meanwhile
-        hist = v.past_claims
-        growth = cat.growth(v, past_days, days)
-        r, mean = predictive(float(hist), float(past_days), prior, float(days))
-        mean *= growth
-        r = min(r, r_cap)  # a firm's rate drifts between fortnights however long its history
-        lp = _log_sf(n, r, mean)
-        if lp < lb and _log_sf(n_wo, r, mean * keep) < ls:
-            out.append(Measure("volume", n, round(mean, 2), _score(lp),
-                               f"{past_days} earlier days: {hist}; category ×{growth:.2f}"))
-        # volume vs peers now
-        if len(peer_counts) >= 3:
-            pmean = max(pm, 0.5 / len(peer_counts))
-            pr = pmean * pmean / (pv - pmean) if pv > pmean * 1.0001 else math.inf
-            lp = _log_sf(n, pr, pmean)
-            if lp < lb and _log_sf(n_wo, pr, pmean * keep) < ls:
-                out.append(Measure("peer_volume", n, round(pmean, 2), _score(lp), f"{len(peer_counts)} peers"))
-        # Shares are judged against its past without its busiest days: a burst there (a group
-        # dispute about one issue) says nothing of its usual mix.
-        calm = sorted(past, key=lambda d: d.claims)[:max(0, len(past) - self.spread_days)]
-        # issue mix: the most frequent recent issue vs its past share, shrunk toward its category's
-        issues: dict[str, list[int]] = {}
-        for i, d in enumerate(recent):
-            for k, x in d.issues.items():
-                issues.setdefault(k, [0] * days)[i] += x
-        if issues:
-            top = min(issues, key=lambda k: (-sum(issues[k]), k))
-            per_day = issues[top]
-            x = sum(per_day)
-            total = [sum(d.issues.values()) for d in recent]
-            wo = sorted(range(days), key=lambda i: -per_day[i])[:self.spread_days]
-            x_wo = x - sum(per_day[i] for i in wo)
-            t_wo = sum(total) - sum(total[i] for i in wo)
-            past_total = sum(sum(d.issues.values()) for d in calm)
-            past_x = sum(d.issues.get(top, 0) for d in calm)
-            # Its share of the issue: its category's firms' spread of shares (the prior), then its own past.
-            a0, b0 = priors.issue(v.firm.category, top)
-            a, b = a0 + past_x, b0 + past_total - past_x
-            exp = a / (a + b) * sum(total)
-            lp = _log_bb_sf(x, sum(total), a, b) + math.log(len(issues))  # the top of several issues
-            if lp < lb and _log_bb_sf(x_wo, t_wo, a, b) < ls:
-                out.append(Measure("issue_mix", x, round(exp, 2), _score(lp), f"issue {top}: {x} of {sum(total)}"))
-        # share of claims among all its tickets (complaints and reports vs consultations)
-        cons = [d.consultations for d in recent]
-        total_t = n + sum(cons)
-        calm_claims = sum(d.claims for d in calm)
-        past_all = calm_claims + sum(d.consultations for d in calm)
-        a0, b0 = priors.claim_share(v.firm.category)
-        a, b = a0 + calm_claims, b0 + past_all - calm_claims
-        lp = _log_bb_sf(n, total_t, a, b)
-        t_wo = total_t - sum(recent[i].claims + cons[i] for i in by_claims)
-        if total_t > n and lp < lb and _log_bb_sf(n_wo, t_wo, a, b) < ls:
-            out.append(Measure("claim_share", n, round(a / (a + b) * total_t, 2), _score(lp),
-                               f"{n} claims of {total_t} tickets"))
-        # money: claims above its category's 90th percentile sum vs its own past share
-        if cut is not None:
-            big = [sum(1 for a in d.amounts if a > cut) for d in recent]
-            k = sum(big)
-            with_amount = sum(len(d.amounts) for d in recent)
-            past_big = sum(1 for d in calm for a in d.amounts if a > cut)
-            past_with = sum(len(d.amounts) for d in calm)
-            # Its share of large sums: its category's firms' spread of shares (the prior), then its own past.
-            a0, b0 = priors.amount(v.firm.category)
-            a, b = a0 + past_big, b0 + past_with - past_big
-            wo = sorted(range(days), key=lambda i: -big[i])[:self.spread_days]
-            k_wo = k - sum(big[i] for i in wo)
-            w_wo = with_amount - sum(len(recent[i].amounts) for i in wo)
-            lp = _log_bb_sf(k, with_amount, a, b)
-            if lp < lb and _log_bb_sf(k_wo, w_wo, a, b) < ls:
-                out.append(Measure("amount", k, round(a / (a + b) * with_amount, 2), _score(lp),
-                                   f"above {cut:.0f} CNY"))
-        return out, mean
-
-
-_MEASURES = 5  # measures judged per firm: the budget is spread over them
-_EMPTY = _Day()
-
-
-@dataclass(slots=True)
-class _View:
-    """A firm's days as one judgement sees them: the window day by day, and its past."""
-
-    firm: _Firm
-    recent: list[_Day]
-    past: list[_Day]
-    claims: int = 0
-    past_claims: int = 0
-    consultations: int = 0
-    issue_total: int = 0
-
-    def __post_init__(self) -> None:
-        self.claims = sum(d.claims for d in self.recent)
-        self.past_claims = sum(d.claims for d in self.past)
-        self.consultations = sum(d.consultations for d in self.recent)
-        self.issue_total = sum(sum(d.issues.values()) for d in self.recent)
-
-    def issue_count(self, issue: str) -> int:
-        return sum(d.issues.get(issue, 0) for d in self.recent)
-
-
-@dataclass(slots=True)
-class _Totals:
-    """A category's claims city-wide, in the window and before it, and the sums they named."""
-
-    claims: int = 0
-    past_claims: int = 0
-    amounts: list[float] = field(default_factory=list)
-
-    def add(self, v: _View) -> None:
-        self.claims += v.claims
-        self.past_claims += v.past_claims
-        for d in (*v.recent, *v.past):
-            self.amounts.extend(d.amounts)
-
-    def growth(self, v: _View, past_days: int, recent_days: int) -> float:
-        """How the category's daily claims moved from the past to the window, the firm left out
-        (a season or a festival lifts every firm of a category: no firm stands out by it).
-        Ten pseudo-claims at no change keep a small category from swinging it."""
-        recent = self.claims - v.claims
-        past = (self.past_claims - v.past_claims) * recent_days / past_days
-        return (recent + 10.0) / (past + 10.0)
-
-
-class _Priors:
-    """Beta priors for a firm's shares (of an issue, of claims among its tickets, of large
-    sums), fitted by moments over the past of its category's firms: how much firms of the
-    category differ is what a firm's own short past is weighed against. Fitted on demand."""
-
-    def __init__(self, members: dict[str | None, list[_View]], cuts: dict[str | None, float | None]) -> None:
-        self._members = members
-        self._cuts = cuts
-        self._fitted: dict[tuple[str, str | None, str | None], tuple[float, float]] = {}
-
-    def _get(self, what: str, category: str | None, issue: str | None, pairs: Any) -> tuple[float, float]:
-        key = (what, category, issue)
-        if key not in self._fitted:
-            self._fitted[key] = _beta_prior(list(pairs()))
-        return self._fitted[key]
-
-    def issue(self, category: str | None, issue: str) -> tuple[float, float]:
-        vs = self._members.get(category, [])
-        return self._get("issue", category, issue, lambda: (
-            (sum(d.issues.get(issue, 0) for d in v.past), sum(sum(d.issues.values()) for d in v.past)) for v in vs))
-
-    def claim_share(self, category: str | None) -> tuple[float, float]:
-        vs = self._members.get(category, [])
-        return self._get("claims", category, None, lambda: (
-            (v.past_claims, v.past_claims + sum(d.consultations for d in v.past)) for v in vs))
-
-    def amount(self, category: str | None) -> tuple[float, float]:
-        vs, cut = self._members.get(category, []), self._cuts.get(category)
-        return self._get("amount", category, None, lambda: (
-            (sum(1 for d in v.past for a in d.amounts if cut is not None and a > cut),
-             sum(len(d.amounts) for d in v.past)) for v in vs))
-
-
-_PRIOR_MIN, _PRIOR_MAX = 2.0, 100.0  # a prior weighs at least 2 and at most 100 pseudo-tickets
-
-
-def _beta_prior(pairs: list[tuple[int, int]]) -> tuple[float, float]:
-    """Beta(a, b) for firms' shares, by moments from (k, n) of each firm with n >= 5: its
-    mean is the pooled share, its weight a + b how little firms differ beyond binomial noise
-    (between ``_PRIOR_MIN`` and ``_PRIOR_MAX`` pseudo-tickets).
-
-    >>> a, b = _beta_prior([(10, 100)] * 20); round(a / (a + b), 3), round(a + b, 1)   # alike firms: the strongest
-    (0.1, 100.0)
-    >>> a, b = _beta_prior([(0, 50), (50, 50)] * 10); round(a + b, 1)          # all or nothing: the weakest
-    2.0
-    """
-    pairs = [(k, n) for k, n in pairs if n >= 5]
-    big_k, big_n = sum(k for k, _ in pairs), sum(n for _, n in pairs)
-    m = (big_k + 0.5) / (big_n + 1.0)
-    if len(pairs) < 5:
-        return m * _PRIOR_MIN, (1 - m) * _PRIOR_MIN
-    spread = sum(n * (k / n - m) ** 2 for k, n in pairs) / big_n  # what binomial noise alone gives: m(1-m)·count/N
-    between = spread - m * (1 - m) * len(pairs) / big_n
-    weight = m * (1 - m) / between - 1 if between > 0 else _PRIOR_MAX
-    weight = min(max(weight, _PRIOR_MIN), _PRIOR_MAX)
-    return m * weight, (1 - m) * weight
-
-
-def _cut(amounts: list[float]) -> float | None:
-    """The 90th percentile of a category's sums, when it has 30 or more."""
-    if len(amounts) < 30:
-        return None
-    s = sorted(amounts)
-    return s[int(0.9 * (len(s) - 1))]
-
-
-def _drift_shape(views: Iterable[_View], cats: dict[str | None, _Totals], past_days: int, recent_days: int) -> float:
-    """The NB shape that allows for how much firms' rates drift between the past and the
-    recent window beyond their category's move: 1 / phi^2, phi the robust spread (1.4826 MAD)
-    of log(recent / past rate) over firms with 20+ claims in both (their Poisson noise is
-    small beside the drift)."""
-    logs = []
-    for v in views:
-        a, b = v.claims, v.past_claims
-        if a >= 20 and b >= 20:
-            g = cats[v.firm.category].growth(v, past_days, recent_days)
-            logs.append(math.log((a / recent_days) / (b / past_days) / g))
-    if len(logs) < 10:
-        return math.inf
-    logs.sort()
-    med = logs[len(logs) // 2]
-    mad = sorted(abs(x - med) for x in logs)[len(logs) // 2]
-    phi = 1.4826 * mad
-    return 1.0 / (phi * phi) if phi > 0 else math.inf
-
-
-def _log_sf(k: int, r: float, mean: float) -> float:
-    """log P(X >= k): Negative Binomial, or Poisson when there is no over-dispersion."""
-    return log_poisson_sf(k, mean) if math.isinf(r) or r > 1e6 else log_nb_sf(k, r=r, mean=mean)
-
-def _log_bb_sf(k: int, n: int, a: float, b: float) -> float:
-    """log P(X >= k) for X ~ Beta-Binomial(n, a, b): k of n when the share is only known as Beta(a, b).
-
-    >>> round(math.exp(_log_bb_sf(1, 1, 1.0, 3.0)), 6), _log_bb_sf(0, 5, 1.0, 1.0)
-    (0.25, 0.0)
-    """
-    if k <= 0:
-        return 0.0
-    if k > n:
-        return -math.inf
-    const = math.lgamma(n + 1) + math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) - math.lgamma(n + a + b)
-    acc = -math.inf
-    for x in range(k, n + 1):
-        term = (const - math.lgamma(x + 1) - math.lgamma(n - x + 1) + math.lgamma(x + a) + math.lgamma(n - x + b))
-        if acc - term > 40:  # the terms only fall from here on
-            break
-        acc = term if acc == -math.inf else max(acc, term) + math.log1p(math.exp(-abs(acc - term)))
-    return min(0.0, acc)
-
-
-def _score(log_p: float) -> float:
-    return round(-log_p / math.log(10), 2)
 
 
 def _top(counts: dict[str, int]) -> str | None:
