@@ -78,95 +78,121 @@ def plan_firms(sim: _ScenarioState) -> tuple[list[tuple[int, dict[str, Any]]], t
     n = sim.cfg.abnormal_firms
     if n <= 0:
         return [], ()
-    rng = sim._rng("abnormal_firms")
-    w = _Writer(sim, rng)
-    first, last = sim._day_index(sim._t0), sim._day_index(sim._t1 - 1)
-    if last - first < 28:
-        raise ValueError("abnormal firms need a scenario of 29 days or more (two weeks of past, two of onset)")
-    hour_cum = _cum(HOURLY_PROFILE)
-    out: list[tuple[int, dict[str, Any]]] = []
-    cases: list[FirmCase] = []
+    p = _Planner(sim)
+    for _ in range(n):
+        p.volume()
+        p.issue_mix()
+        p.amount()
+        p.spike()
+    for f in sorted((f for f in sim.firms if f.is_platform), key=lambda f: sim._rank[f.idx])[:n]:
+        p.case("decoy_big", firm_keys(f), p.first, p.last + 1, f"{f.name}: the busiest, steady")
+    p.season()
+    return p.out, tuple(p.cases)
 
-    def base(f: _Firm) -> float:  # the firm's usual claims per day
-        return sim.cfg.tickets_per_day * f.weight * _CLAIM_SHARE
 
-    def onset() -> int:  # two to three weeks before the end
-        return rng.randint(max(first + 14, last - 20), last - 13)
+class _Planner:
+    """One scenario's added claims and cases, drawn in a fixed order from one generator (the
+    order is the output: a change here changes every scenario with abnormal firms)."""
 
-    def claims(f: _Firm, day: int, per_day: float, **kw: Any) -> None:
+    def __init__(self, sim: _ScenarioState) -> None:
+        self.sim = sim
+        self.rng = rng = sim._rng("abnormal_firms")
+        self.w = _Writer(sim, rng)
+        self.first, self.last = sim._day_index(sim._t0), sim._day_index(sim._t1 - 1)
+        if self.last - self.first < 28:
+            raise ValueError("abnormal firms need a scenario of 29 days or more (two weeks of past, two of onset)")
+        self.hour_cum = _cum(HOURLY_PROFILE)
+        self.out: list[tuple[int, dict[str, Any]]] = []
+        self.cases: list[FirmCase] = []
+        self.ranked = sorted((f for f in sim.firms if not f.is_platform), key=lambda f: sim._rank[f.idx])
+        self.taken: set[int] = set()
+
+    def base(self, f: _Firm) -> float:
+        """The firm's usual claims per day."""
+        return self.sim.cfg.tickets_per_day * f.weight * _CLAIM_SHARE
+
+    def onset(self) -> int:
+        """A day two to three weeks before the end."""
+        return self.rng.randint(max(self.first + 14, self.last - 20), self.last - 13)
+
+    def claims(self, f: _Firm, day: int, per_day: float, **kw: Any) -> None:
         """*per_day* claims about *f* on *day* (with ``consultations=True``: tickets of every kind)."""
+        sim, rng = self.sim, self.rng
         midnight = sim._midnight0 + day * _DAY
         for _ in range(_poisson(rng, per_day * WEEKDAY_VOLUME[sim._date_of(day).weekday()])):
-            ts = midnight + _pick(rng, range(24), hour_cum) * _HOUR + rng.randrange(_HOUR)
+            ts = midnight + _pick(rng, range(24), self.hour_cum) * _HOUR + rng.randrange(_HOUR)
             if sim._t0 <= ts < sim._t1:
-                out.append((ts, _claim(w, rng, f, sim._new_person(), ts, **kw)))
+                self.out.append((ts, _claim(self.w, rng, f, sim._new_person(), ts, **kw)))
 
-    ranked = sorted((f for f in sim.firms if not f.is_platform), key=lambda f: sim._rank[f.idx])
-    taken: set[int] = set()
-
-    def pick(lo: float, hi: float) -> _Firm:
-        pool = [f for f in ranked if lo <= base(f) <= hi and f.idx not in taken and f.sector not in _SEASON_SECTORS]
-        f = rng.choice(pool)
-        taken.add(f.idx)
+    def pick(self, lo: float, hi: float) -> _Firm:
+        """A firm not yet taken, outside the season's sectors, whose usual claims lie in [lo, hi]."""
+        pool = [f for f in self.ranked
+                if lo <= self.base(f) <= hi and f.idx not in self.taken and f.sector not in _SEASON_SECTORS]
+        f = self.rng.choice(pool)
+        self.taken.add(f.idx)
         return f
 
-    def case(family: str, f_keys: tuple[str, ...], d0: int, d1: int, what: str) -> None:
-        cases.append(FirmCase(f"s{sim.cfg.seed}-{family}-{sum(c.family == family for c in cases) + 1}", family,
-                              family in ABNORMAL_FAMILIES, f_keys, float(sim._midnight0 + d0 * _DAY),
-                              float(min(sim._t1, sim._midnight0 + d1 * _DAY)), what))
+    def case(self, family: str, f_keys: tuple[str, ...], d0: int, d1: int, what: str) -> None:
+        sim = self.sim
+        number = sum(c.family == family for c in self.cases) + 1
+        self.cases.append(FirmCase(f"s{sim.cfg.seed}-{family}-{number}", family, family in ABNORMAL_FAMILIES, f_keys,
+                                   float(sim._midnight0 + d0 * _DAY), float(min(sim._t1, sim._midnight0 + d1 * _DAY)),
+                                   what))
 
-    for _ in range(n):
-        f = pick(0.05, 1.0)
-        m = rng.uniform(3.0, 6.0)
-        extra = max(2.0, (m - 1) * base(f))
-        d0 = onset()
-        for d in range(d0, last + 1):
-            claims(f, d, extra)
-        case("volume", firm_keys(f), d0, last + 1, f"{f.name}: +{extra:.1f} claims a day (usually {base(f):.2f})")
+    def volume(self) -> None:
+        f = self.pick(0.05, 1.0)
+        m = self.rng.uniform(3.0, 6.0)
+        extra = max(2.0, (m - 1) * self.base(f))
+        d0 = self.onset()
+        for d in range(d0, self.last + 1):
+            self.claims(f, d, extra)
+        self.case("volume", firm_keys(f), d0, self.last + 1,
+                  f"{f.name}: +{extra:.1f} claims a day (usually {self.base(f):.2f})")
 
-        f = pick(0.4, 4.0)
+    def issue_mix(self) -> None:
+        f = self.pick(0.4, 4.0)
         issues = [i for i, _ in SECTORS[f.sector].issues]
-        issue = rng.choice(issues[len(issues) // 2:])  # one of its sector's rarer issues
-        extra = max(1.5, base(f) * rng.uniform(0.8, 1.2))
-        d0 = onset()
-        for d in range(d0, last + 1):
-            claims(f, d, extra, issue=issue)
-        case("issue_mix", firm_keys(f), d0, last + 1, f"{f.name}: +{extra:.1f} claims a day on {issue}")
+        issue = self.rng.choice(issues[len(issues) // 2:])  # one of its sector's rarer issues
+        extra = max(1.5, self.base(f) * self.rng.uniform(0.8, 1.2))
+        d0 = self.onset()
+        for d in range(d0, self.last + 1):
+            self.claims(f, d, extra, issue=issue)
+        self.case("issue_mix", firm_keys(f), d0, self.last + 1, f"{f.name}: +{extra:.1f} claims a day on {issue}")
 
-        f = pick(0.2, 4.0)
+    def amount(self) -> None:
+        f = self.pick(0.2, 4.0)
         s = SECTORS[f.sector]
-        extra = max(1.5, 0.8 * base(f))
-        d0 = onset()
-        for d in range(d0, last + 1):
-            claims(f, d, extra, amount=s.amount_median * rng.uniform(6.0, 15.0))
-        case("amount", firm_keys(f), d0, last + 1, f"{f.name}: +{extra:.1f} claims a day of large sums")
+        extra = max(1.5, 0.8 * self.base(f))
+        d0 = self.onset()
+        for d in range(d0, self.last + 1):
+            self.claims(f, d, extra, amount=s.amount_median * self.rng.uniform(6.0, 15.0))
+        self.case("amount", firm_keys(f), d0, self.last + 1, f"{f.name}: +{extra:.1f} claims a day of large sums")
 
-        f = pick(0.05, 1.0)
-        day = rng.randint(first + 14, last)
+    def spike(self) -> None:
+        sim, rng = self.sim, self.rng
+        f = self.pick(0.05, 1.0)
+        day = rng.randint(self.first + 14, self.last)
         start = sim._midnight0 + day * _DAY + rng.randint(9, 14) * _HOUR
         span = rng.randint(2, 6) * _HOUR
         issue = rng.choice([i for i, _ in SECTORS[f.sector].issues][:3])
         for _ in range(rng.randint(15, 40)):
             ts = start + rng.randrange(span)
             if ts < sim._t1:
-                out.append((ts, _claim(w, rng, f, sim._new_person(), ts, issue=issue)))
-        case("decoy_spike", firm_keys(f), day, day + 1, f"{f.name}: a one-day burst")
+                self.out.append((ts, _claim(self.w, rng, f, sim._new_person(), ts, issue=issue)))
+        self.case("decoy_spike", firm_keys(f), day, day + 1, f"{f.name}: a one-day burst")
 
-    for f in sorted((f for f in sim.firms if f.is_platform), key=lambda f: sim._rank[f.idx])[:n]:
-        case("decoy_big", firm_keys(f), first, last + 1, f"{f.name}: the busiest, steady")
-
-    sector = rng.choice(_SEASON_SECTORS)
-    m = rng.uniform(1.8, 2.5)
-    d0 = onset()
-    members = [f for f in sim.firms if f.sector == sector]
-    for f in members:
-        if f.idx in taken:
-            continue
-        for d in range(d0, last + 1):
-            claims(f, d, (m - 1) * base(f) / _CLAIM_SHARE * _FIRM_BEARING, consultations=True)
-    case("decoy_season", tuple(k for f in members for k in firm_keys(f)), d0, last + 1,
-         f"{sector}: every firm ×{m:.1f}")
-    return out, tuple(cases)
+    def season(self) -> None:
+        sector = self.rng.choice(_SEASON_SECTORS)
+        m = self.rng.uniform(1.8, 2.5)
+        d0 = self.onset()
+        members = [f for f in self.sim.firms if f.sector == sector]
+        for f in members:
+            if f.idx in self.taken:
+                continue
+            for d in range(d0, self.last + 1):
+                self.claims(f, d, (m - 1) * self.base(f) / _CLAIM_SHARE * _FIRM_BEARING, consultations=True)
+        self.case("decoy_season", tuple(k for f in members for k in firm_keys(f)), d0, self.last + 1,
+                  f"{sector}: every firm ×{m:.1f}")
 
 
 def _claim(w: _Writer, rng: random.Random, f: _Firm, person: int, ts: int, *, issue: str | None = None,
