@@ -97,7 +97,9 @@ class Checkpoint:
     1. outputs out: wait until what the job has sent so far is on the broker (the alert
        stage then knows the offsets its alerts reached, and writes them with its state);
     2. state: the job's changed keys go to its table under a fresh commit id, and the
-       broker has them;
+       broker has them, and every output of the input taken (the windows' decisions, the
+       stage's alerts): input the marker covers is never replayed, so its outputs must
+       not be lost with the worker;
     3. marker: each changelog partition's marker closes the commit (alone in its batch:
        the embedded broker answers ListOffsets with the start of a partition's last batch
        plus one, and Faust recovers a changelog only up to that answer), and the broker

@@ -24,7 +24,7 @@ import orjson
 
 from detectors.config import DetectConfig
 from detectors.partition import PartitionEngine
-from streams.checkpoint import MARKER, STATE, Acks, stored, tagged
+from streams.checkpoint import MARKER, STATE, Acks, confirmed, stored, tagged
 from streams.counters import Counters
 from streams.metrics import Metrics
 from streams.routing import clock_key, partition_key, router
@@ -46,6 +46,7 @@ class Windows:
         self.keys_held: dict[int, int] = {}  # owned partition -> its window keys in the state table
         self.acks = Acks()
         self._markers: dict[int, bytes] = {}  # partition -> its clock as the commit under way took it
+        self._unsent: list[Any] = []  # decisions sent and not yet known to be on the broker
         self._apply_timing = metrics.stage("windows_message")
         self._flush_timing = metrics.stage("flush")
 
@@ -81,7 +82,8 @@ class Windows:
         # To the alert stage: this partition's decisions and how far it has decided, once
         # per tick it passes (a replayed report is recognised there and ignored).
         if decided or done_to > before:
-            self.decisions.send_soon(value=orjson.dumps({"p": p, "to": done_to, "d": [asdict(d) for d in decided]}))
+            self._unsent.append(self.decisions.send_soon(
+                value=orjson.dumps({"p": p, "to": done_to, "d": [asdict(d) for d in decided]})))
         self.counters.deltas_applied += 1
         self.counters.last_applied_at = time.time()
         self.metrics.delta_messages_applied.inc()
@@ -92,6 +94,11 @@ class Windows:
         return bool(self.acks.events or self.engines)
 
     async def sent(self) -> None:
+        """Wait until the decisions and the state sent so far are on the broker. The decisions
+        first: a commit's marker must never cover input whose decisions a crash could still
+        lose (its successor replays only what comes after the marker)."""
+        unsent, self._unsent = self._unsent, []
+        await confirmed(unsent, self.decisions.get_topic_name())
         await self.state.sent()
 
     def _seen_key(self, p: int, bucket: int) -> str:

@@ -13,7 +13,9 @@ time it reaches POINT:
 - ``publish``: in the N-th release of alerts (a release: what one decisions message lets
   go), once the first of them is on the alerts
   topic (with its inspection task, if any) and before the rest are published or the
-  alert stage's state is written.
+  alert stage's state is written. The process dies at the next await of the release or
+  the timer, or at a stage commit under way if that comes first: a real kill leaves no
+  moment in which a commit could write a stage whose releases were not all published.
 
 Nothing else changes: the process is the real worker, with the real app and broker, and
 dies as ``kill -9`` would kill it (no hand-over, no flush, no offset commit).
@@ -21,6 +23,7 @@ dies as ``kill -9`` would kill it (no hand-over, no flush, no offset commit).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -28,7 +31,7 @@ from typing import Any
 
 from streams.checkpoint import Checkpoint
 from streams.ingest import Ingest
-from streams.release import Publisher
+from streams.release import Publisher, Release
 from streams.windows import Windows
 
 
@@ -68,26 +71,34 @@ def install(point: str, n: int) -> None:
             write_marker(self, commit)
         Windows.write_marker = die_before_marker  # type: ignore[method-assign]
     elif point == "publish":
-        publish = Publisher.publish
-        pending = [False]
+        publish, write_marker, commit_due = Publisher.publish, Release.write_marker, Checkpoint.commit_due
+        first: list[Any] = []  # the sends of the one decision published, once it is
 
         def publish_first(self: Publisher, decisions: list[Any]) -> None:
-            if decisions and not pending[0]:
+            if decisions and not first:
                 seen[0] += 1
                 if seen[0] == n:
-                    publish(self, decisions[:1])
-                    pending[0] = True  # the rest are never published: the process dies first
+                    publish(self, decisions[:1])  # the rest are never published: the process dies first
+                    first.extend(f for futs in self._unsent.values() for f in futs)
                     return
-            if not pending[0]:
+            if not first:
                 publish(self, decisions)
-        Publisher.publish = publish_first  # type: ignore[method-assign]
-        commit_due = Checkpoint.commit_due
+
+        def no_marker_after_it(self: Release, commit: bytes) -> None:
+            # A real kill stops everything at once: no commit under way may write a stage that
+            # released the decisions never published (its first alert is on the broker by now:
+            # the commit waited for every alert sent).
+            if first:
+                die()
+            write_marker(self, commit)
 
         async def die_when_pending(self: Checkpoint, job: Any) -> None:
-            if pending[0]:
-                await self.app.producer.flush()
+            if first:
+                await asyncio.gather(*first)
                 die()
             await commit_due(self, job)
+        Publisher.publish = publish_first  # type: ignore[method-assign]
+        Release.write_marker = no_marker_after_it  # type: ignore[method-assign]
         Checkpoint.commit_due = die_when_pending  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown kill point {point!r}")

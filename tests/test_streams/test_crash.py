@@ -27,12 +27,13 @@ from streams.kafka_io import produce, read_topic
 
 pytestmark = [
     pytest.mark.broker, pytest.mark.slow,
-    # Not yet reliable: in the last two CI runs on this machine 2 of 6 kill runs failed (after
-    # a kill mid-commit the successor published one resolution the uninterrupted run did not;
-    # after a kill mid-publication it published 6 of 14 events and then nothing). Off by
-    # default until that is understood (issue 15 item 3); EARLYWARN_CRASH_TEST=1 runs it.
+    # Off by default: it takes 4-8 minutes here (a reference run and three kill runs, each a
+    # worker start, a 10-s session timeout and quiet waits), over the suite's minute for a
+    # slow test; and it is not yet reliable: after a kill mid-commit, one CI run published
+    # an extra resolution (not reproduced) and one run here lost 74 ticket counts (issue 15
+    # item 3). EARLYWARN_CRASH_TEST=1 runs it.
     pytest.mark.skipif(not os.environ.get("EARLYWARN_CRASH_TEST"),
-                       reason="flaky (2 of 6 runs failed in CI): EARLYWARN_CRASH_TEST=1 runs it"),
+                       reason="4-8 minutes: EARLYWARN_CRASH_TEST=1 runs it"),
 ]
 
 CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
