@@ -1,0 +1,251 @@
+"""The complainants job: every claim in one place, abnormal complainants judged at each local midnight of event time.
+
+With ``EARLYWARN_COMPLAINANTS=on`` ingest sends each batch's claims (complaints and
+reports by known people, pseudonymised: ``detectors.complainants.Claim``) with the
+watermarks its deltas carry to the claims topic. It has one partition: a template ring is
+found across people, so its owner sees every claim, as the alert stage's owner sees every
+decision. Its owner runs ``detectors.complainant_stage.ComplainantStage``: the claims are
+added as they come, and each local midnight the sources' watermark passes (the rule every
+delta partition ticks by: ``detectors.partition.target_tick``) is judged, as ``earlywarn
+detect`` judges it. Then:
+
+- ``abnormal_complainant`` decisions go out through the release job's publisher (alerts
+  topic, inspection tasks, metrics), as detect passes them by the alert stage;
+- due process: each midnight's exclusions (the flagged pseudonyms and their tickets) go to
+  every delta partition (``x``), with the event time up to which they are known (``u``):
+  a partition ticks past a midnight only once it has them (``DetectConfig.exclusion_gate``),
+  so flagged people stay out of group-dispute counts and evidence exactly as offline;
+- the flags in force go to the Redis registry (``alerts.complainants.FlagStore``), from a
+  thread, never holding the stream up; a lost Redis is filled again at the next judgement.
+  Staff's clearings are read back from it and applied before the next judgement.
+
+State and restarts. The stage is a function of the claim messages in order, so what is
+written (``CommittedTable``, at each commit, input acknowledged only after it: the order
+``streams.checkpoint`` gives) is the offset of the last claim message folded in and the
+offsets the alerts had reached; the claims topic itself is the stage's log. A new owner
+reads the claims topic from its start up to that offset and folds it in silently, reads
+what a crashed owner published after its commit (as the release job does), then goes on.
+The cost of a restart grows with the claims topic's length (its retention bounds it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+import orjson
+
+from detectors.clock import Clock
+from detectors.complainant_stage import DAY, ComplainantStage
+from detectors.complainants import Claim
+from detectors.decisions import Decision, decision_from_dict
+from detectors.evidence import Exclusion
+from detectors.partition import take_progress, target_tick
+from detectors.windows import bucket_start
+from detectors.wire import delta_message
+from streams.checkpoint import MARKER, Acks, stored, tagged
+from streams.kafka_io import claims_topic
+from streams.release import Publisher, alert_event
+from streams.settings import Settings
+
+log = logging.getLogger("earlywarn")
+
+STAGE_KEY = b"complainants"  # the job's one table key
+
+
+def claim_row(c: Claim) -> list[Any]:
+    return [c.ticket_id, c.ts, c.person, c.kind, c.text, c.firm_key, c.product_key, c.issue, c.district,
+            c.amount, list(c.masks)]
+
+
+def claim_of(row: list[Any]) -> Claim:
+    return Claim(*row[:10], masks=tuple(row[10]))
+
+
+class ClaimSender:
+    """What ingest calls per batch (and on its heartbeat): the claims and the watermarks, one message."""
+
+    def __init__(self, topic: faust.TopicT) -> None:
+        self.topic = topic
+        self.messages = 0
+
+    def __call__(self, claims: list[Claim], marks: dict[str, list[Any]]) -> None:
+        msg = {"w": marks, "c": time.time(), "k": [claim_row(c) for c in claims]}
+        self.topic.send_soon(value=orjson.dumps(msg), partition=0)
+        self.messages += 1
+
+
+class FlagMirror:
+    """The Redis flag registry, written from one thread in order: the flags after each
+    judgement out, staff's clearings back in."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._store: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlywarn-flags")
+        self.clearings: dict[str, dict[str, Any]] = {}  # as last read; replaced whole, never mutated
+        self.published = 0  # judgements whose flags reached Redis
+
+    def store(self) -> Any:
+        if self._store is None:
+            self._store = self._connect()
+        return self._store
+
+    def publish(self, flags: dict[str, dict[str, Any]]) -> None:
+        self._pool.submit(self._publish, flags)
+
+    def _publish(self, flags: dict[str, dict[str, Any]]) -> None:
+        try:
+            self.store().publish(flags)
+            self.clearings = self.store().clearings()
+            self.published += 1
+        except Exception as exc:  # noqa: BLE001 - Redis down: the next judgement publishes them all again
+            log.warning("complainant flags not written to Redis (%s); the next judgement writes them again", exc)
+
+    def read_clearings(self) -> dict[str, dict[str, Any]]:
+        """The clearings in Redis now (blocking: at recovery only); {} when Redis does not answer."""
+        try:
+            self.clearings = self.store().clearings()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("complainant clearings not read from Redis (%s)", exc)
+        return self.clearings
+
+
+class Complainants:
+    """The complainants agent's state and work (see the module docstring)."""
+
+    def __init__(self, settings: Settings, *, table: Any, deltas: faust.TopicT, publisher: Publisher,
+                 flags: FlagMirror | None, read_from: Callable[[str, int], Awaitable[list[bytes]]]) -> None:
+        cfg = settings.detect
+        self.sources, self.lateness, self.partitions = cfg.sources, cfg.lateness_seconds, cfg.partitions
+        self.topic = claims_topic(settings)
+        self.table = table  # a streams.checkpoint.CommittedTable, one key
+        self.deltas = deltas
+        self.publisher = publisher
+        self.flags = flags
+        self.read_from = read_from
+        self.acks = Acks()
+        self.unlearned = False  # recovered: the stage is to be rebuilt before the next message
+        self.exclusions_sent = 0  # delta messages sent (exclusions and how far they are known)
+        self._fresh()
+        self._marker: bytes | None = None
+
+    def _fresh(self) -> None:
+        self.stage = ComplainantStage()
+        self.clock = Clock()  # the sources' event-time progress, as every delta partition keeps it
+        self.applied = -1  # offset of the last claim message folded in
+        self.told: float | None = None  # the event time up to which partitions know the exclusions
+        self.cleared: dict[str, float] = {}  # clearings applied: pseudonym -> when
+
+    # ---------------------------------------------------------------- recovery
+
+    async def recover(self) -> None:
+        """Rebuild the stage from the claims topic up to the last commit; learn what went out after it."""
+        self.unlearned = False
+        self._fresh()
+        raw = self.table.get(STAGE_KEY)
+        v = orjson.loads(stored(raw)) if raw is not None else {}
+        if self.flags is not None:
+            import asyncio
+
+            self._clear(await asyncio.to_thread(self.flags.read_clearings))
+        applied = v.get("applied", -1)
+        if applied >= 0:
+            values = await self.read_from(self.topic, 0)
+            for value in values[: applied + 1]:
+                self._fold(orjson.loads(value))
+            self.applied = applied
+            self.told = v.get("told")
+        self.publisher.out = dict(v.get("out", {}))
+        alerts = self.publisher.alerts.get_topic_name()
+        went = await self.read_from(alerts, self.publisher.out.get(alerts, 0))
+        self.publisher.already_out = {alert_event(orjson.loads(x)) for x in went}
+
+    # ---------------------------------------------------------------- input
+
+    def apply(self, ev: Any) -> None:
+        """Fold one claim message in: judge the midnights it lets pass, tell what follows."""
+        offset = ev.message.offset
+        self.acks.hold(ev)
+        if offset <= self.applied:  # folded in before a restart
+            return
+        self.applied = offset
+        if self.flags is not None:
+            self._clear(self.flags.clearings)
+        decided, judged, known = self._fold(orjson.loads(ev.value))
+        self._tell(judged, known)
+        if decided:  # as the decisions topic carries them (plain strings, not the stage's enums)
+            self.publisher.publish([decision_from_dict(orjson.loads(orjson.dumps(asdict(d)))) for d in decided])
+        if judged and self.flags is not None:
+            self.flags.publish(self.stage.flags(judged[-1][0]))
+
+    def _clear(self, clearings: dict[str, dict[str, Any]]) -> None:
+        for person, c in sorted(clearings.items()):
+            at = float(c["at"])
+            if self.cleared.get(person) != at:
+                self.cleared[person] = at
+                self.stage.clear(person, at, str(c.get("who", "")), str(c.get("why", "")))
+
+    def _fold(self, msg: dict[str, Any]) -> tuple[list[Decision], list[tuple[float, Exclusion]], float | None]:
+        """(decisions, the midnights judged with their exclusions, how far exclusions are known)."""
+        stage = self.stage
+        stage.add(claim_of(row) for row in msg["k"])
+        take_progress(self.clock, msg)
+        tick = target_tick(self.clock, self.sources, self.lateness)
+        if tick is None:
+            return [], [], None
+        upto = bucket_start(tick + 1)
+        decided = stage.advance(upto)
+        judged = stage.take_judged()
+        return decided, judged, stage.next_judgement if stage.next_judgement is not None else upto
+
+    def _tell(self, judged: list[tuple[float, Exclusion]], known: float | None) -> None:
+        """Every delta partition: the exclusions judged, and how far in event time they are known."""
+        if not judged and (known is None or (self.told is not None and known <= self.told)):
+            return
+        if known is not None and (self.told is None or known > self.told):
+            self.told = known
+        msg = delta_message({})
+        msg["x"] = [[at, sorted(ex.people), sorted(ex.tickets)] for at, ex in judged]
+        msg["u"] = self.told
+        value = orjson.dumps(msg)
+        for p in range(self.partitions):
+            self.deltas.send_soon(value=value, partition=p)
+        self.exclusions_sent += self.partitions
+
+    # ---------------------------------------------------------------- the checkpoint's Job
+
+    def unsaved(self) -> bool:
+        return bool(self.acks.events)
+
+    async def sent(self) -> None:
+        await self.publisher.sent()
+        await self.table.sent()
+
+    def write_state(self, commit: bytes) -> None:
+        self._marker = orjson.dumps({"applied": self.applied, "told": self.told, "out": self.publisher.out})
+
+    def write_marker(self, commit: bytes) -> None:
+        if self._marker is not None:
+            self.table[STAGE_KEY] = tagged(MARKER, commit, self._marker)
+            self._marker = None
+
+    def observe_commit(self, seconds: float) -> None:
+        pass  # one table value: not timed
+
+    def revoked(self) -> None:
+        """The claims partition went elsewhere: forget the stage (its new owner rebuilds it)."""
+        self._fresh()
+
+    def flags_in_force(self) -> dict[str, dict[str, Any]]:
+        """The flags in force at the last midnight judged (what Redis mirrors)."""
+        nxt = self.stage.next_judgement
+        return {} if nxt is None else self.stage.flags(nxt - DAY)
+
+
+__all__ = ["ClaimSender", "Complainants", "FlagMirror", "claim_of", "claim_row", "claims_topic"]

@@ -1,0 +1,92 @@
+"""Abnormal complainants judged in the stream: the alerts and flags ``earlywarn detect`` gives, one worker or two.
+
+A simulated firehose with three claimant rings (one template each, swept across firms), and
+on its last day every ring member complains about one firm within an hour. Offline, with
+``EARLYWARN_COMPLAINANTS=on``, the rings are flagged and, by due process, that burst is no
+group dispute (without the judge it is one). The stream must raise exactly the alerts
+detect raises, ``abnormal_complainant`` among them and no dispute at that firm, and mirror
+the same flags to Redis.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from alerts.complainants import PREFIX, FlagStore
+from earlywarn.detect import detect
+from earlywarn.simulate import SimConfig, Simulation
+from streams.kafka_io import produce, read_topic
+
+pytestmark = [pytest.mark.broker, pytest.mark.redis]
+
+VICTIM = "上海甲乙丙贸易有限公司"
+REDIS_DB = "redis://127.0.0.1:6379/11"  # the flags' default prefix, in a database of their own
+SECRET = "complainants-stream-test-" + "0" * 32  # detect and the workers must pseudonymise alike
+
+
+def simulated() -> list[bytes]:
+    sim = Simulation(SimConfig(seed=23, days=12, tickets_per_day=400, firms=800, warmup_days=7.5, rings=3,
+                               decoys=()))
+    tickets = list(sim.tickets())
+    at = max(datetime.fromisoformat(t["received_at"]) for t in tickets).replace(hour=10, minute=0, second=0)
+    at -= timedelta(days=1)
+    base = next(t for t in tickets if t.get("firm_name"))
+    people = [p for ring in sim.claimant_rings for p in ring]
+    burst = [{**base, "ticket_id": f"RINGX{i}", "kind": "complaint", "complainant_id": p, "complainant_phone": None,
+              "complainant_name": None, "firm_name": VICTIM, "firm_id": None,
+              "received_at": (at + timedelta(minutes=3 * i)).isoformat(), "content": "该店铺销售过期食品，要求退一赔三。"}
+             for i, p in enumerate(people)]
+    return [orjson.dumps(t) for t in sorted(tickets + burst, key=lambda t: t["received_at"])]
+
+
+def canonical(alerts: list[dict[str, Any]]) -> list[bytes]:
+    return sorted(orjson.dumps(a, option=orjson.OPT_SORT_KEYS) for a in alerts)
+
+
+@pytest.fixture(scope="module")
+def offline() -> dict[str, Any]:
+    from streams.settings import from_env
+
+    lines = simulated()
+    settings = from_env({}).with_(pseudonym_secret=SECRET, ticket_partitions=4, partitions=4)
+    flags: dict[str, Any] = {}
+    on = list(detect(lines, settings.with_(complainants="on"), workers=0, on_flags=flags.update))
+    off = list(detect(lines, settings, workers=0))
+    return {"lines": lines, "on": on, "off": off, "flags": flags}
+
+
+def test_the_scenario_needs_due_process(offline: dict[str, Any]) -> None:
+    # Without the judge the rings' burst is a group dispute; with it, none, and the rings are told.
+    assert any(a["type"] == "group_dispute" and a["subject"]["label"] == VICTIM for a in offline["off"])
+    assert not any(a["subject"]["label"] == VICTIM for a in offline["on"])
+    assert sum(a["type"] == "abnormal_complainant" and a["status"] == "open" for a in offline["on"]) >= 3
+    assert offline["flags"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_stream_raises_what_detect_raises_and_mirrors_its_flags(new_stream_env: Any, offline: dict[str, Any],
+                                                                   workers: int) -> None:
+    r = redis.Redis.from_url(REDIS_DB)
+    for k in r.scan_iter(f"{PREFIX}:*"):
+        r.delete(k)
+    env = new_stream_env()
+    env.settings = env.settings.with_(complainants="on", redis_url=REDIS_DB, pseudonym_secret=SECRET)
+    lines, expected = offline["lines"], offline["on"]
+    produce(env.settings, lines)  # all on the broker first: no partition looks idle before its end
+    started = [env.spawn_worker() for _ in range(workers)]
+    for w in started:  # serving: the worker has made its topics
+        w.wait_stats(lambda st: True, timeout=60)
+    topic = env.settings.topic_alerts
+    read_topic(env.settings, topic, until=lambda got: len(got) >= len(expected), timeout=240)
+    got = [orjson.loads(v) for _, v in read_topic(env.settings, topic, idle=3.0)]
+    env.stop()
+    assert canonical(got) == canonical(expected)
+    store = FlagStore(r)
+    assert store.flags() == orjson.loads(orjson.dumps(offline["flags"]))
+    for k in r.scan_iter(f"{PREFIX}:*"):
+        r.delete(k)
