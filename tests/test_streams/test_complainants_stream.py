@@ -10,6 +10,7 @@ the same flags to Redis.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,3 +91,34 @@ def test_the_stream_raises_what_detect_raises_and_mirrors_its_flags(new_stream_e
     assert store.flags() == orjson.loads(orjson.dumps(offline["flags"]))
     for k in r.scan_iter(f"{PREFIX}:*"):
         r.delete(k)
+
+
+@pytest.mark.slow  # about 80 s here: a rate-limited feed, a stop and a recovery
+def test_a_worker_restarted_mid_stream_recovers_the_stage_and_raises_what_detect_raises(
+        new_stream_env: Any, offline: dict[str, Any]) -> None:
+    # The worker stops (SIGTERM) while claims still arrive and another process takes over
+    # from the tables alone: the stage is rebuilt from the claims topic up to its last commit.
+    env = new_stream_env()
+    env.settings = env.settings.with_(complainants="on", redis_url=REDIS_DB, pseudonym_secret=SECRET,
+                                      idle_seconds=8.0)
+    lines, expected = offline["lines"], offline["on"]
+    head = len(lines) // 4
+    produce(env.settings, lines[:head])
+    first = env.start_worker()
+    feed = threading.Thread(target=produce, args=(env.settings, lines[head:]), kwargs={"rate": 150.0})
+    feed.start()
+    try:
+        first.wait_stats(lambda st: st["tickets"] >= len(lines) * 0.6, timeout=120)
+        assert feed.is_alive(), "the worker should stop while tickets still arrive"
+        first.process.terminate()
+        assert first.process.wait(timeout=60) == 0, first.log.read_text()[-3000:]
+        second = env.start_worker()
+    finally:
+        feed.join()
+    topic = env.settings.topic_alerts
+    read_topic(env.settings, topic, until=lambda got: len(got) >= len(expected), timeout=240)
+    got = [orjson.loads(v) for _, v in read_topic(env.settings, topic, idle=3.0)]
+    stats = second.stats()
+    env.stop()
+    assert stats["late_tickets"] == 0
+    assert canonical(got) == canonical(expected)
