@@ -125,8 +125,8 @@ class Settings:
     min_people: int = setting(5, "distinct complainants that make a group", detect="min_people")
     complainants: str = setting(
         "off", "`on`: judge abnormal complainants at each midnight of event time, raise `abnormal_complainant` "
-               "and leave flagged people out of group disputes (`earlywarn detect` only, in one process, "
-               "until the stream does it)", check=_one_of(("on", "off")))
+               "and leave flagged people out of group disputes; the worker also mirrors the flags to Redis "
+               "(`earlywarn detect` judges them in one process)", check=_one_of(("on", "off")))
     firms: str = setting(
         "off", "`on`: judge abnormal firms (repeat offenders against their own past, their category's move and "
                "their peers) at each midnight of event time and raise `abnormal_firm` (`earlywarn detect` only, "
