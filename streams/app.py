@@ -195,7 +195,8 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
         cfg = replace(cfg, exclusion_gate=True)  # partitions wait for the exclusions of each midnight
         complainants = Complainants(settings, table=committed("complainants", 1), deltas=topics.deltas,
                                     publisher=Publisher(topics.alerts, topics.inspection, counters, metrics),
-                                    flags=FlagMirror(lambda: _flag_store(settings)), read_from=read_from)
+                                    flags=FlagMirror(lambda: _flag_store(settings)), read_from=read_from,
+                                    counters=counters)
     ingest = Ingest(app, settings, cfg, ingested=ingested, deltas=topics.deltas, deadletter=topics.deadletter,
                     counters=counters, metrics=metrics,
                     watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app),

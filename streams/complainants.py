@@ -120,7 +120,8 @@ class Complainants:
     """The complainants agent's state and work (see the module docstring)."""
 
     def __init__(self, settings: Settings, *, table: Any, deltas: faust.TopicT, publisher: Publisher,
-                 flags: FlagMirror | None, read_from: Callable[[str, int], Awaitable[list[bytes]]]) -> None:
+                 flags: FlagMirror | None, read_from: Callable[[str, int], Awaitable[list[bytes]]],
+                 counters: Any = None) -> None:
         cfg = settings.detect
         self.sources, self.lateness, self.partitions = cfg.sources, cfg.lateness_seconds, cfg.partitions
         self.topic = claims_topic(settings)
@@ -129,6 +130,7 @@ class Complainants:
         self.publisher = publisher
         self.flags = flags
         self.read_from = read_from
+        self.counters = counters  # streams.counters.Counters: its delta messages count what this job sends too
         self.acks = Acks()
         self.unlearned = False  # recovered: the stage is to be rebuilt before the next message
         self.exclusions_sent = 0  # delta messages sent (exclusions and how far they are known)
@@ -217,6 +219,8 @@ class Complainants:
         for p in range(self.partitions):
             self.deltas.send_soon(value=value, partition=p)
         self.exclusions_sent += self.partitions
+        if self.counters is not None:
+            self.counters.delta_messages += self.partitions
 
     # ---------------------------------------------------------------- the checkpoint's Job
 
