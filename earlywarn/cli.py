@@ -89,9 +89,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     settings = _settings(args, web_port=args.web_port)
-    if settings.firms == "on":
-        raise CliError("EARLYWARN_FIRMS=on is for `earlywarn detect` only so far: the stream does not judge "
-                       "abnormal firms yet; unset it for the worker")
     return run_worker(settings, connect_timeout=args.connect_timeout)
 
 

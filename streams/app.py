@@ -152,7 +152,7 @@ def _topics(app: faust.App, settings: Settings) -> Topics:
         decisions=raw(settings.topic_decisions, 1),
         alerts=raw(settings.topic_alerts, 1),
         inspection=raw(settings.topic_inspection, 1),
-        claims=raw(claims_topic(settings), 1) if settings.complainants == "on" else None,
+        claims=raw(claims_topic(settings), 1) if "on" in (settings.complainants, settings.firms) else None,
     )
 
 
@@ -188,15 +188,17 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
         return asyncio.to_thread(kafka_io.read_from, settings, topic, offset)
 
     complainants = sender = None
-    if topics.claims is not None:  # abnormal complainants judged in the stream (streams.complainants)
+    if topics.claims is not None:  # abnormal complainants, firms judged in the stream (streams.complainants)
         from streams.complainants import ClaimSender, Complainants, FlagMirror  # datasketch: only when on
 
-        sender = ClaimSender(topics.claims)
-        cfg = replace(cfg, exclusion_gate=True)  # partitions wait for the exclusions of each midnight
+        people = settings.complainants == "on"
+        sender = ClaimSender(topics.claims, claims=people, firms=settings.firms == "on")
+        if people:
+            cfg = replace(cfg, exclusion_gate=True)  # partitions wait for the exclusions of each midnight
         complainants = Complainants(settings, table=committed("complainants", 1), deltas=topics.deltas,
                                     publisher=Publisher(topics.alerts, topics.inspection, counters, metrics),
-                                    flags=FlagMirror(lambda: _flag_store(settings)), read_from=read_from,
-                                    counters=counters)
+                                    flags=FlagMirror(lambda: _flag_store(settings)) if people else None,
+                                    read_from=read_from, counters=counters)
     ingest = Ingest(app, settings, cfg, ingested=ingested, deltas=topics.deltas, deadletter=topics.deadletter,
                     counters=counters, metrics=metrics,
                     watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app),

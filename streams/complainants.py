@@ -1,4 +1,4 @@
-"""The complainants job: every claim in one place, abnormal complainants judged at each local midnight of event time.
+"""The complainants job: every claim in one place, abnormal complainants (and firms) judged at each local midnight of event time.
 
 With ``EARLYWARN_COMPLAINANTS=on`` ingest sends each batch's claims (complaints and
 reports by known people, pseudonymised: ``detectors.complainants.Claim``) with the
@@ -26,6 +26,13 @@ offsets the alerts had reached; the claims topic itself is the stage's log. A ne
 reads the claims topic from its start up to that offset and folds it in silently, reads
 what a crashed owner published after its commit (as the release job does), then goes on.
 The cost of a restart grows with the claims topic's length (its retention bounds it).
+
+Abnormal firms (``EARLYWARN_FIRMS=on``) are judged by the same owner on the same clock: a
+firm's peers are the firms of its category and district, so it too needs every ticket in
+one place. Ingest adds each batch's firm tickets (``detectors.firms.FirmTicket``) to its
+claim message; ``detectors.firm_stage.FirmStage`` judges each midnight the watermark
+passes, as ``earlywarn detect`` does, and its ``abnormal_firm`` alerts go out the same way.
+Firms exclude no one, so the partitions need not wait for them.
 """
 
 from __future__ import annotations
@@ -41,10 +48,12 @@ import faust
 import orjson
 
 from detectors.clock import Clock
-from detectors.complainant_stage import DAY, ComplainantStage
+from detectors.complainant_stage import ComplainantStage
 from detectors.complainants import Claim
 from detectors.decisions import Decision, decision_from_dict
 from detectors.evidence import Exclusion
+from detectors.firm_stage import FirmStage
+from detectors.firms import FirmJudge, FirmTicket
 from detectors.partition import take_progress, target_tick
 from detectors.windows import bucket_start
 from detectors.wire import delta_message
@@ -67,15 +76,23 @@ def claim_of(row: list[Any]) -> Claim:
     return Claim(*row[:10], masks=tuple(row[10]))
 
 
-class ClaimSender:
-    """What ingest calls per batch (and on its heartbeat): the claims and the watermarks, one message."""
+def firm_row(t: FirmTicket) -> list[Any]:
+    return [t.firm, t.ts, t.kind, t.category, t.district, t.issue, t.product, t.amount, t.label, t.ticket_id, t.person]
 
-    def __init__(self, topic: faust.TopicT) -> None:
+
+class ClaimSender:
+    """What ingest calls per batch (and on its heartbeat): the claims (when *claims*), the firm
+    tickets (when *firms*) and the watermarks, one message."""
+
+    def __init__(self, topic: faust.TopicT, *, claims: bool = True, firms: bool = False) -> None:
         self.topic = topic
+        self.claims = claims
+        self.firms = firms
         self.messages = 0
 
-    def __call__(self, claims: list[Claim], marks: dict[str, list[Any]]) -> None:
-        msg = {"w": marks, "c": time.time(), "k": [claim_row(c) for c in claims]}
+    def __call__(self, claims: list[Claim], firm_tickets: list[FirmTicket], marks: dict[str, list[Any]]) -> None:
+        msg = {"w": marks, "c": time.time(), "k": [claim_row(c) for c in claims],
+               "f": [firm_row(t) for t in firm_tickets]}
         self.topic.send_soon(value=orjson.dumps(msg), partition=0)
         self.messages += 1
 
@@ -124,6 +141,8 @@ class Complainants:
                  counters: Any = None) -> None:
         cfg = settings.detect
         self.sources, self.lateness, self.partitions = cfg.sources, cfg.lateness_seconds, cfg.partitions
+        self.judge_people, self.judge_firms = settings.complainants == "on", settings.firms == "on"
+        self.false_alarms_per_day = settings.false_alarms_per_day
         self.topic = claims_topic(settings)
         self.table = table  # a streams.checkpoint.CommittedTable, one key
         self.deltas = deltas
@@ -138,7 +157,9 @@ class Complainants:
         self._marker: bytes | None = None
 
     def _fresh(self) -> None:
-        self.stage = ComplainantStage()
+        self.stage = ComplainantStage() if self.judge_people else None
+        self.firm_stage = FirmStage(FirmJudge(false_alarms_per_day=self.false_alarms_per_day)) \
+            if self.judge_firms else None
         self.clock = Clock()  # the sources' event-time progress, as every delta partition keeps it
         self.applied = -1  # offset of the last claim message folded in
         self.told: float | None = None  # the event time up to which partitions know the exclusions
@@ -180,13 +201,16 @@ class Complainants:
         if self.flags is not None:
             self._clear(self.flags.clearings)
         decided, judged, known = self._fold(orjson.loads(ev.value))
-        self._tell(judged, known)
-        if decided:  # as the decisions topic carries them (plain strings, not the stage's enums)
+        if self.stage is not None:
+            self._tell(judged, known)
+        if decided:  # as the decisions topic carries them (plain strings, not the stages' enums)
             self.publisher.publish([decision_from_dict(orjson.loads(orjson.dumps(asdict(d)))) for d in decided])
-        if judged and self.flags is not None:
+        if judged and self.flags is not None and self.stage is not None:
             self.flags.publish(self.stage.flags(judged[-1][0]))
 
     def _clear(self, clearings: dict[str, dict[str, Any]]) -> None:
+        if self.stage is None:
+            return
         for person, c in sorted(clearings.items()):
             at = float(c["at"])
             if self.cleared.get(person) != at:
@@ -195,14 +219,20 @@ class Complainants:
 
     def _fold(self, msg: dict[str, Any]) -> tuple[list[Decision], list[tuple[float, Exclusion]], float | None]:
         """(decisions, the midnights judged with their exclusions, how far exclusions are known)."""
-        stage = self.stage
-        stage.add(claim_of(row) for row in msg["k"])
+        stage, firms = self.stage, self.firm_stage
+        if stage is not None:
+            stage.add(claim_of(row) for row in msg["k"])
+        if firms is not None:
+            firms.add(FirmTicket(*row) for row in msg.get("f", ()))
         take_progress(self.clock, msg)
         tick = target_tick(self.clock, self.sources, self.lateness)
         if tick is None:
             return [], [], None
         upto = bucket_start(tick + 1)
-        decided = stage.advance(upto)
+        decided = firms.advance(upto) if firms is not None else []
+        if stage is None:
+            return decided, [], None
+        decided = stage.advance(upto) + decided
         judged = stage.take_judged()
         return decided, judged, stage.next_judgement if stage.next_judgement is not None else upto
 
@@ -246,10 +276,5 @@ class Complainants:
         """The claims partition went elsewhere: forget the stage (its new owner rebuilds it)."""
         self._fresh()
 
-    def flags_in_force(self) -> dict[str, dict[str, Any]]:
-        """The flags in force at the last midnight judged (what Redis mirrors)."""
-        nxt = self.stage.next_judgement
-        return {} if nxt is None else self.stage.flags(nxt - DAY)
 
-
-__all__ = ["ClaimSender", "Complainants", "FlagMirror", "claim_of", "claim_row", "claims_topic"]
+__all__ = ["ClaimSender", "Complainants", "FlagMirror", "claim_of", "claim_row", "claims_topic", "firm_row"]

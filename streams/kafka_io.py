@@ -72,7 +72,7 @@ def topic_plan(settings: Settings) -> dict[str, int]:
         settings.topic_inspection: 1,
         settings.topic_inspection_results: 1,
         settings.topic_inspection_results_deadletter: 1,
-        **({claims_topic(settings): 1} if settings.complainants == "on" else {}),
+        **({claims_topic(settings): 1} if "on" in (settings.complainants, settings.firms) else {}),
     }
 
 

@@ -14,12 +14,3 @@ def test_rings_are_flagged_and_cause_no_group_dispute() -> None:
     assert on.ring_disputes == 0
     assert off.ring_disputes > 0  # unchecked, the rings' attacks look like group disputes
 
-
-def test_the_worker_refuses_abnormal_firms_until_the_stream_judges_them(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
-    # Complainants are judged in the stream (tests/test_streams/test_complainants_stream.py); firms not yet.
-    from earlywarn.cli import main
-
-    monkeypatch.setenv("EARLYWARN_FIRMS", "on")
-    monkeypatch.setenv("EARLYWARN_PSEUDONYM_SECRET", "s" * 32)
-    assert main(["worker", "--connect-timeout", "1"]) == 2
-    assert "EARLYWARN_FIRMS" in capsys.readouterr().err

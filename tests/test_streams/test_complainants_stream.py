@@ -122,3 +122,32 @@ def test_a_worker_restarted_mid_stream_recovers_the_stage_and_raises_what_detect
     env.stop()
     assert stats["late_tickets"] == 0
     assert canonical(got) == canonical(expected)
+
+
+@pytest.fixture(scope="module")
+def firm_case() -> dict[str, Any]:
+    from earlywarn.evalfirms import scenario
+    from streams.settings import from_env
+
+    lines = [orjson.dumps(t) for t in Simulation(scenario(7, days=30, per_day=300, n=1)).tickets()]
+    settings = from_env({}).with_(pseudonym_secret=SECRET, ticket_partitions=4, partitions=4, firms="on")
+    return {"lines": lines, "on": list(detect(lines, settings, workers=0))}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_abnormal_firms_in_the_stream_are_those_detect_finds(new_stream_env: Any, firm_case: dict[str, Any],
+                                                            workers: int) -> None:
+    # Judged by the claims partition's owner at each midnight the watermark passes, as offline.
+    env = new_stream_env()
+    env.settings = env.settings.with_(firms="on", pseudonym_secret=SECRET)
+    lines, expected = firm_case["lines"], firm_case["on"]
+    assert any(a["type"] == "abnormal_firm" for a in expected)
+    produce(env.settings, lines)
+    started = [env.spawn_worker() for _ in range(workers)]
+    for w in started:
+        w.wait_stats(lambda st: True, timeout=60)
+    topic = env.settings.topic_alerts
+    read_topic(env.settings, topic, until=lambda got: len(got) >= len(expected), timeout=240)
+    got = [orjson.loads(v) for _, v in read_topic(env.settings, topic, idle=3.0)]
+    env.stop()
+    assert canonical(got) == canonical(expected)
