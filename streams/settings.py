@@ -129,8 +129,8 @@ class Settings:
                "(`earlywarn detect` judges them in one process)", check=_one_of(("on", "off")))
     firms: str = setting(
         "off", "`on`: judge abnormal firms (repeat offenders against their own past, their category's move and "
-               "their peers) at each midnight of event time and raise `abnormal_firm` (`earlywarn detect` only, "
-               "until the stream does it)", check=_one_of(("on", "off")))
+               "their peers) at each midnight of event time and raise `abnormal_firm` (the worker as `earlywarn "
+               "detect`)", check=_one_of(("on", "off")))
     boards: str = setting(
         "off", "`on`: ingest counts every ticket into the top-10 boards in Redis (`EARLYWARN_REDIS_URL`; "
                "each ticket once, whatever is redelivered), from a thread of its own: a Redis outage never "
