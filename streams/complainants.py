@@ -25,7 +25,9 @@ written (``CommittedTable``, at each commit, input acknowledged only after it: t
 offsets the alerts had reached; the claims topic itself is the stage's log. A new owner
 reads the claims topic from its start up to that offset and folds it in silently, reads
 what a crashed owner published after its commit (as the release job does), then goes on.
-The cost of a restart grows with the claims topic's length (its retention bounds it).
+The claims topic must therefore be kept whole (no retention by time or size: a restart
+reads it from offset 0), and a restart costs a read of it; a snapshot of the stages would
+bound both (not built).
 
 Abnormal firms (``EARLYWARN_FIRMS=on``) are judged by the same owner on the same clock: a
 firm's peers are the firms of its category and district, so it too needs every ticket in
@@ -37,6 +39,7 @@ Firms exclude no one, so the partitions need not wait for them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import asdict
@@ -174,8 +177,6 @@ class Complainants:
         raw = self.table.get(STAGE_KEY)
         v = orjson.loads(stored(raw)) if raw is not None else {}
         if self.flags is not None:
-            import asyncio
-
             self._clear(await asyncio.to_thread(self.flags.read_clearings))
         applied = v.get("applied", -1)
         if applied >= 0:

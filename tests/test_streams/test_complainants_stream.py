@@ -49,6 +49,20 @@ def canonical(alerts: list[dict[str, Any]]) -> list[bytes]:
     return sorted(orjson.dumps(a, option=orjson.OPT_SORT_KEYS) for a in alerts)
 
 
+def streamed(env: Any, lines: list[bytes], workers: int, expected: int) -> list[dict[str, Any]]:
+    """The alerts *workers* workers raise over *lines*, all on the broker before they start
+    (no partition looks idle before its end), once *expected* came and nothing more for a while."""
+    produce(env.settings, lines)
+    started = [env.spawn_worker() for _ in range(workers)]
+    for w in started:  # serving: the worker has made its topics
+        w.wait_stats(lambda st: True, timeout=60)
+    topic = env.settings.topic_alerts
+    read_topic(env.settings, topic, until=lambda got: len(got) >= expected, timeout=240)
+    got = [orjson.loads(v) for _, v in read_topic(env.settings, topic, idle=3.0)]
+    env.stop()
+    return got
+
+
 @pytest.fixture(scope="module")
 def offline() -> dict[str, Any]:
     from streams.settings import from_env
@@ -77,16 +91,8 @@ def test_the_stream_raises_what_detect_raises_and_mirrors_its_flags(new_stream_e
         r.delete(k)
     env = new_stream_env()
     env.settings = env.settings.with_(complainants="on", redis_url=REDIS_DB, pseudonym_secret=SECRET)
-    lines, expected = offline["lines"], offline["on"]
-    produce(env.settings, lines)  # all on the broker first: no partition looks idle before its end
-    started = [env.spawn_worker() for _ in range(workers)]
-    for w in started:  # serving: the worker has made its topics
-        w.wait_stats(lambda st: True, timeout=60)
-    topic = env.settings.topic_alerts
-    read_topic(env.settings, topic, until=lambda got: len(got) >= len(expected), timeout=240)
-    got = [orjson.loads(v) for _, v in read_topic(env.settings, topic, idle=3.0)]
-    env.stop()
-    assert canonical(got) == canonical(expected)
+    expected = offline["on"]
+    assert canonical(streamed(env, offline["lines"], workers, len(expected))) == canonical(expected)
     store = FlagStore(r)
     assert store.flags() == orjson.loads(orjson.dumps(offline["flags"]))
     for k in r.scan_iter(f"{PREFIX}:*"):
@@ -140,14 +146,6 @@ def test_abnormal_firms_in_the_stream_are_those_detect_finds(new_stream_env: Any
     # Judged by the claims partition's owner at each midnight the watermark passes, as offline.
     env = new_stream_env()
     env.settings = env.settings.with_(firms="on", pseudonym_secret=SECRET)
-    lines, expected = firm_case["lines"], firm_case["on"]
+    expected = firm_case["on"]
     assert any(a["type"] == "abnormal_firm" for a in expected)
-    produce(env.settings, lines)
-    started = [env.spawn_worker() for _ in range(workers)]
-    for w in started:
-        w.wait_stats(lambda st: True, timeout=60)
-    topic = env.settings.topic_alerts
-    read_topic(env.settings, topic, until=lambda got: len(got) >= len(expected), timeout=240)
-    got = [orjson.loads(v) for _, v in read_topic(env.settings, topic, idle=3.0)]
-    env.stop()
-    assert canonical(got) == canonical(expected)
+    assert canonical(streamed(env, firm_case["lines"], workers, len(expected))) == canonical(expected)
