@@ -63,6 +63,17 @@ def streamed(env: Any, lines: list[bytes], workers: int, expected: int) -> list[
     return got
 
 
+@pytest.fixture
+def flag_db() -> Any:
+    """The flags' database, empty before and after."""
+    r = redis.Redis.from_url(REDIS_DB)
+    for k in r.scan_iter(f"{PREFIX}:*"):
+        r.delete(k)
+    yield r
+    for k in r.scan_iter(f"{PREFIX}:*"):
+        r.delete(k)
+
+
 @pytest.fixture(scope="module")
 def offline() -> dict[str, Any]:
     from streams.settings import from_env
@@ -85,23 +96,17 @@ def test_the_scenario_needs_due_process(offline: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_stream_raises_what_detect_raises_and_mirrors_its_flags(new_stream_env: Any, offline: dict[str, Any],
-                                                                   workers: int) -> None:
-    r = redis.Redis.from_url(REDIS_DB)
-    for k in r.scan_iter(f"{PREFIX}:*"):
-        r.delete(k)
+                                                                   workers: int, flag_db: Any) -> None:
     env = new_stream_env()
     env.settings = env.settings.with_(complainants="on", redis_url=REDIS_DB, pseudonym_secret=SECRET)
     expected = offline["on"]
     assert canonical(streamed(env, offline["lines"], workers, len(expected))) == canonical(expected)
-    store = FlagStore(r)
-    assert store.flags() == orjson.loads(orjson.dumps(offline["flags"]))
-    for k in r.scan_iter(f"{PREFIX}:*"):
-        r.delete(k)
+    assert FlagStore(flag_db).flags() == orjson.loads(orjson.dumps(offline["flags"]))
 
 
 @pytest.mark.slow  # about 80 s here: a rate-limited feed, a stop and a recovery
 def test_a_worker_restarted_mid_stream_recovers_the_stage_and_raises_what_detect_raises(
-        new_stream_env: Any, offline: dict[str, Any]) -> None:
+        new_stream_env: Any, offline: dict[str, Any], flag_db: Any) -> None:
     # The worker stops (SIGTERM) while claims still arrive and another process takes over
     # from the tables alone: the stage is rebuilt from the claims topic up to its last commit.
     env = new_stream_env()
