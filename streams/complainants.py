@@ -53,7 +53,7 @@ import orjson
 from detectors.clock import Clock
 from detectors.complainant_stage import ComplainantStage
 from detectors.complainants import Claim
-from detectors.decisions import Decision, decision_from_dict
+from detectors.decisions import RESOLVED, Decision, decision_from_dict
 from detectors.evidence import Exclusion
 from detectors.firm_stage import FirmStage
 from detectors.firms import FirmJudge, FirmTicket
@@ -62,7 +62,7 @@ from detectors.windows import bucket_start
 from detectors.wire import delta_message
 from streams.checkpoint import MARKER, Acks, stored, tagged
 from streams.kafka_io import claims_topic
-from streams.release import Publisher, alert_event
+from streams.release import OpenAlerts, Publisher, alert_event
 from streams.settings import Settings
 
 log = logging.getLogger("earlywarn")
@@ -98,6 +98,23 @@ class ClaimSender:
                "f": [firm_row(t) for t in firm_tickets]}
         self.topic.send_soon(value=orjson.dumps(msg), partition=0)
         self.messages += 1
+
+
+class OpenModelAlerts(OpenAlerts):
+    """``earlywarn_open_alerts`` for the alerts this job raises, told as absolute counts.
+
+    The alert stage's owner resets every series of the gauge when it recovers its stage
+    (``OpenAlerts.reset``), this job's types among them; counting up and down from there
+    could go wrong, even below 0. So each event sets its series to what this job holds
+    open (a reset elsewhere lasts until this job's next event of that type).
+    """
+
+    def event(self, d: Decision) -> None:
+        old = self._open.pop(d.alert_id, None)
+        if d.status != RESOLVED:
+            self._open[d.alert_id] = (d.type, d.severity)
+        for label in {old, (d.type, d.severity)} - {None}:
+            self._gauge.labels(*label).set(sum(v == label for v in self._open.values()))
 
 
 class FlagMirror:
@@ -150,6 +167,7 @@ class Complainants:
         self.table = table  # a streams.checkpoint.CommittedTable, one key
         self.deltas = deltas
         self.publisher = publisher
+        publisher.open_alerts = OpenModelAlerts(publisher.metrics)
         self.flags = flags
         self.read_from = read_from
         self.counters = counters  # streams.counters.Counters: its delta messages count what this job sends too
@@ -278,4 +296,4 @@ class Complainants:
         self._fresh()
 
 
-__all__ = ["ClaimSender", "Complainants", "FlagMirror", "claim_of", "claim_row", "claims_topic", "firm_row"]
+__all__ = ["ClaimSender", "Complainants", "FlagMirror", "OpenModelAlerts", "claim_of", "claim_row", "claims_topic", "firm_row"]
