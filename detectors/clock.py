@@ -7,6 +7,7 @@ takes a partition over resumes its event time where the last one left it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Source:
@@ -39,6 +40,10 @@ class Clock:
     seen_buckets: set[int] = field(default_factory=set)  # buckets whose ticket ids are kept (for deduplication)
     duplicates: int = 0  # tickets whose id came again within the horizon (counted once, where their first key is)
     expired: int = 0  # key-deltas more than the horizon behind the last tick: too old to deduplicate, not counted
+    # The stream with complainants judged: the complainant stage's exclusions still readable
+    # ([midnight, pseudonyms, ticket ids]), and the event time up to which they are known.
+    exclusions: list[list[Any]] = field(default_factory=list)
+    gate: float | None = None
 
 
 __all__ = ["Clock", "Source"]

@@ -153,8 +153,10 @@ class ComplainantStage:
         findings = judge.judge(at, registry.cleared)
         registry.update(findings, at)
         for f in findings:
-            for p in f.persons:  # all their claims in the window, not only the evidence shown
-                self._tickets[p] = judge.claims_of(p)
+            # All their claims in the window, not only the evidence shown; up to the judgement
+            # only: which later ones are in already depends on how far input has run ahead.
+            for p in f.persons:
+                self._tickets[p] = judge.claims_of(p, at)
         out = [d for f in findings if (d := self._found(f, at)) is not None]
         out.extend(self._lapsed(at))
         registry.prune(at)

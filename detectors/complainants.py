@@ -270,9 +270,9 @@ class ComplainantJudge:
     def people(self) -> int:
         return len(self._people)
 
-    def claims_of(self, person: str) -> tuple[str, ...]:
-        """The ticket ids of *person*'s claims still held (the window), sorted."""
-        return tuple(sorted(self._people.get(person, ())))
+    def claims_of(self, person: str, upto: float = math.inf) -> tuple[str, ...]:
+        """The ticket ids of *person*'s claims still held (the window) dated up to *upto*, sorted."""
+        return tuple(sorted(t for t, s in self._people.get(person, {}).items() if s.ts <= upto))
 
     # ------------------------------------------------------------------ judging
 

@@ -44,6 +44,10 @@ class DetectConfig:
     # e.g. (3, 7, 30). Off: on the 6,000-a-day suite they added false disputes and found none
     # the short windows missed (issue 16, item 1: not done).
     long_days: tuple[int, ...] = ()
+    # The stream with abnormal complainants judged: a partition ticks past a midnight only once
+    # the complainant stage's exclusions for it have come (detectors.partition). Offline, the
+    # stage is judged in step with the engines and needs no gate.
+    exclusion_gate: bool = False
 
     @property
     def longest(self) -> int:

@@ -90,6 +90,7 @@ class Taken:
     tally: dict[tuple[str, str], int]  # (kind, district_code) -> tickets, for the metrics
     claims: list[Any] = field(default_factory=list)  # detectors.complainants.Claim, when asked for
     board_tickets: list[Any] = field(default_factory=list)  # detectors.boards.BoardTicket, when asked for
+    firm_tickets: list[Any] = field(default_factory=list)  # detectors.firms.FirmTicket, when asked for
     duplicates: int = 0  # tickets whose id the batch already had (counted once)
     nobody: int = 0  # tickets with no identity (no id, phone or name): counted as no one
     times: list[float] = field(default_factory=list)  # the valid tickets' event times, in input order
@@ -98,7 +99,7 @@ class Taken:
 def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
          sources: Sequence[str] | None = None, *, not_after: float | None = None,
          watch: Callable[[Sequence[Ticket]], None] | None = None, claims: bool = False,
-         boards: bool = False) -> Taken:
+         boards: bool = False, firms: bool = False) -> Taken:
     """Decode, validate, enrich and pre-aggregate one batch of messages: ingest's whole work.
 
     *sources* names each message's source (the stream's ticket partition); offline input
@@ -143,6 +144,12 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
 
         taken.claims = [Claim.from_ticket(t, e.person) for t, e in zip(valid, enriched)
                         if t.kind.value in CLAIM_KINDS and not e.person.startswith(NOBODY)]
+    if firms:  # what the abnormal-firm judge reads: every ticket naming a firm, as detect reads it
+        from detectors.firms import FirmTicket
+
+        secret = enricher.secret
+        taken.firm_tickets = [ft for t in valid if (ft := FirmTicket.from_ticket(
+            t, pseudonym(secret, t.complainant_id, t.complainant_phone))) is not None]
     if boards:  # what the top-10 boards count (detectors.boards): the keys and terms ingest derived
         from detectors.boards import BoardTicket
 

@@ -100,6 +100,10 @@ class FirmStage:
         self.next_judgement: float | None = None
         self._seen: dict[str, int] = {}  # ticket id -> its local day, while its day is in the history
         self._episodes: dict[str, _Episode] = {}
+        # Tickets dated at or after the next judgement, held back until it is made: a firm first
+        # seen after a midnight would otherwise join that midnight's peers and category totals,
+        # and which such tickets are in already depends on how far input has run ahead.
+        self._ahead: list[FirmTicket] = []
 
     def add(self, tickets: Iterable[FirmTicket]) -> None:
         """Take tickets in (any order; a ticket id seen before is ignored)."""
@@ -110,13 +114,20 @@ class FirmStage:
                 self._seen[t.ticket_id] = local_day(t.ts)
             if self.next_judgement is None:
                 self.next_judgement = next_midnight(t.ts)
-            self.judge.add(t)
+            if t.ts >= self.next_judgement:
+                self._ahead.append(t)
+            else:
+                self.judge.add(t)
 
     def advance(self, watermark: float) -> list[Decision]:
         """Judge every local midnight up to *watermark* (event time every ticket has reached)."""
         out: list[Decision] = []
         while self.next_judgement is not None and self.next_judgement <= watermark:
-            out.extend(self._judge(self.next_judgement))
+            at = self.next_judgement
+            if self._ahead:
+                self.judge.add_many(t for t in self._ahead if t.ts < at)
+                self._ahead = [t for t in self._ahead if t.ts >= at]
+            out.extend(self._judge(at))
             self.next_judgement += DAY
         return out
 

@@ -34,6 +34,7 @@ from detectors.clock import Clock, Source
 from detectors.config import PEER_AFTER, DetectConfig
 from detectors.decisions import FIRM, Decision
 from detectors.episodes import Episodes
+from detectors.evidence import Exclusion
 from detectors.front import Front
 from detectors.judge import Judge
 from detectors.slow import may_build
@@ -86,6 +87,8 @@ class PartitionEngine:
         self.clock = decode_clock(clock, self.rhythm) if clock else Clock()
         self.judge = Judge(config, self.named_terms, self.calendar, self.rhythm, self.clock)
         self.episodes = Episodes(config, self.clock.open, self.judge.watch, self.judge.exclusions)
+        for at, people, tickets in self.clock.exclusions:  # the stream's, recovered with the clock
+            self.judge.exclusions.add(at, Exclusion(frozenset(people), frozenset(tickets)))
         self._half_life = config.half_life_days * BUCKETS_PER_DAY
         self._forget = round(config.forget_days * BUCKETS_PER_DAY)
         # Deduplication by ticket id: the ids of the tickets within the horizon, with their
@@ -180,21 +183,30 @@ class PartitionEngine:
                     keys.add(tk)
             dirty.add(tk)
         self._remember(fresh, again, expired, msg.get("h"))
-        wall = msg.get("c")
-        if wall is not None and (clock.wall is None or wall > clock.wall):
-            clock.wall = wall
-        for src, front, idle, newest in message_sources(msg):
-            old = clock.sources.get(src)
-            if old is None:
-                clock.sources[src] = old = Source(None, idle, [])
-            if front is not None and (old.front is None or front > old.front):
-                old.front = front
-            old.idle = idle
-            if newest:  # a later report of the same source: rank by rank (Front.update)
-                merged = Front(old.newest)
-                merged.update(newest)
-                old.newest = merged.newest
+        take_progress(clock, msg)
+        if "x" in msg or "u" in msg:
+            self._take_exclusions(msg)
         return self._advance(self._target_tick())
+
+    def _take_exclusions(self, msg: dict[str, Any]) -> None:
+        """Due process in the stream: the complainant stage's exclusions (``x``: [midnight,
+        pseudonyms, ticket ids]) and how far in event time they are known (``u``). One told
+        again (a replay) is ignored."""
+        clock = self.clock
+        for at, people, tickets in msg.get("x", ()):
+            if clock.exclusions and at <= clock.exclusions[-1][0]:
+                continue
+            clock.exclusions.append([at, people, tickets])
+            self.judge.exclusions.add(at, Exclusion(frozenset(people), frozenset(tickets)))
+        gate = msg.get("u")
+        if gate is not None and (clock.gate is None or gate > clock.gate):
+            clock.gate = gate
+        if clock.last_tick >= 0:  # what no tick to come can read (ticks are never revisited)
+            now = bucket_start(clock.last_tick + 1)
+            read = [i for i, x in enumerate(clock.exclusions) if x[0] <= now]
+            if len(read) > 1:
+                del clock.exclusions[:read[-1]]
+            self.judge.exclusions.forget_before(now)
 
     def _remember(self, fresh: dict[str, int], again: set[str], expired: set[str], home: list[str] | None) -> None:
         """Keep the ids of the tickets first seen in a message; count the recurring and expired
@@ -253,30 +265,13 @@ class PartitionEngine:
         return self._advance(self._target_tick())
 
     def _target_tick(self) -> int | None:
-        srcs = self.clock.sources
-        if len(srcs) < self.config.sources:
-            return None
-        seen = [v.front for v in srcs.values() if v.front is not None]
-        if not seen:
-            return None
-        active = [v.front for v in srcs.values() if not v.idle]
-        if active:
-            if any(ts is None for ts in active):
-                return None
-            return bucket_of(min(active) - self.config.lateness_seconds) - 1
-        # All quiet: the bucket of the reach of everything every source carried is as
-        # complete as it gets. Merged from each source's newest times, it is the reach one
-        # reader of all the input would have (offline: the file's), however the input
-        # was split; the sources' own fronts would not give it.
-        together = Front()
-        for v in srcs.values():
-            together.merge(v.newest)
-        reach = together.reach
-        target = bucket_of(reach if reach is not None else max(seen))
-        wall = self.clock.wall
-        if wall is not None:  # live: a bucket closes when the wall clock is past its end plus lateness
-            target = min(target, bucket_of(wall - self.config.lateness_seconds) - 1)
-        return target
+        target = target_tick(self.clock, self.config.sources, self.config.lateness_seconds)
+        if target is None or not self.config.exclusion_gate:
+            return target
+        # The stream with complainants judged: a tick reads the exclusions of its day, so
+        # none passes a midnight before the complainant stage has judged it (``u``).
+        gate = self.clock.gate
+        return None if gate is None else min(target, bucket_of(gate) - 1)
 
     def _advance(self, target: int | None) -> list[Decision]:
         clock = self.clock
@@ -468,4 +463,54 @@ class PartitionEngine:
         s.peer = rate
 
 
-__all__ = ["PartitionEngine"]
+def take_progress(clock: Clock, msg: dict[str, Any]) -> None:
+    """Note the sources' event-time progress a delta message reports (its ``w`` and ``c``)."""
+    wall = msg.get("c")
+    if wall is not None and (clock.wall is None or wall > clock.wall):
+        clock.wall = wall
+    for src, front, idle, newest in message_sources(msg):
+        old = clock.sources.get(src)
+        if old is None:
+            clock.sources[src] = old = Source(None, idle, [])
+        if front is not None and (old.front is None or front > old.front):
+            old.front = front
+        old.idle = idle
+        if newest:  # a later report of the same source: rank by rank (Front.update)
+            merged = Front(old.newest)
+            merged.update(newest)
+            old.newest = merged.newest
+
+
+def target_tick(clock: Clock, sources: int, lateness: float) -> int | None:
+    """The last bucket every source's progress lets close (None: not yet known).
+
+    While any of the *sources* is active: the bucket before the one its least front, less
+    *lateness*, is in. All quiet: the newest bucket of everything they carried, closing
+    live only once the wall clock is past its end plus *lateness*."""
+    srcs = clock.sources
+    if len(srcs) < sources:
+        return None
+    seen = [v.front for v in srcs.values() if v.front is not None]
+    if not seen:
+        return None
+    active = [v.front for v in srcs.values() if not v.idle]
+    if active:
+        if any(ts is None for ts in active):
+            return None
+        return bucket_of(min(active) - lateness) - 1
+    # All quiet: the bucket of the reach of everything every source carried is as
+    # complete as it gets. Merged from each source's newest times, it is the reach one
+    # reader of all the input would have (offline: the file's), however the input
+    # was split; the sources' own fronts would not give it.
+    together = Front()
+    for v in srcs.values():
+        together.merge(v.newest)
+    reach = together.reach
+    target = bucket_of(reach if reach is not None else max(seen))
+    wall = clock.wall
+    if wall is not None:  # live: a bucket closes when the wall clock is past its end plus lateness
+        target = min(target, bucket_of(wall - lateness) - 1)
+    return target
+
+
+__all__ = ["PartitionEngine", "take_progress", "target_tick"]

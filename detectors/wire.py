@@ -257,13 +257,16 @@ def decode_key(v: dict[str, Any]) -> KeyState:
 
 def encode_clock(c: Clock, rhythm: Rhythm) -> dict[str, Any]:
     """A partition's clock (and its rhythm) as the state table stores it."""
-    return {
+    out = {
         "s": {src: [x.front, x.idle, x.newest] for src, x in c.sources.items()}, "t": c.last_tick,
         "ft": c.first_tick, "d": {str(b): sorted(ks) for b, ks in c.due.items()},
         "o": sorted(c.open), "day": c.day,
         "de": c.day_evals, "pd": c.prev_day_evals, "late": c.late, "r": rhythm.to_dict(),
         "ap": c.applied, "pe": c.peers, "sb": sorted(c.seen_buckets), "dup": c.duplicates, "exp": c.expired, "wa": c.wall,
     }
+    if c.exclusions or c.gate is not None:  # the stream's due process (detectors.partition), when on
+        out["ex"], out["ga"] = c.exclusions, c.gate
+    return out
 
 
 def decode_clock(v: dict[str, Any], rhythm: Rhythm) -> Clock:
@@ -276,7 +279,7 @@ def decode_clock(v: dict[str, Any], rhythm: Rhythm) -> Clock:
         day_evals=dict(v["de"]), prev_day_evals=dict(v["pd"]), late=v["late"],
         applied=v.get("ap", -1), peers={g: list(x) for g, x in v.get("pe", {}).items()},
         seen_buckets=set(v.get("sb", ())), duplicates=v.get("dup", 0), expired=v.get("exp", 0),
-        wall=v.get("wa"),
+        wall=v.get("wa"), exclusions=[list(x) for x in v.get("ex", ())], gate=v.get("ga"),
     )
 
 

@@ -89,12 +89,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from streams.worker import run_worker
 
     settings = _settings(args, web_port=args.web_port)
-    if settings.complainants == "on":  # a worker would silently give other alerts than detect
-        raise CliError("EARLYWARN_COMPLAINANTS=on is for `earlywarn detect` only so far: the stream does not "
-                       "judge complainants yet; unset it for the worker")
-    if settings.firms == "on":
-        raise CliError("EARLYWARN_FIRMS=on is for `earlywarn detect` only so far: the stream does not judge "
-                       "abnormal firms yet; unset it for the worker")
     return run_worker(settings, connect_timeout=args.connect_timeout)
 
 

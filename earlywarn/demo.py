@@ -6,6 +6,10 @@ Docker or network needed: without ``EARLYWARN_REDIS_URL`` it starts the Redis se
 Notify runs in this process with the console receiver, its lines shown in a panel; two
 keyword subscriptions (a term and a district) show digests; the desk runs as its own
 process, and its address and a demo login (an admin with a fresh password) are printed.
+The worker judges abnormal complainants (the firehose has claimant rings) and counts the
+top-10 boards: the live view counts the flags in Redis, and the end shows them and a
+district's top 10. (With ``EARLYWARN_REDIS_URL`` the boards go under the fresh prefix; the
+flags have one place, ``earlywarn:complainants``, where the desk reads them.)
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ DAYS = 12  # event time simulated
 PER_DAY = 3000.0  # background tickets per day
 BACKFILL_DAYS = 7.0  # sent unpaced first: the baselines' warm-up
 _SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
-_TYPE_NAME = {"group_dispute": "群体纠纷", "concentrated_demand": "集中诉求", "term_surge": "热词突增"}
+_TYPE_NAME = {"group_dispute": "群体纠纷", "concentrated_demand": "集中诉求", "term_surge": "热词突增",
+              "abnormal_complainant": "异常投诉", "abnormal_firm": "异常企业"}
+RINGS = 3  # claimant rings in the firehose: what the abnormal-complainant judge finds
+BOARD_DISTRICT = "310115"  # 浦东新区: the district whose top 10 the demo shows
 WIDE = 120  # terminal columns from which the alert table also shows the summary
 
 
@@ -76,12 +83,14 @@ def alert_table(alerts: Iterable[Mapping[str, Any]], width: int) -> Table:
 
 
 def live_view(alerts: Iterable[Mapping[str, Any]], *, sent: int, stats: Mapping[str, Any],
-              alert_events: int, took: float, width: int) -> Group:
-    """The demo's live screen: the counters, then the alerts, newest first."""
+              alert_events: int, took: float, width: int, flagged: int | None = None) -> Group:
+    """The demo's live screen: the counters (with *flagged*, the complainant flags held in
+    Redis, when given), then the alerts, newest first."""
     done = stats.get("tickets", 0)
     counters = [Text.assemble(name, (value, "bold")) for name, value in (
         ("sent ", f"{sent:,}"), ("processed ", f"{done:,}"), ("dead-lettered ", f"{stats.get('deadlettered', 0):,}"),
-        ("alert events ", f"{alert_events:,}"), ("rate ", f"{done / max(took, 1e-9):,.0f}/s"), ("", f"{took:,.0f}s"))]
+        ("alert events ", f"{alert_events:,}"), *([("flagged ", f"{flagged:,}")] if flagged is not None else []),
+        ("rate ", f"{done / max(took, 1e-9):,.0f}/s"), ("", f"{took:,.0f}s"))]
     head = Text()  # the counters on a line, the next line begun between them, never inside one
     column = 0
     for c in counters:
@@ -94,6 +103,40 @@ def live_view(alerts: Iterable[Mapping[str, Any]], *, sent: int, stats: Mapping[
         head.append_text(c)
         column += c.cell_len
     return Group(head, Panel(alert_table(alerts, width), title="alerts, newest first"))
+
+
+def flags_table(flags: Mapping[str, Mapping[str, Any]], limit: int = 5) -> Table:
+    """The complainant flags held (``alerts.complainants.FlagStore.flags``), soonest to lapse
+    first, in at least 80 columns: who (pseudonym only), why, since and until when."""
+    from detectors.complainant_stage import REASON_NAMES
+    from schemas.alerts import rfc3339
+
+    table = Table(title=f"异常投诉人 (flags in Redis: {len(flags):,})", box=box.SIMPLE_HEAD, expand=True)
+    table.add_column("pseudonym", no_wrap=True)
+    table.add_column("reasons", ratio=1, overflow="fold")
+    table.add_column("flagged", no_wrap=True)
+    table.add_column("until", no_wrap=True)
+    table.add_column("tickets", justify="right", no_wrap=True)
+    for p, f in sorted(flags.items(), key=lambda kv: (kv[1]["expires"], kv[0]))[:limit]:
+        table.add_row(p, "\n".join(REASON_NAMES.get(r, r) for r in f["reasons"]), rfc3339(f["first_seen"])[:10],
+                      rfc3339(f["expires"])[:10], str(len(f["ticket_ids"])))
+    return table
+
+
+def board_table(board: Mapping[str, Any]) -> Table:
+    """A top-10 board (``alerts.boards.RedisBoards.board``) in at least 80 columns: rank,
+    firm, tickets and the change against the previous period."""
+    table = Table(title=f"{board['scope_name']} 前十涉诉企业 {board['period']} (vs {board['previous_period']})",
+                  box=box.SIMPLE_HEAD, expand=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("firm", ratio=1, overflow="fold")
+    table.add_column("tickets", justify="right", no_wrap=True)
+    table.add_column("change", justify="right", no_wrap=True)
+    for x in board["items"]:
+        table.add_row(str(x["rank"]), x["label"], str(x["count"]), f"{x['change']:+d}")
+    if not board["items"]:
+        table.add_row("", "(none counted yet)", "", "")
+    return table
 
 
 def _pushes(notify: Any) -> str:
@@ -204,10 +247,13 @@ def _subscribe(settings: Settings) -> None:
         store.add(kind, value, "console", "演示")
 
 
-def _demo_settings(bootstrap: str, redis_url: str, tmp: Path) -> Settings:
-    """Test-sized timing, fresh names for this run's keys and groups, free ports, a throwaway secret."""
+def _demo_settings(bootstrap: str, redis_url: str, tmp: Path, *, embedded: bool = True) -> Settings:
+    """Test-sized timing, fresh names for this run's keys and groups, free ports, a throwaway secret;
+    abnormal complainants and the top-10 boards on (the boards under a fresh prefix unless Redis is
+    the demo's own, where the desk finds them)."""
     stamp = f"earlywarn-demo-{time.time_ns()}"
     settings = from_env(broker=bootstrap).with_(
+        complainants="on", boards="on", **({} if embedded else {"boards_prefix": f"{stamp}:boards"}),
         app_id="earlywarn-demo", web_port=free_port(), data_dir=str(tmp / "data"),
         session_timeout=10.0, rebalance_timeout=10.0, idle_seconds=3.0, flush_seconds=2.0,
         redis_url=redis_url, notify_prefix=f"{stamp}:notify", notify_group_id=f"{stamp}-notify",
@@ -222,7 +268,7 @@ def _demo_settings(bootstrap: str, redis_url: str, tmp: Path) -> Settings:
 def _firehose(seed: int) -> tuple[list[bytes], list[bytes], list[Any]]:
     """The simulated messages: a week of history to backfill, then the live part (a bad one
     every 2,500), and the incidents behind them."""
-    sim = SimConfig(seed=seed, days=DAYS, tickets_per_day=PER_DAY, warmup_days=BACKFILL_DAYS + 0.5)
+    sim = SimConfig(seed=seed, days=DAYS, tickets_per_day=PER_DAY, warmup_days=BACKFILL_DAYS + 0.5, rings=RINGS)
     tickets, incidents = generate(sim)
     backfill_until = _ts({"received_at": sim.start}) + BACKFILL_DAYS * 86400
     history: list[bytes] = []
@@ -249,6 +295,33 @@ def _summary(settings: Settings, sent: int, by_type: Counter[tuple[str, str]], n
     return summary
 
 
+def _flagged(settings: Settings) -> int | None:
+    """How many complainant flags Redis holds (None when it does not answer)."""
+    import redis
+
+    from alerts.complainants import PREFIX
+
+    try:
+        return int(redis.Redis.from_url(settings.redis_url, socket_timeout=0.5).zcard(f"{PREFIX}:flags"))
+    except redis.RedisError:
+        return None
+
+
+def _show_models(console: Console, settings: Settings, newest: float) -> None:
+    """The regulator's models at the end: the flagged complainants, and a district's top 10
+    firms of the week event time ended in (the city's when the district has none)."""
+    import redis
+
+    from alerts.boards import RedisBoards
+    from alerts.complainants import FlagStore
+
+    client = redis.Redis.from_url(settings.redis_url)
+    console.print(flags_table(FlagStore(client).flags()))
+    boards = RedisBoards(client, settings.boards_prefix)
+    board = boards.board_at("week", newest, BOARD_DISTRICT, "firm")
+    console.print(board_table(board if board["items"] else boards.board_at("week", newest, "city", "firm")))
+
+
 def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7) -> int:
     """Run the demo until *duration* or Ctrl-C. One function on purpose: every process and
     thread it starts is stopped in its one ``finally``."""
@@ -257,7 +330,7 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
     console.print("[bold]earlywarn demo[/] — starting the embedded broker …")
     broker = start_broker(log_dir=str(tmp))
     redis_url, redis_server = _redis(tmp)
-    settings = _demo_settings(broker.bootstrap, redis_url, tmp)
+    settings = _demo_settings(broker.bootstrap, redis_url, tmp, embedded=redis_server is not None)
     worker = desk = notify = None
     pushes = PushLog()
     stop = threading.Event()
@@ -304,7 +377,8 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
         def view() -> Group:
             rows = max(3, (console.height - 8) // 2)  # two lines an alert: what fits under the counters
             view = live_view(list(alerts)[:max(3, rows - 4)], sent=sent[0], stats=_stats(settings),
-                             alert_events=sum(by_type.values()), took=time.monotonic() - started, width=console.width)
+                             alert_events=sum(by_type.values()), took=time.monotonic() - started, width=console.width,
+                             flagged=_flagged(settings))
             shown = Text("\n".join(pushes.lines) or "(none yet: notify waits group_wait, 5s)", overflow="ellipsis",
                          no_wrap=True)
             return Group(view, Panel(shown, title=f"pushes (console receiver), newest first: {pushes.count:,}"))
@@ -321,12 +395,16 @@ def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7
                     break
                 if not feeder.is_alive() and time.monotonic() - started > 5:
                     st = _stats(settings)
-                    if st.get("tickets", 0) + st.get("deadlettered", 0) >= sent[0] and st.get("flushes", 0):
+                    # Every ticket read, and every delta message folded in (the windows may lag behind
+                    # ingest: judging complainants shares the worker's one event loop).
+                    if (st.get("tickets", 0) + st.get("deadlettered", 0) >= sent[0] and st.get("flushes", 0)
+                            and st.get("deltas_applied", 0) >= st.get("delta_messages", 0)):
                         time.sleep(settings.idle_seconds + 2 * settings.flush_seconds)
                         live.update(view())
                         break
         stop.set()
         console.print(_summary(settings, sent[0], by_type, notify, time.monotonic() - started))
+        _show_models(console, settings, newest=max((_ts({"received_at": a["raised_at"]}) for a in alerts), default=time.time()))
         return 0
     except KeyboardInterrupt:
         return 130

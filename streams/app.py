@@ -2,7 +2,8 @@
 
 Three agents wire the pure core to Kafka, and nothing more: ``ingest`` (streams.ingest)
 reads the tickets topic, ``windows`` (streams.windows) the delta topic and ``release``
-(streams.release) the decisions topic. State is written and input acknowledged in the
+(streams.release) the decisions topic; with ``EARLYWARN_COMPLAINANTS=on`` a fourth,
+``complainants`` (streams.complainants), reads the claims topic. State is written and input acknowledged in the
 order ``streams.checkpoint`` gives, every ``flush_seconds`` and when partitions are handed
 over, so hand-overs are exact: the next owner of a partition recovers its state and
 progress and counts nothing twice. Commits are atomic and outputs deduplicated on
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import faust
@@ -34,6 +35,7 @@ from streams.lag import LAG_SECONDS, BrokerErrorSensor, ConsumerLag
 from streams.metrics import Metrics
 from streams.release import Publisher, Release
 from streams import kafka_io, subscriptions
+from streams.kafka_io import claims_topic
 from streams.settings import Settings
 from streams.store import table_store
 from streams.windows import Windows
@@ -85,6 +87,7 @@ class Topics:
     decisions: faust.TopicT
     alerts: faust.TopicT
     inspection: faust.TopicT
+    claims: faust.TopicT | None = None  # EARLYWARN_COMPLAINANTS=on (streams.complainants)
 
 
 @dataclass
@@ -94,6 +97,7 @@ class Jobs:
     release: Release
     checkpoint: Checkpoint
     lag: ConsumerLag
+    complainants: Any = None  # streams.complainants.Complainants, when EARLYWARN_COMPLAINANTS=on
 
 
 def _faust_app(settings: Settings) -> EarlywarnApp:
@@ -148,6 +152,7 @@ def _topics(app: faust.App, settings: Settings) -> Topics:
         decisions=raw(settings.topic_decisions, 1),
         alerts=raw(settings.topic_alerts, 1),
         inspection=raw(settings.topic_inspection, 1),
+        claims=raw(claims_topic(settings), 1) if "on" in (settings.complainants, settings.firms) else None,
     )
 
 
@@ -178,17 +183,34 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
     # topic (same partition count), so a ticket partition's new owner recovers its entry.
     ingested = table("ingested", settings.ticket_partitions)
     counters, metrics, cfg = app.earlywarn_counters, app.earlywarn_metrics, settings.detect
+
+    def read_from(topic: str, offset: int) -> Any:
+        return asyncio.to_thread(kafka_io.read_from, settings, topic, offset)
+
+    complainants = sender = None
+    if topics.claims is not None:  # abnormal complainants, firms judged in the stream (streams.complainants)
+        from streams.complainants import ClaimSender, Complainants, FlagMirror  # datasketch: only when on
+
+        people = settings.complainants == "on"
+        sender = ClaimSender(topics.claims, claims=people, firms=settings.firms == "on")
+        if people:
+            cfg = replace(cfg, exclusion_gate=True)  # partitions wait for the exclusions of each midnight
+        complainants = Complainants(settings, table=committed("complainants", 1), deltas=topics.deltas,
+                                    publisher=Publisher(topics.alerts, topics.inspection, counters, metrics),
+                                    flags=FlagMirror(lambda: _flag_store(settings)) if people else None,
+                                    read_from=read_from, counters=counters)
     ingest = Ingest(app, settings, cfg, ingested=ingested, deltas=topics.deltas, deadletter=topics.deadletter,
                     counters=counters, metrics=metrics,
-                    watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app))
+                    watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app),
+                    claims=sender)
     windows = Windows(cfg, state=state, decisions=topics.decisions, counters=counters, metrics=metrics)
     release = Release(settings.partitions, stage_table=stage,
-                      publisher=Publisher(topics.alerts, topics.inspection, counters, metrics),
-                      read_from=lambda topic, offset: asyncio.to_thread(kafka_io.read_from, settings, topic, offset))
-    checkpoint = Checkpoint(app, [windows, release], ingest, settings.flush_seconds)
+                      publisher=Publisher(topics.alerts, topics.inspection, counters, metrics), read_from=read_from)
+    checkpoint = Checkpoint(app, [windows, release, *([complainants] if complainants else [])], ingest,
+                            settings.flush_seconds)
     lag = ConsumerLag(app, metrics, (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions),
                       app.earlywarn_health)
-    return Jobs(ingest, windows, release, checkpoint, lag)
+    return Jobs(ingest, windows, release, checkpoint, lag, complainants)
 
 
 def make_app(settings: Settings, counters: Counters | None = None, metrics: Metrics | None = None) -> EarlywarnApp:
@@ -234,6 +256,18 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
             jobs.release.offer(ev)
             await jobs.checkpoint.commit_due(jobs.release)
 
+    if topics.claims is not None and jobs.complainants is not None:
+        job = jobs.complainants
+
+        @app.agent(topics.claims)
+        async def complainants(stream: faust.StreamT[bytes]) -> None:
+            s = job.acks.stream = stream.noack()
+            async for ev in s.events():
+                if job.unlearned:  # recovered: the stage is rebuilt from the claims before anything
+                    await job.recover()
+                job.apply(ev)
+                await jobs.checkpoint.commit_due(job)
+
 
 def _timers(app: faust.App, jobs: Jobs) -> None:
     @app.timer(interval=1.0)
@@ -244,6 +278,8 @@ def _timers(app: faust.App, jobs: Jobs) -> None:
     async def flush_when_quiet() -> None:
         await jobs.checkpoint.commit_due(jobs.windows)
         await jobs.checkpoint.commit_due(jobs.release)
+        if jobs.complainants is not None:
+            await jobs.checkpoint.commit_due(jobs.complainants)
 
     @app.timer(interval=LAG_SECONDS)
     async def refresh_lag() -> None:
@@ -270,6 +306,18 @@ def _partition_signals(app: faust.App, settings: Settings, jobs: Jobs) -> None:
     async def stage_recovered() -> None:
         await jobs.release.recovered(bool(owned(settings.topic_decisions)))
 
+    if jobs.complainants is not None:
+        job, claims = jobs.complainants, claims_topic(settings)
+
+        @job.table.on_recover
+        async def complainants_recovered() -> None:
+            job.unlearned = bool(owned(claims))  # rebuilt by the agent, before its next message
+
+        @app.on_partitions_revoked.connect
+        async def claims_revoked(_sender: Any, revoked: set[TP], **_: Any) -> None:
+            if any(tp.topic == claims for tp in revoked):
+                job.revoked()
+
     @app.on_partitions_assigned.connect
     async def count_owned(_sender: Any, assigned: set[TP], **_: Any) -> None:
         for topic in (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions):
@@ -294,3 +342,10 @@ def _boards(settings: Settings, app: EarlywarnApp) -> Any:
     from alerts.boards import start_writer
 
     return start_writer(settings, app.earlywarn_health.redis, app.earlywarn_metrics.board_tickets_dropped)
+
+
+def _flag_store(settings: Settings) -> Any:
+    """The Redis flag registry abnormal complainants are mirrored to (``EARLYWARN_REDIS_URL``)."""
+    from alerts.complainants import FlagStore, connect
+
+    return FlagStore(connect(settings.redis_url, settings.data_dir))

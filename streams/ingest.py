@@ -67,9 +67,14 @@ class Ingest:
 
     def __init__(self, app: faust.App, settings: Settings, cfg: DetectConfig, *, ingested: Any,
                  deltas: faust.TopicT, deadletter: faust.TopicT, counters: Counters, metrics: Metrics,
-                 watch: Any = None, boards: Any = None) -> None:
+                 watch: Any = None, boards: Any = None,
+                 claims: Any = None) -> None:
         self.app = app
         self.boards = boards  # alerts.boards.BoardWriter, when EARLYWARN_BOARDS=on
+        # streams.complainants.ClaimSender, when EARLYWARN_COMPLAINANTS or EARLYWARN_FIRMS is on:
+        # each batch's claims and firm tickets with the watermarks its deltas carry, so the
+        # judges of people and firms move in step with the partitions.
+        self.claims = claims
         self.settings = settings
         self.ingested = ingested  # table: ticket partition -> the offset ingest resumes from
         self.deltas = deltas
@@ -152,7 +157,9 @@ class Ingest:
         batch = self._not_ingested_before(events, now)
         taken = take(batch.payloads, self.enricher, self.aggregator, self.settings.max_message_bytes,
                      batch.sources, not_after=time.time() + self.settings.max_future_seconds,
-                     watch=self.watch_tickets, boards=self.boards is not None)
+                     watch=self.watch_tickets, boards=self.boards is not None,
+                     claims=self.claims is not None and self.claims.claims,
+                     firms=self.claims is not None and self.claims.firms)
         self._deadletter(taken, batch)
         if taken.board_tickets:
             # Handed to the writer's thread: Redis, up or not, never holds ingest up. A ticket
@@ -172,6 +179,8 @@ class Ingest:
         self.idle_reported.update({s: v[1] for s, v in marks.items()})
         for delta in taken.deltas.values():
             delta["w"] = marks
+        if self.claims is not None:
+            self.claims(taken.claims, taken.firm_tickets, marks)
         self.send_deltas(taken.deltas, started=now)
         self._timing.observe(time.perf_counter() - started)
 
@@ -231,6 +240,8 @@ class Ingest:
         if marks and (any(self.idle_reported.get(s) != v[1] for s, v in marks.items())
                       or (passed and any(v[1] for v in marks.values()))):
             self.idle_reported.update({s: v[1] for s, v in marks.items()})
+            if self.claims is not None:
+                self.claims([], [], marks)
             self.send_deltas(self.aggregator.drain(marks))
 
     async def _track_new_sources(self, now: float) -> None:

@@ -72,7 +72,13 @@ def topic_plan(settings: Settings) -> dict[str, int]:
         settings.topic_inspection: 1,
         settings.topic_inspection_results: 1,
         settings.topic_inspection_results_deadletter: 1,
+        **({claims_topic(settings): 1} if "on" in (settings.complainants, settings.firms) else {}),
     }
+
+
+def claims_topic(settings: Settings) -> str:
+    """The claims topic (``streams.complainants``): the delta topic's name with ``.claims``; one partition."""
+    return f"{settings.topic_deltas}.claims"
 
 
 def ensure_topics(settings: Settings, timeout: float = CONNECT_TIMEOUT) -> None:

@@ -125,12 +125,12 @@ class Settings:
     min_people: int = setting(5, "distinct complainants that make a group", detect="min_people")
     complainants: str = setting(
         "off", "`on`: judge abnormal complainants at each midnight of event time, raise `abnormal_complainant` "
-               "and leave flagged people out of group disputes (`earlywarn detect` only, in one process, "
-               "until the stream does it)", check=_one_of(("on", "off")))
+               "and leave flagged people out of group disputes; the worker also mirrors the flags to Redis "
+               "(`earlywarn detect` judges them in one process)", check=_one_of(("on", "off")))
     firms: str = setting(
         "off", "`on`: judge abnormal firms (repeat offenders against their own past, their category's move and "
-               "their peers) at each midnight of event time and raise `abnormal_firm` (`earlywarn detect` only, "
-               "until the stream does it)", check=_one_of(("on", "off")))
+               "their peers) at each midnight of event time and raise `abnormal_firm` (the worker as `earlywarn "
+               "detect`)", check=_one_of(("on", "off")))
     boards: str = setting(
         "off", "`on`: ingest counts every ticket into the top-10 boards in Redis (`EARLYWARN_REDIS_URL`; "
                "each ticket once, whatever is redelivered), from a thread of its own: a Redis outage never "

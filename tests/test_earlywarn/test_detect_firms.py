@@ -36,12 +36,3 @@ def test_detect_raises_abnormal_firm_alerts_beside_the_engines() -> None:
     forked = list(detect(lines, from_env({"EARLYWARN_PSEUDONYM_SECRET": SECRET, "EARLYWARN_FIRMS": "on"}), workers=2))
     assert forked == on
 
-
-def test_the_worker_refuses_firms_until_the_stream_judges_them(monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from earlywarn.cli import main
-
-    monkeypatch.setenv("EARLYWARN_FIRMS", "on")
-    monkeypatch.setenv("EARLYWARN_PSEUDONYM_SECRET", SECRET)
-    assert main(["worker", "--connect-timeout", "1"]) == 2
-    assert "EARLYWARN_FIRMS" in capsys.readouterr().err

@@ -14,11 +14,3 @@ def test_rings_are_flagged_and_cause_no_group_dispute() -> None:
     assert on.ring_disputes == 0
     assert off.ring_disputes > 0  # unchecked, the rings' attacks look like group disputes
 
-
-def test_the_worker_refuses_complainants_until_the_stream_judges_them(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
-    from earlywarn.cli import main
-
-    monkeypatch.setenv("EARLYWARN_COMPLAINANTS", "on")
-    monkeypatch.setenv("EARLYWARN_PSEUDONYM_SECRET", "s" * 32)
-    assert main(["worker", "--connect-timeout", "1"]) == 2
-    assert "EARLYWARN_COMPLAINANTS" in capsys.readouterr().err

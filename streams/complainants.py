@@ -1,0 +1,299 @@
+"""The complainants job: every claim in one place, abnormal complainants (and firms) judged at each local midnight of event time.
+
+With ``EARLYWARN_COMPLAINANTS=on`` ingest sends each batch's claims (complaints and
+reports by known people, pseudonymised: ``detectors.complainants.Claim``) with the
+watermarks its deltas carry to the claims topic. It has one partition: a template ring is
+found across people, so its owner sees every claim, as the alert stage's owner sees every
+decision. Its owner runs ``detectors.complainant_stage.ComplainantStage``: the claims are
+added as they come, and each local midnight the sources' watermark passes (the rule every
+delta partition ticks by: ``detectors.partition.target_tick``) is judged, as ``earlywarn
+detect`` judges it. Then:
+
+- ``abnormal_complainant`` decisions go out through the release job's publisher (alerts
+  topic, inspection tasks, metrics), as detect passes them by the alert stage;
+- due process: each midnight's exclusions (the flagged pseudonyms and their tickets) go to
+  every delta partition (``x``), with the event time up to which they are known (``u``):
+  a partition ticks past a midnight only once it has them (``DetectConfig.exclusion_gate``),
+  so flagged people stay out of group-dispute counts and evidence exactly as offline;
+- the flags in force go to the Redis registry (``alerts.complainants.FlagStore``), from a
+  thread, never holding the stream up; a lost Redis is filled again at the next judgement.
+  Staff's clearings are read back from it and applied before the next judgement.
+
+State and restarts. The stage is a function of the claim messages in order, so what is
+written (``CommittedTable``, at each commit, input acknowledged only after it: the order
+``streams.checkpoint`` gives) is the offset of the last claim message folded in and the
+offsets the alerts had reached; the claims topic itself is the stage's log. A new owner
+reads the claims topic from its start up to that offset and folds it in silently, reads
+what a crashed owner published after its commit (as the release job does), then goes on.
+The claims topic must therefore be kept whole (no retention by time or size: a restart
+reads it from offset 0), and a restart costs a read of it; a snapshot of the stages would
+bound both (not built).
+
+Abnormal firms (``EARLYWARN_FIRMS=on``) are judged by the same owner on the same clock: a
+firm's peers are the firms of its category and district, so it too needs every ticket in
+one place. Ingest adds each batch's firm tickets (``detectors.firms.FirmTicket``) to its
+claim message; ``detectors.firm_stage.FirmStage`` judges each midnight the watermark
+passes, as ``earlywarn detect`` does, and its ``abnormal_firm`` alerts go out the same way.
+Firms exclude no one, so the partitions need not wait for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+import orjson
+
+from detectors.clock import Clock
+from detectors.complainant_stage import ComplainantStage
+from detectors.complainants import Claim
+from detectors.decisions import RESOLVED, Decision, decision_from_dict
+from detectors.evidence import Exclusion
+from detectors.firm_stage import FirmStage
+from detectors.firms import FirmJudge, FirmTicket
+from detectors.partition import take_progress, target_tick
+from detectors.windows import bucket_start
+from detectors.wire import delta_message
+from streams.checkpoint import MARKER, Acks, stored, tagged
+from streams.kafka_io import claims_topic
+from streams.release import OpenAlerts, Publisher, alert_event
+from streams.settings import Settings
+
+log = logging.getLogger("earlywarn")
+
+STAGE_KEY = b"complainants"  # the job's one table key
+
+
+def claim_row(c: Claim) -> list[Any]:
+    return [c.ticket_id, c.ts, c.person, c.kind, c.text, c.firm_key, c.product_key, c.issue, c.district,
+            c.amount, list(c.masks)]
+
+
+def claim_of(row: list[Any]) -> Claim:
+    return Claim(*row[:10], masks=tuple(row[10]))
+
+
+def firm_row(t: FirmTicket) -> list[Any]:
+    return [t.firm, t.ts, t.kind, t.category, t.district, t.issue, t.product, t.amount, t.label, t.ticket_id, t.person]
+
+
+class ClaimSender:
+    """What ingest calls per batch (and on its heartbeat): the claims (when *claims*), the firm
+    tickets (when *firms*) and the watermarks, one message."""
+
+    def __init__(self, topic: faust.TopicT, *, claims: bool = True, firms: bool = False) -> None:
+        self.topic = topic
+        self.claims = claims
+        self.firms = firms
+        self.messages = 0
+
+    def __call__(self, claims: list[Claim], firm_tickets: list[FirmTicket], marks: dict[str, list[Any]]) -> None:
+        msg = {"w": marks, "c": time.time(), "k": [claim_row(c) for c in claims],
+               "f": [firm_row(t) for t in firm_tickets]}
+        self.topic.send_soon(value=orjson.dumps(msg), partition=0)
+        self.messages += 1
+
+
+class OpenModelAlerts(OpenAlerts):
+    """``earlywarn_open_alerts`` for the alerts this job raises, told as absolute counts.
+
+    The alert stage's owner resets every series of the gauge when it recovers its stage
+    (``OpenAlerts.reset``), this job's types among them; counting up and down from there
+    could go wrong, even below 0. So each event sets its series to what this job holds
+    open (a reset elsewhere lasts until this job's next event of that type).
+    """
+
+    def event(self, d: Decision) -> None:
+        old = self._open.pop(d.alert_id, None)
+        if d.status != RESOLVED:
+            self._open[d.alert_id] = (d.type, d.severity)
+        for label in {old, (d.type, d.severity)} - {None}:
+            self._gauge.labels(*label).set(sum(v == label for v in self._open.values()))
+
+
+class FlagMirror:
+    """The Redis flag registry, written from one thread in order: the flags after each
+    judgement out, staff's clearings back in."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._store: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="earlywarn-flags")
+        self.clearings: dict[str, dict[str, Any]] = {}  # as last read; replaced whole, never mutated
+        self.published = 0  # judgements whose flags reached Redis
+
+    def store(self) -> Any:
+        if self._store is None:
+            self._store = self._connect()
+        return self._store
+
+    def publish(self, flags: dict[str, dict[str, Any]]) -> None:
+        self._pool.submit(self._publish, flags)
+
+    def _publish(self, flags: dict[str, dict[str, Any]]) -> None:
+        try:
+            self.store().publish(flags)
+            self.clearings = self.store().clearings()
+            self.published += 1
+        except Exception as exc:  # noqa: BLE001 - Redis down: the next judgement publishes them all again
+            log.warning("complainant flags not written to Redis (%s); the next judgement writes them again", exc)
+
+    def read_clearings(self) -> dict[str, dict[str, Any]]:
+        """The clearings in Redis now (blocking: at recovery only); {} when Redis does not answer."""
+        try:
+            self.clearings = self.store().clearings()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("complainant clearings not read from Redis (%s)", exc)
+        return self.clearings
+
+
+class Complainants:
+    """The complainants agent's state and work (see the module docstring)."""
+
+    def __init__(self, settings: Settings, *, table: Any, deltas: faust.TopicT, publisher: Publisher,
+                 flags: FlagMirror | None, read_from: Callable[[str, int], Awaitable[list[bytes]]],
+                 counters: Any = None) -> None:
+        cfg = settings.detect
+        self.sources, self.lateness, self.partitions = cfg.sources, cfg.lateness_seconds, cfg.partitions
+        self.judge_people, self.judge_firms = settings.complainants == "on", settings.firms == "on"
+        self.false_alarms_per_day = settings.false_alarms_per_day
+        self.topic = claims_topic(settings)
+        self.table = table  # a streams.checkpoint.CommittedTable, one key
+        self.deltas = deltas
+        self.publisher = publisher
+        publisher.open_alerts = OpenModelAlerts(publisher.metrics)
+        self.flags = flags
+        self.read_from = read_from
+        self.counters = counters  # streams.counters.Counters: its delta messages count what this job sends too
+        self.acks = Acks()
+        self.unlearned = False  # recovered: the stage is to be rebuilt before the next message
+        self.exclusions_sent = 0  # delta messages sent (exclusions and how far they are known)
+        self._fresh()
+        self._marker: bytes | None = None
+
+    def _fresh(self) -> None:
+        self.stage = ComplainantStage() if self.judge_people else None
+        self.firm_stage = FirmStage(FirmJudge(false_alarms_per_day=self.false_alarms_per_day)) \
+            if self.judge_firms else None
+        self.clock = Clock()  # the sources' event-time progress, as every delta partition keeps it
+        self.applied = -1  # offset of the last claim message folded in
+        self.told: float | None = None  # the event time up to which partitions know the exclusions
+        self.cleared: dict[str, float] = {}  # clearings applied: pseudonym -> when
+
+    # ---------------------------------------------------------------- recovery
+
+    async def recover(self) -> None:
+        """Rebuild the stage from the claims topic up to the last commit; learn what went out after it."""
+        self.unlearned = False
+        self._fresh()
+        raw = self.table.get(STAGE_KEY)
+        v = orjson.loads(stored(raw)) if raw is not None else {}
+        if self.flags is not None:
+            self._clear(await asyncio.to_thread(self.flags.read_clearings))
+        applied = v.get("applied", -1)
+        if applied >= 0:
+            values = await self.read_from(self.topic, 0)
+            for value in values[: applied + 1]:
+                self._fold(orjson.loads(value))
+            self.applied = applied
+            self.told = v.get("told")
+        self.publisher.out = dict(v.get("out", {}))
+        alerts = self.publisher.alerts.get_topic_name()
+        went = await self.read_from(alerts, self.publisher.out.get(alerts, 0))
+        self.publisher.already_out = {alert_event(orjson.loads(x)) for x in went}
+
+    # ---------------------------------------------------------------- input
+
+    def apply(self, ev: Any) -> None:
+        """Fold one claim message in: judge the midnights it lets pass, tell what follows."""
+        offset = ev.message.offset
+        self.acks.hold(ev)
+        if offset <= self.applied:  # folded in before a restart
+            return
+        self.applied = offset
+        if self.flags is not None:
+            self._clear(self.flags.clearings)
+        decided, judged, known = self._fold(orjson.loads(ev.value))
+        if self.stage is not None:
+            self._tell(judged, known)
+        if decided:  # as the decisions topic carries them (plain strings, not the stages' enums)
+            self.publisher.publish([decision_from_dict(orjson.loads(orjson.dumps(asdict(d)))) for d in decided])
+        if judged and self.flags is not None and self.stage is not None:
+            self.flags.publish(self.stage.flags(judged[-1][0]))
+
+    def _clear(self, clearings: dict[str, dict[str, Any]]) -> None:
+        if self.stage is None:
+            return
+        for person, c in sorted(clearings.items()):
+            at = float(c["at"])
+            if self.cleared.get(person) != at:
+                self.cleared[person] = at
+                self.stage.clear(person, at, str(c.get("who", "")), str(c.get("why", "")))
+
+    def _fold(self, msg: dict[str, Any]) -> tuple[list[Decision], list[tuple[float, Exclusion]], float | None]:
+        """(decisions, the midnights judged with their exclusions, how far exclusions are known)."""
+        stage, firms = self.stage, self.firm_stage
+        if stage is not None:
+            stage.add(claim_of(row) for row in msg["k"])
+        if firms is not None:
+            firms.add(FirmTicket(*row) for row in msg.get("f", ()))
+        take_progress(self.clock, msg)
+        tick = target_tick(self.clock, self.sources, self.lateness)
+        if tick is None:
+            return [], [], None
+        upto = bucket_start(tick + 1)
+        decided = firms.advance(upto) if firms is not None else []
+        if stage is None:
+            return decided, [], None
+        decided = stage.advance(upto) + decided
+        judged = stage.take_judged()
+        return decided, judged, stage.next_judgement if stage.next_judgement is not None else upto
+
+    def _tell(self, judged: list[tuple[float, Exclusion]], known: float | None) -> None:
+        """Every delta partition: the exclusions judged, and how far in event time they are known."""
+        if not judged and (known is None or (self.told is not None and known <= self.told)):
+            return
+        if known is not None and (self.told is None or known > self.told):
+            self.told = known
+        msg = delta_message({})
+        msg["x"] = [[at, sorted(ex.people), sorted(ex.tickets)] for at, ex in judged]
+        msg["u"] = self.told
+        value = orjson.dumps(msg)
+        for p in range(self.partitions):
+            self.deltas.send_soon(value=value, partition=p)
+        self.exclusions_sent += self.partitions
+        if self.counters is not None:
+            self.counters.delta_messages += self.partitions
+
+    # ---------------------------------------------------------------- the checkpoint's Job
+
+    def unsaved(self) -> bool:
+        return bool(self.acks.events)
+
+    async def sent(self) -> None:
+        await self.publisher.sent()
+        await self.table.sent()
+
+    def write_state(self, commit: bytes) -> None:
+        self._marker = orjson.dumps({"applied": self.applied, "told": self.told, "out": self.publisher.out})
+
+    def write_marker(self, commit: bytes) -> None:
+        if self._marker is not None:
+            self.table[STAGE_KEY] = tagged(MARKER, commit, self._marker)
+            self._marker = None
+
+    def observe_commit(self, seconds: float) -> None:
+        pass  # one table value: not timed
+
+    def revoked(self) -> None:
+        """The claims partition went elsewhere: forget the stage (its new owner rebuilds it)."""
+        self._fresh()
+
+
+__all__ = ["ClaimSender", "Complainants", "FlagMirror", "OpenModelAlerts", "claim_of", "claim_row", "claims_topic", "firm_row"]
