@@ -323,7 +323,7 @@ def _show_models(console: Console, settings: Settings, newest: float) -> None:
 
 
 def run_demo(*, duration: float | None, per_second: float = 400.0, seed: int = 7) -> int:
-    """Run the demo until *duration* or Ctrl-C. One function on purpose: every process and
+    """Run the demo until *duration* or Ctrl-C. Long, and one function on purpose: every process and
     thread it starts is stopped in its one ``finally``."""
     console = Console()
     tmp = Path(tempfile.mkdtemp(prefix="earlywarn-demo-"))
