@@ -132,7 +132,7 @@ def _found(a: ahocorasick.Automaton | None, text: str, out: dict[Sub, list[str]]
 
 class Watchlist:
     """The subscriptions, compiled for matching; immutable (build a new one on a change), but
-    for what it remembers of the names it has matched. One thread matches tickets on it."""
+    for what it remembers of the names it has matched (a dict: threads may share it)."""
 
     def __init__(self, subs: Iterable[Sub]) -> None:
         self.subs = tuple(subs)
