@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import ahocorasick
@@ -58,7 +60,11 @@ _DISTRICT_BY_NAME = {name: code for code, name in SHANGHAI_DISTRICTS.items()}
 # people type); an 18-character id may end in X. E-mail addresses whole.
 _NUMBERS = re.compile(r"(?:\+?\d[\d\s\-－—]{3,}\d[xX]?)|[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _MASK = "＊"
+_FIELDS = ("title", "content", "firm_id", "firm_name", "product_name", "product_category", "district_code")
+_fields = attrgetter(*_FIELDS)
+MEMO_MAX = 100_000  # distinct firm and product names whose matches a watchlist remembers
 _GIVEN = re.compile("[\u4e00-\u9fff]{1,2}")
+_SURNAMES = SINGLE_SURNAMES | COMPOUND_SURNAMES
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,8 @@ def _found(a: ahocorasick.Automaton | None, text: str, out: dict[Sub, list[str]]
 
 
 class Watchlist:
-    """The subscriptions, compiled for matching; immutable (build a new one on a change)."""
+    """The subscriptions, compiled for matching; immutable (build a new one on a change), but
+    for what it remembers of the names it has matched (a dict: threads may share it)."""
 
     def __init__(self, subs: Iterable[Sub]) -> None:
         self.subs = tuple(subs)
@@ -146,29 +153,57 @@ class Watchlist:
             elif s.kind == "district":
                 self._districts.setdefault(s.value, []).append(s)
         self._terms, self._names, self._products = _automaton(terms), _automaton(names), _automaton(products)
+        self._memo: dict[tuple[int, str], tuple[tuple[Sub, tuple[str, ...]], ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.subs)
 
     def match_ticket(self, t: Mapping[str, Any] | Any) -> list[tuple[Sub, tuple[str, ...]]]:
-        """The subscriptions ticket *t* (a ``Ticket`` or a mapping of its fields) matches, with the words."""
-        get: Callable[[str], Any] = t.get if isinstance(t, Mapping) else lambda f: getattr(t, f, None)
+        """The subscriptions ticket *t* (a ``Ticket`` or a mapping of its fields) matches, with the words.
+
+        Ingest calls this on every ticket, so it reads each field once and works only for
+        the kinds subscribed; firm and product names repeat (a few thousand firms, a hundred
+        products), so what a name matches is worked out once and remembered.
+        """
+        if isinstance(t, Mapping):
+            title, content, firm_id, firm, product, category, district = (t.get(f) for f in _FIELDS)
+        else:
+            title, content, firm_id, firm, product, category, district = _fields(t)
         out: dict[Sub, list[str]] = {}
         if self._terms is not None:
-            title = get("title")
-            text = (f"{title}。{get('content') or ''}" if title else get("content") or "").lower()
-            _found(self._terms, text, out)
-        if self._codes or self._names is not None:
-            code = firm_key(get("firm_id"), None)
-            for s in self._codes.get(code or "", ()):
-                out.setdefault(s, []).append(code or "")
-            _found(self._names, normalise_name(get("firm_name") or ""), out)
+            _found(self._terms, (f"{title}。{content or ''}" if title else content or "").lower(), out)
+        if self._codes and firm_id:
+            # The keys are valid codes, so the ticket's code normalised as firm_key does it is enough.
+            for s in self._codes.get(unicodedata.normalize("NFKC", firm_id).strip().upper(), ()):
+                out.setdefault(s, []).append(s.value)
+        if self._names is not None and firm:
+            self._remembered(self._names, firm, out)
         if self._products is not None:
-            _found(self._products, normalise_name(get("product_name") or ""), out)
-            _found(self._products, normalise_name(get("product_category") or ""), out)
-        for s in self._districts.get(get("district_code") or "", ()):
-            out.setdefault(s, []).append(s.value)
+            if product:
+                self._remembered(self._products, product, out)
+            if category:
+                self._remembered(self._products, category, out)
+        if self._districts and district:
+            for s in self._districts.get(district, ()):
+                out.setdefault(s, []).append(s.value)
+        if not out:
+            return []
         return [(s, tuple(words)) for s, words in sorted(out.items(), key=lambda kv: kv[0].id)]
+
+    def _remembered(self, a: ahocorasick.Automaton, name: str, out: dict[Sub, list[str]]) -> None:
+        """*name*'s matches in *a* (normalised as firm keys are), looked up once per distinct name."""
+        memo = self._memo
+        found = memo.get((id(a), name))
+        if found is None:
+            got: dict[Sub, list[str]] = {}
+            _found(a, normalise_name(name), got)
+            found = tuple((s, tuple(words)) for s, words in got.items())
+            if len(memo) >= MEMO_MAX:
+                memo.clear()  # names are a Zipf head and a long tail: starting over costs little
+            memo[(id(a), name)] = found
+        for s, words in found:
+            have = out.setdefault(s, [])
+            have.extend(w for w in words if w not in have)
 
     def match_alert(self, ev: Mapping[str, Any]) -> list[tuple[Sub, tuple[str, ...]]]:
         """The subscriptions an alert event (contract v1) matches, with the words."""
@@ -192,9 +227,10 @@ class Watchlist:
 # ---- masking ----------------------------------------------------------------------------
 
 def mask(text: str, *, own_name: str | None = None, cut: Callable[[str], list[str]] | None = None,
-         names: Names | None = None) -> str:
+         names: Names | None = None, shaped: Callable[[str], bool] | None = None) -> str:
     """*text* with numbers of 5+ digits, e-mail addresses, *own_name* and, given a segmenter's
-    *cut* and *names*, name-shaped tokens replaced by ＊ (one per character).
+    *cut* and *names*, name-shaped tokens replaced by ＊ (one per character). *shaped* stands
+    in for ``names.shaped`` (a copy that remembers its answers: tokens repeat across narratives).
 
     >>> mask("王先生说身份证310110199001011234，邮箱 a.b@x.cn", own_name="王五")
     '王先生说身份证＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊＊，邮箱 ＊＊＊＊＊＊＊＊'
@@ -206,14 +242,15 @@ def mask(text: str, *, own_name: str | None = None, cut: Callable[[str], list[st
     if cut is not None and names is not None:
         tokens = cut(text)
         context = names.in_context(tokens)
-        hidden = [tok in context or names.shaped(tok) for tok in tokens]
-        for i in range(len(tokens) - 1):
+        shaped = shaped or names.shaped
+        hidden = [tok in context or shaped(tok) for tok in tokens]
+        for i in [i for i, tok in enumerate(tokens[:-1]) if tok in _SURNAMES]:
             # A surname jieba cut off on its own (袁 + 怡悦): with a next token that could be a
             # given name, both go. Excerpts are read by people: here masking too much is the safe side.
-            tok, nxt = tokens[i], tokens[i + 1]
-            if (tok in SINGLE_SURNAMES or tok in COMPOUND_SURNAMES) and _GIVEN.fullmatch(nxt) \
-                    and GIVEN_NAME_CHARS.issuperset(nxt):
+            if _GIVEN.fullmatch(nxt := tokens[i + 1]) and GIVEN_NAME_CHARS.issuperset(nxt):
                 hidden[i] = hidden[i + 1] = True
+        if not any(hidden):
+            return text
         if "".join(tokens) == text:
             text = "".join(_MASK * len(tok) if h else tok for tok, h in zip(tokens, hidden))
         else:  # a segmenter that drops characters: replace the words instead
@@ -252,13 +289,15 @@ def _event(sub: Sub, match_id: str, raised_at: str, district: str | None, words:
 
 
 def ticket_match(sub: Sub, words: Sequence[str], t: Mapping[str, Any] | Any, *,
-                 cut: Callable[[str], list[str]] | None = None, names: Names | None = None) -> dict[str, Any]:
-    """The ``subscription_match`` event for ticket *t*: id, firm, district, words, a masked excerpt."""
+                 cut: Callable[[str], list[str]] | None = None, names: Names | None = None,
+                 shaped: Callable[[str], bool] | None = None) -> dict[str, Any]:
+    """The ``subscription_match`` event for ticket *t*: id, firm, district, words, a masked excerpt
+    (:func:`mask` with *cut*, *names* and *shaped*)."""
     get: Callable[[str], Any] = t.get if isinstance(t, Mapping) else lambda f: getattr(t, f, None)
     title, content = get("title"), get("content") or ""
     text = f"{title}。{content}" if title else content
     # Mask the whole narrative before cutting the excerpt, so a number or name on the cut's edge goes too.
-    shown = excerpt(mask(text, own_name=get("complainant_name"), cut=cut, names=names), words)
+    shown = excerpt(mask(text, own_name=get("complainant_name"), cut=cut, names=names, shaped=shaped), words)
     district = get("district_code")
     firm = (get("firm_name") or "").strip() or None
     tid = str(get("ticket_id"))

@@ -20,6 +20,7 @@ While Redis does not answer, ingest goes on matching and the thread keeps the ma
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -36,6 +37,7 @@ from streams.settings import Settings
 
 log = logging.getLogger("earlywarn.subscriptions")
 MAX_QUEUED = 10_000
+SHAPED_MEMO = 50_000  # tokens whose name-shape the thread remembers (at most a few MB)
 
 
 class IngestWatch:
@@ -48,6 +50,7 @@ class IngestWatch:
         self._queue: deque[tuple[Sub, tuple[str, ...], Any]] = deque(maxlen=MAX_QUEUED)
         self._stop = threading.Event()
         self.segmenter: Any = None  # ingest's (Segmenter.cut keeps no state); else built on the first match
+        self._shaped: Any = None  # the segmenter's names.shaped, remembering (the thread's alone)
         self.matched = 0
         self._thread: threading.Thread | None = None
         # Each subscription's budget: its digests list at most digest_max matches an interval,
@@ -115,7 +118,10 @@ class IngestWatch:
         if not items and not over:
             return 0
         seg = self._segmenter_for_masks()
-        events = [ticket_match(sub, words, t, cut=seg.cut, names=seg.names) for sub, words, t in items]
+        if self._shaped is None:  # tokens repeat across narratives: each one's answer is worked out once
+            self._shaped = functools.lru_cache(maxsize=SHAPED_MEMO)(seg.names.shaped)
+        events = [ticket_match(sub, words, t, cut=seg.cut, names=seg.names, shaped=self._shaped)
+                  for sub, words, t in items]
         try:
             return enqueue(self.r, self.settings.notify_prefix, events, self.settings.subscription_wait_seconds,
                            unlisted=over)

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
 import redis
 
 from alerts.notify.pipeline import outbox_key
@@ -125,21 +126,21 @@ def enqueue(client: redis.Redis, prefix: str, events: Iterable[Mapping[str, Any]
     *unlisted* matches (subscription id -> how many matched beyond what a worker lists); how
     many events were added."""
     now = time.time() if now is None else now
+    by_sub: dict[str, list[bytes]] = {}  # a worker's round holds many matches of few subscriptions
+    for ev in events:
+        by_sub.setdefault(ev["subscription"]["id"], []).append(orjson.dumps(ev))
     p = client.pipeline(transaction=False)
-    n = 0
     for sid, k in (unlisted or {}).items():
         p.incrby(f"{prefix}:sub:unlisted:{sid}", k)
-        p.zadd(f"{prefix}:sub:due", {sid: now + wait}, nx=True)
-    for ev in events:
-        sid = ev["subscription"]["id"]
+    for sid, values in by_sub.items():
         key = f"{prefix}:sub:pending:{sid}"
-        p.rpush(key, json.dumps(ev, ensure_ascii=False))
+        p.rpush(key, *values)
         p.ltrim(key, -MAX_PENDING, -1)
-        p.zadd(f"{prefix}:sub:due", {sid: now + wait}, nx=True)
-        n += 1
-    if n or unlisted:
+    due = dict.fromkeys([*(unlisted or {}), *by_sub], now + wait)
+    if due:
+        p.zadd(f"{prefix}:sub:due", due, nx=True)
         p.execute()
-    return n
+    return sum(map(len, by_sub.values()))
 
 
 @dataclass

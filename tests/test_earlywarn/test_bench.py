@@ -41,3 +41,43 @@ def test_bench_measures_every_path_in_every_round(broker: EmbeddedBroker, capsys
 def test_bench_refuses_a_round_count_below_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(argparse.Namespace(tickets=100, repeat=0, json=False, broker=None)) == 2
     assert "--repeat" in capsys.readouterr().err
+
+
+def _tickets(n: int) -> list[dict]:
+    from earlywarn.simulate import SimConfig, generate
+
+    tickets, _ = generate(SimConfig(seed=11, days=1.0))
+    return [t for _, t in zip(range(n), tickets)]
+
+
+def test_realistic_subscriptions_are_narrow_of_every_kind_and_match_a_few_per_cent() -> None:
+    from collections import Counter
+
+    from detectors.watchlist import Sub, Watchlist
+
+    tickets = _tickets(4000)
+    picked = bench.realistic_subscriptions(tickets, 200)
+    assert len(picked) == len(set(picked)) == 200
+    assert picked == bench.realistic_subscriptions(tickets, 200)  # seeded
+    assert set(Counter(kind for kind, _ in picked)) == {"firm", "product", "term"}
+    subs = [Sub(str(i), kind, value, "r") for i, (kind, value) in enumerate(picked)]
+    per_sub = Counter(s.id for t in tickets for s, _ in Watchlist(subs).match_ticket(t))
+    assert max(per_sub.values()) <= bench.NARROW * len(tickets)
+    matched = sum(1 for t in tickets if Watchlist(subs).match_ticket(t))
+    assert 0.01 * len(tickets) < matched < 0.10 * len(tickets)
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_bench_compares_the_engine_with_and_without_subscriptions(broker: EmbeddedBroker,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.test_alerts.conftest import REDIS_URL
+
+    res = bench.run(800, broker.bootstrap, repeat=1, subscriptions=40, redis_url=REDIS_URL)
+    (r,) = res["rounds"]
+    assert r["engine_subs_per_s"] > 0 and r["engine_subs_ingest_us"] > 0
+    assert r["engine_subs_over_engine"] == pytest.approx(r["engine_subs_per_s"] / r["engine_per_s"])
+    assert r["ingest_subs_over_ingest"] == pytest.approx(r["engine_subs_ingest_us"] / r["engine_ingest_us"])
+    # Every match's event was built and queued (the budget lifted), and a few per cent matched.
+    assert 0 < r["subscription_events"] == r["subscription_matches"]
+    assert 0 < r["subscription_tickets_matched"] < 0.2
