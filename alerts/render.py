@@ -16,6 +16,7 @@ from typing import Any
 from detectors.decisions import (
     ABNORMAL_COMPLAINANT,
     CONCENTRATED_DEMAND,
+    DISTRICT,
     FIRM,
     FIRM_ISSUE,
     GROUP_DISPUTE,
@@ -79,6 +80,12 @@ def summary(d: Decision) -> str:
             f"反映问题，而该主体同期通常约{d.expected:g}名{money}。"
             f"{issue}高频词：{terms}。疑似群体纠纷苗头，建议属地市场监管所当日核实经营状况、"
             f"联系经营者负责人并视情生成现场检查任务，做好消费者解释和引导。"
+        )
+    if d.type == CONCENTRATED_DEMAND and d.dimension == DISTRICT:
+        return (
+            f"{head}{grew}{d.label}在{_span(d)}内有{d.distinct_complainants}名消费者投诉举报，涉及{d.firms}家经营主体，"
+            f"该区同期通常约{d.expected:g}名{money}。{issue}高频词：{terms}。属区域性诉求集中上升、并非单一经营者所致，"
+            f"建议该区市场监管局研判共性原因（突发事件、商圈或行业性问题），必要时统筹属地市场监管所排查并发布消费提示。"
         )
     if d.type == CONCENTRATED_DEMAND:
         return (

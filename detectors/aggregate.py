@@ -13,10 +13,11 @@ from functools import lru_cache
 from typing import Any
 
 from detectors.config import DetectConfig
-from detectors.decisions import COUNTED, FIRM, ISSUE, PLATFORM_TERM, PRODUCT, TERM
+from detectors.decisions import COUNTED, DISTRICT, FIRM, ISSUE, PLATFORM_TERM, PRODUCT, TERM
 from detectors.text import domain_words
 from detectors.windows import NO_ONE, bucket_of
 from detectors.wire import Delta, add_facts, add_home, add_key, delta_message, facts, table_key
+from schemas.regions import district_name
 
 NOBODY = "t:"  # the person prefix of a ticket with no identity: "t:<ticket_id>" (detectors.enrich)
 
@@ -43,7 +44,7 @@ class Enriched:
 class Aggregator:
     """Pre-aggregates enriched tickets into per-partition delta messages.
 
-    A ticket counts under its firm, product, issue and every term; a ticket on a platform
+    A ticket counts under its firm, product, issue, every term and its district; a ticket on a platform
     also counts each named practice (a *named_terms* word: 七天无理由, 先用后付) under
     the platform: a rule change at one platform is a surge there, however common the
     practice's name is elsewhere.
@@ -108,6 +109,7 @@ class Aggregator:
         if e.platform:
             for t in _practices(terms, self.named_terms):
                 spread.append(_delta(keys[PLATFORM_TERM], f"{e.platform}|{t}", f"{e.platform}·{t}", e.category, b))
+        spread.append(_delta(keys[DISTRICT], district, district_name(district), None, b))
         for d in spread:
             d.n += 1
             d.people.append(person)

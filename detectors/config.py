@@ -3,7 +3,8 @@
 ``DetectConfig`` holds every number an operator may set (``earlywarn.settings`` builds it
 from the environment); the constants below are the model's own, documented where they
 are used: the weak prior per dimension for a key with no history, how firms form peer
-groups, and which dimensions share an alert type's false-alarm budget.
+groups, how bursty a dimension is, and which dimensions share an alert type's
+false-alarm budget.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from detectors.baseline import Prior, per_day
-from detectors.decisions import FIRM, ISSUE, PLATFORM_TERM, PRODUCT, TERM
+from detectors.decisions import DISTRICT, FIRM, ISSUE, PLATFORM_TERM, PRODUCT, TERM
 from detectors.windows import BUCKETS_PER_DAY
 
 
@@ -61,7 +62,12 @@ PRIORS: dict[str, Prior] = {
     ISSUE: Prior(per_day(5.0), BUCKETS_PER_DAY // 2),
     TERM: Prior(per_day(1 / 5), BUCKETS_PER_DAY // 2),
     PLATFORM_TERM: Prior(per_day(1 / 5), BUCKETS_PER_DAY // 2),
+    DISTRICT: Prior(per_day(100.0), BUCKETS_PER_DAY // 2),
 }
+# The Negative Binomial shape cap per dimension where it is not ``DetectConfig.dispersion``:
+# a district's volume sums thousands of independent people, so it is far less bursty than
+# one firm's (with the firms' cap of 3 a district could double for a day unnoticed).
+DISPERSION: dict[str, float] = {DISTRICT: 30.0}
 ISSUE_SHARE = 0.25  # prior share of a firm's tickets that one issue takes
 
 # A firm joins its peers (same product category, same district) once watched this long; a
@@ -72,6 +78,7 @@ PEER_WEIGHT = 7 * BUCKETS_PER_DAY
 
 # The dimensions whose judgements share one alert type's false-alarm budget.
 _DEMANDS = (PRODUCT, ISSUE, TERM, PLATFORM_TERM)
-RAISES_ALIKE: dict[str, tuple[str, ...]] = {FIRM: (FIRM,), **{d: _DEMANDS for d in _DEMANDS}}
+# A district's surge has a budget of its own, so counting districts leaves every other alert as it was.
+RAISES_ALIKE: dict[str, tuple[str, ...]] = {FIRM: (FIRM,), **{d: _DEMANDS for d in _DEMANDS}, DISTRICT: (DISTRICT,)}
 
-__all__ = ["ISSUE_SHARE", "PEER_AFTER", "PEER_MIN", "PEER_WEIGHT", "PRIORS", "RAISES_ALIKE", "DetectConfig"]
+__all__ = ["DISPERSION", "ISSUE_SHARE", "PEER_AFTER", "PEER_MIN", "PEER_WEIGHT", "PRIORS", "RAISES_ALIKE", "DetectConfig"]

@@ -22,10 +22,11 @@ from schemas.alerts import MAX_EVIDENCE, AlertType, Severity, Status
 
 # The dimensions a key is counted under.
 FIRM, PRODUCT, ISSUE, TERM = "firm", "product", "issue", "term"
+DISTRICT = "district"  # a district's whole volume (its 6-digit code): a surge there is a regional concentrated demand
 PLATFORM_TERM = "platform_term"  # a named practice among one platform's tickets: "京选商城|七天无理由"
 FIRM_ISSUE = "firm_issue"  # a firm's issue: judged inside the firm's key, never counted alone
 COMPLAINANT = "complainant"  # a complainant's keyed pseudonym (detectors.complainant_stage; never counted here)
-COUNTED = (FIRM, PRODUCT, ISSUE, TERM, PLATFORM_TERM)  # the dimensions the aggregator counts under
+COUNTED = (FIRM, PRODUCT, ISSUE, TERM, PLATFORM_TERM, DISTRICT)  # the dimensions the aggregator counts under
 
 # The alert types the engine raises, the statuses of an episode, the severities.
 GROUP_DISPUTE, CONCENTRATED_DEMAND, TERM_SURGE = (
@@ -75,7 +76,7 @@ def decision_from_dict(v: dict[str, Any]) -> Decision:
 
 
 __all__ = [
-    "ABNORMAL_COMPLAINANT", "COMPLAINANT", "CONCENTRATED_DEMAND", "COUNTED", "CRITICAL", "FIRM", "FIRM_ISSUE", "GROUP_DISPUTE", "INFO", "ISSUE",
+    "ABNORMAL_COMPLAINANT", "COMPLAINANT", "CONCENTRATED_DEMAND", "COUNTED", "CRITICAL", "DISTRICT", "FIRM", "FIRM_ISSUE", "GROUP_DISPUTE", "INFO", "ISSUE",
     "MAX_EVIDENCE", "OPEN", "PLATFORM_TERM", "PRODUCT", "RESOLVED", "SEVERITY_RANK", "TERM", "TERM_SURGE",
     "UPDATE", "WARNING", "Decision", "decision_from_dict", "decision_order",
 ]

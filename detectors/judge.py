@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from detectors.baseline import Prior, Rhythm, predictive
 from detectors.calendar import Calendar
 from detectors.clock import Clock
-from detectors.config import ISSUE_SHARE, PEER_MIN, PEER_WEIGHT, PRIORS, RAISES_ALIKE, DetectConfig
-from detectors.decisions import CONCENTRATED_DEMAND, FIRM, FIRM_ISSUE, GROUP_DISPUTE, TERM, TERM_SURGE
+from detectors.config import DISPERSION, ISSUE_SHARE, PEER_MIN, PEER_WEIGHT, PRIORS, RAISES_ALIKE, DetectConfig
+from detectors.decisions import CONCENTRATED_DEMAND, DISTRICT, FIRM, FIRM_ISSUE, GROUP_DISPUTE, TERM, TERM_SURGE
 from detectors.evidence import Exclusions
 from detectors.slow import best_slow
 from detectors.tail import log_nb_sf
@@ -108,7 +108,7 @@ class Judge:
             if k < min_people or k <= mean:
                 continue
             if s.dim != FIRM:
-                kind = self._demand_kind(s, buckets)
+                kind = self._demand_kind(s, buckets, mean)
                 if kind is None:
                     continue
             else:
@@ -130,9 +130,14 @@ class Judge:
                 return [issue_finding]
         return []
 
-    def _demand_kind(self, s: KeyState, buckets: list) -> str | None:
+    def _demand_kind(self, s: KeyState, buckets: list, mean: float) -> str | None:
         """What a surge of a key other than a firm is: a concentrated demand, a term surge,
-        or (None) one firm's story, which its group dispute tells."""
+        or (None) one firm's story, which its group dispute tells.
+
+        A district always has many firms behind it: there a firm explains the surge when it
+        has most of the tickets *above the usual* (*mean*), not most of all of them; and its
+        two busiest firm keys count as one, since one firm often comes under two (a
+        malformed credit code counts under the firm's name)."""
         cfg = self.config
         firms: dict[str, int] = {}
         for bk in buckets:
@@ -142,6 +147,10 @@ class Judge:
         top = max(firms.values()) if firms else 0
         if total and top / total >= cfg.firm_share_explains and firms.get("-", 0) != top:
             return None  # one firm's story: its group dispute explains it
+        if s.dim == DISTRICT:
+            top = sum(sorted((c for f, c in firms.items() if f != "-"), reverse=True)[:2])
+            if top >= cfg.firm_share_explains * (total - mean):
+                return None
         kind = CONCENTRATED_DEMAND if len(firms) - ("-" in firms) >= cfg.min_firms else TERM_SURGE
         if s.dim == TERM and s.key not in self.named_terms:
             kind = TERM_SURGE
@@ -236,13 +245,14 @@ class Judge:
         cfg = self.config
         prior = self.prior(s)
         min_people = self.min_people(s)
+        dispersion = DISPERSION.get(s.dim, cfg.dispersion)
         order, counts = s.order, s.counts
         hi = bisect_right(order, t)
         for w, exposure in self.exposures(t, s.category):
             n = sum(counts[bisect_right(order, t - w, 0, hi):hi])  # s.count(t, w)
             if n >= min_people:
                 r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
-                r = min(r, cfg.dispersion)
+                r = min(r, dispersion)
                 if count_clears(n, mean, r):
                     yield w, n, r, mean
 

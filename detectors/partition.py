@@ -32,7 +32,7 @@ from detectors.baseline import Rhythm
 from detectors.calendar import load_calendar
 from detectors.clock import Clock, Source
 from detectors.config import PEER_AFTER, DetectConfig
-from detectors.decisions import FIRM, Decision
+from detectors.decisions import DISTRICT, FIRM, Decision
 from detectors.episodes import Episodes
 from detectors.evidence import Exclusion
 from detectors.front import Front
@@ -342,7 +342,8 @@ class PartitionEngine:
             evals[s.dim] = evals.get(s.dim, 0) + 1
             b = s.get(t)
             if b is not None:
-                tickets += b.n
+                if s.dim != DISTRICT:  # a district's tickets are already counted under their other keys
+                    tickets += b.n
                 # Read at the bucket's tick, when all of it is in, so batching cannot change
                 # them: the key's label is its newest bucket's, its category the first
                 # bucket's that had one, and a firm's district (for its peers) where most of

@@ -21,7 +21,7 @@ first), then releases them tick by tick:
   terms' and the shops that sold it, not the other way round. Specificity ranks what a
   duty officer can act on: a product, a named practice at one platform, a named practice
   anywhere (a term of the domain dictionary: 强制办卡, 先涨后降), a firm, a firm's issue,
-  any other term, an issue category, a hot word last; ties go to the broader, then to
+  any other term, an issue category, a hot word, a district last; ties go to the broader, then to
   the longer term;
 * an explained alert whose later update brings mostly new tickets is published then, as
   an ``open`` (staff have not seen it): it has become its own story;
@@ -55,6 +55,7 @@ from typing import Any
 
 from detectors.decisions import (
     CONCENTRATED_DEMAND,
+    DISTRICT,
     FIRM,
     FIRM_ISSUE,
     GROUP_DISPUTE,
@@ -71,7 +72,7 @@ from detectors.decisions import (
 )
 from detectors.text import domain_words
 
-_RANK = {PRODUCT: 0, PLATFORM_TERM: 1, FIRM: 3, FIRM_ISSUE: 4, TERM: 5, ISSUE: 6}  # a named term: 2; a term surge: 7
+_RANK = {PRODUCT: 0, PLATFORM_TERM: 1, FIRM: 3, FIRM_ISSUE: 4, TERM: 5, ISSUE: 6, DISTRICT: 8}  # a named term: 2; a term surge: 7
 _SIGNATURE_TERMS = 5  # top terms that stand for an alert's story
 
 
@@ -133,7 +134,7 @@ class AlertStage:
         return sorted(out, key=decision_order)
 
     def rank(self, d: Decision) -> int:
-        """Specificity: 0 (a product) to 7 (a term surge at a few firms); see the module docstring."""
+        """Specificity: 0 (a product) to 8 (a district); see the module docstring."""
         if d.type == TERM_SURGE:
             return 7
         if d.dimension == TERM and d.key in self.named_terms:

@@ -307,11 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--per-day", type=float, default=6000.0, help="background tickets per day")
     sp.add_argument("--jobs", type=int, default=2, help="scenarios run in parallel")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
-    sp.add_argument("--family", choices=("scenarios", "complainants", "firms"), default="scenarios",
+    sp.add_argument("--family", choices=("scenarios", "complainants", "firms", "districts"), default="scenarios",
                     help="scenarios (default): the incident suite; complainants: templated claimants and "
                          "claimant rings through detect with EARLYWARN_COMPLAINANTS=on; firms: repeat offenders "
                          "and their decoys judged daily as detect does with EARLYWARN_FIRMS=on (default seeds: "
-                         "fresh ones)")
+                         "fresh ones); districts: the suite with three district surges added to each scenario")
     sp.add_argument("--realdata", default="", choices=("", "identity", "source_order", "slow"),
                     help="issue 16's family: the suite's scenarios with what real exports do added "
                          "(identity: 30%% of tickets without an id and one-sender bursts; source_order: the file "
@@ -339,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
             if a.seeds == _seeds("holdout"):  # not given: the family's own fresh seeds
                 a.seeds = ()
             return eval_family(a)
+        if a.family == "districts":
+            a.realdata = "district"
         from earlywarn.evalrun import main as eval_main
 
         return eval_main(a)

@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     family = getattr(args, "realdata", None) or ""
     if family:
         configs = realdata(family, args.seeds, days=args.days, tickets_per_day=args.per_day)
-        print(f"eval: issue 16 family {family!r}", file=sys.stderr, flush=True)
+        print(f"eval: the suite with family {family!r} added", file=sys.stderr, flush=True)
     else:
         configs = suite(args.seeds, days=args.days, tickets_per_day=args.per_day)
     print(f"eval: {len(configs)} scenarios (seeds {', '.join(map(str, args.seeds))}), {configs[0].days:g} days "

@@ -92,6 +92,7 @@ REALDATA: dict[str, dict[str, float]] = {
     "identity": {"missing_identity_rate": 0.3, "one_sender_bursts": 10},
     "source_order": {},
     "slow": {"slow_disputes": 3, "days": 56},  # eight weeks: a dispute of up to five has history before it
+    "district": {"district_surges": 3},  # issue 19's: one district's volume over many firms (eval --family districts)
 }
 
 

@@ -106,6 +106,9 @@ class SimConfig:
     # Slow-building disputes (opt-in, issue 16 item 1; 0 leaves other configs unchanged):
     # 30-70 people against one small firm over 14-35 days, a few a day.
     slow_disputes: int = 0
+    # District surges (opt-in, issue 19 item 5; 0 leaves other configs unchanged): one
+    # district at three to five times its usual complaints for 3-8 hours, over many firms.
+    district_surges: int = 0
 
     def __post_init__(self) -> None:
         if self.days <= 0 or self.tickets_per_day < 0 or self.firms < len(_BIG_FIRMS) + 50:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from earlywarn.simulate.background import _BackgroundPlanner
+from earlywarn.simulate.districts import district_labels, plan_districts
 from earlywarn.simulate.draws import _anonymous, _cum, _scramble
 from earlywarn.simulate.firms import plan_firms
 from earlywarn.simulate.planners import _FamilyPlanners
@@ -69,7 +70,8 @@ class Simulation(_BackgroundPlanner, _FamilyPlanners):
         firm_tickets, self.firm_cases = plan_firms(self)  # (): none unless cfg.abnormal_firms asks
         sender_tickets = plan_senders(self)  # []: none unless cfg.one_sender_bursts asks
         slow_tickets = plan_slow(self)  # []: none unless cfg.slow_disputes asks
-        ring_tickets = ring_tickets + sender_tickets + slow_tickets
+        district_tickets = plan_districts(self)  # []: none unless cfg.district_surges asks
+        ring_tickets = ring_tickets + sender_tickets + slow_tickets + district_tickets
         self._plan: list[tuple[int, int, int, int, int, dict[str, Any] | None]] = background
         order = len(background)
         for p in planned:
@@ -97,6 +99,7 @@ class Simulation(_BackgroundPlanner, _FamilyPlanners):
         self.incidents += self._festival_labels(ids, by_order)
         self.incidents += sender_labels(self, sender_tickets)
         self.incidents += slow_labels(self, slow_tickets)
+        self.incidents += district_labels(self, district_tickets)
         real = sum(len(i.ticket_ids) for i in self.incidents if i.expected_type is not None)
         self.background_tickets = self.total_tickets - real
 
