@@ -52,8 +52,8 @@ class Aggregator:
     >>> agg = Aggregator(DetectConfig(partitions=2), route=lambda k: len(k) % 2)
     >>> agg.add(Enriched("T1", 1.7e9, "310115", "p_a", firm_key="F1", terms=("闭店",)))
     >>> msgs = agg.drain({"0": [1.7e9, False]})
-    >>> sorted(msgs), sum(len(m["k"]) for m in msgs.values())
-    ([0, 1], 2)
+    >>> sorted(msgs), sum(len(m["k"]) for m in msgs.values())   # its firm, its term, its district
+    ([0, 1], 3)
     """
 
     def __init__(self, config: DetectConfig, route: Callable[[str], int],

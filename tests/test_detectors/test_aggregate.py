@@ -25,7 +25,8 @@ def test_a_batch_becomes_one_delta_per_key_and_bucket() -> None:
     msgs = agg.drain({"0": [t + 900, False]})
     keys = {(dim, key): deltas for m in msgs.values() for dim, key, deltas in m["k"]}
     b = bucket_of(t)
-    assert set(keys) == {("firm", "F"), ("product", "卡"), ("issue", "退费"), ("term", "闭店"), ("term", "退费")}
+    assert set(keys) == {("firm", "F"), ("product", "卡"), ("issue", "退费"), ("term", "闭店"), ("term", "退费"),
+                         ("district", "310115"), ("district", "310101")}
     # Each bucket's label and category: the least its tickets give (a key with none: the key).
     assert keys["firm", "F"] == [[b, 2, ["p_a", "p_b"], ["A1", "A2"], {"闭店": 2, "退费": 1}, {}, {"退费": 1},
                                   {"310115": 1, "310101": 1}, 10.0, "甲", "健身"],

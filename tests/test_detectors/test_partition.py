@@ -221,8 +221,8 @@ def test_late_ticket_is_counted_but_ticks_are_not_revisited() -> None:
     late = burst("LATE", T0 + 1800, hours=0.01, people=1)  # bucket long closed
     eng.feed(late)
     engines = eng.engines
-    # one late ticket, counted under each key it touches (firm, issue and its terms)
-    assert sum(e.clock.late for e in engines.values()) == 2 + len(late[0].terms)
+    # one late ticket, counted under each key it touches (firm, issue, district and its terms)
+    assert sum(e.clock.late for e in engines.values()) == 3 + len(late[0].terms)
     shop = engines[route("firm:SHOP")].states["firm:SHOP"]
     assert sum(b.n for b in shop.slots) + shop.base_count >= 4
 
