@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from detectors.gaps import Gaps
+
 
 class Source:
     """One source's event-time progress, as the delta messages report it (see detectors.front)."""
@@ -39,6 +41,7 @@ class Clock:
     seen_buckets: set[int] = field(default_factory=set)  # buckets whose ticket ids are kept (for deduplication)
     duplicates: int = 0  # tickets whose id came again within the horizon (counted once, where their first key is)
     expired: int = 0  # key-deltas more than the horizon behind the last tick: too old to deduplicate, not counted
+    gaps: Gaps = field(default_factory=Gaps)  # feed outages this partition has seen (detectors.gaps)
 
 
 __all__ = ["Clock", "Source"]

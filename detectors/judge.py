@@ -227,8 +227,15 @@ class Judge:
         windows = self._window_exposures.get(category)
         if windows is None:
             windows = self._window_exposures[category] = [
-                (w, self.calendar.exposure(self.rhythm, t - w, t, category)) for w in self.config.windows]
+                (w, self._live_exposure(t - w, t, category)) for w in self.config.windows]
         return windows
+
+    def _live_exposure(self, lo: int, hi: int, category: str) -> float:
+        """The exposure of buckets (lo, hi] less what a feed outage took of it (detectors.gaps)."""
+        exposure = self.calendar.exposure(self.rhythm, lo, hi, category)
+        for a, b in self.clock.gaps.overlap(lo, hi):
+            exposure = max(0.0, exposure - self.calendar.exposure(self.rhythm, a, b, category))
+        return exposure
 
     def _suspect_windows(self, s: KeyState, t: int) -> Iterator[tuple[int, int, float, float]]:
         """(window, tickets, shape, mean) of each window whose ticket count ``count_clears``

@@ -11,13 +11,14 @@ import argparse
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from earlywarn.evaluate import Report, score
-from earlywarn.scenarios import HOLDOUT_SEEDS, TUNING_SEEDS, realdata, suite
+from earlywarn.scenarios import HOLDOUT_SEEDS, TUNING_SEEDS, gap_window, realdata, suite
 from earlywarn.simulate import SimConfig, generate
 from streams.settings import from_env
 
@@ -30,13 +31,17 @@ def run_scenario(cfg: SimConfig, order: str = "") -> tuple[int, Report, int, flo
     tickets, incidents = generate(cfg)
     if order == "source_order":
         tickets = reorder(tickets)
+    gap = gap_window(order, cfg)
+    if gap is not None:
+        tickets = drop_gap(tickets, *gap)
     lines = [orjson.dumps(t) for t in tickets]
     stats = DetectStats()
     alerts = list(detect(lines, from_env().with_throwaway_secret(), stats=stats))
     background = len(lines) - sum(len(i.ticket_ids) for i in incidents if i.expected_type is not None)
     report = score(alerts, incidents, background_tickets=background)
     said = (f"{stats.nobody:,} with no identity, {stats.out_of_order:,} out of order, {stats.late:,} late"
-            + (" (detect warned: mostly late)" if stats.mostly_late() else ""))
+            + (" (detect warned: mostly late)" if stats.mostly_late() else "")
+            + "".join(f"; feed gap {(b - a) / 86400:.1f} d" for a, b in stats.gaps))
     return cfg.seed, report, len(lines), time.perf_counter() - started, said
 
 
@@ -44,6 +49,13 @@ def reorder(tickets: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The tickets in a real export's source order: grouped by district (per-district files
     concatenated), in time order within each."""
     return sorted(tickets, key=lambda t: str(t.get("district_code", "")))
+
+
+def drop_gap(tickets: Iterable[dict[str, Any]], lo: float, hi: float) -> Iterator[dict[str, Any]]:
+    """The tickets but those received in [lo, hi): a feed outage that lost them."""
+    for t in tickets:
+        if not lo <= datetime.fromisoformat(t["received_at"]).timestamp() < hi:
+            yield t
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
