@@ -342,10 +342,13 @@ class PartitionEngine:
         store = self.store
         states, dirty, get, learn = store.states, store.dirty, store.get, self._learn
         judge, found = self.judge, self.episodes.found
-        # Nothing is judged during the warm-up (baselines are still empty: everything would
-        # look new). After it, keys that cannot be found anomalous are screened out before
+        # During the warm-up baselines are still short (much would look new): only strong
+        # evidence is judged, and nothing on the first day. After it, keys that cannot be found anomalous are screened out before
         # judging (Judge.may_find). Firms and keys with open episodes are always judged.
-        judging = t - clock.first_tick - gaps.within(clock.first_tick, t) >= cfg.warmup_days * BUCKETS_PER_DAY
+        watched = t - clock.first_tick - gaps.within(clock.first_tick, t)
+        judging = watched >= cfg.warmup_days * BUCKETS_PER_DAY
+        # Before it, from cold_days on, only strong evidence (Judge.findings' cold).
+        cold = not judging and watched >= cfg.cold_days * BUCKETS_PER_DAY
         forget = self._forget
         for tk in sorted(keys):
             s = states.get(tk) or get(tk)
@@ -384,8 +387,8 @@ class PartitionEngine:
                     dirty.add(tk)
                 continue
             learn(s, t - longest)
-            if judging and (s.episodes or s.dim == FIRM or judge.may_find(s, t)):
-                for finding in judge.findings(s, t):
+            if (judging or cold) and (s.episodes or s.dim == FIRM or judge.may_find(s, t, cold)):
+                for finding in judge.findings(s, t, cold=cold):
                     out.extend(found(s, t, finding))
             s.prune(s.learned_to + 1)  # after judging: evidence reaches back to an episode's start
             dirty.add(tk)

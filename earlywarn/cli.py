@@ -337,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="issue 16's family: the suite's scenarios with what real exports do added "
                          "(identity: 30%% of tickets without an id and one-sender bursts; source_order: the file "
                          "grouped by district; slow: disputes building over 2-5 weeks, in 8-week scenarios; gap_1, gap_14, "
-                         "gap_60: a feed outage losing 1, 14 or 60 days of tickets after the first 8.4 days)")
+                         "gap_60: a feed outage losing 1, 14 or 60 days of tickets after the first 8.4 days; no_backfill: "
+                         "no history before the scenario, incidents from its second day and a 55-person dispute "
+                         "against a new firm on day 5)")
 
     sp.add_argument("--feedback", metavar="FILE",
                     help="instead: write the desk's staff verdicts as labelled outcomes (JSON Lines; - for stdout) "

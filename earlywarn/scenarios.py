@@ -95,6 +95,10 @@ REALDATA: dict[str, dict[str, float]] = {
     # A feed outage (item 4): the tickets of GAP_DAYS[family] days from GAP_AT days in are
     # lost (``evalrun.drop_gap``); the incidents all come after it, from soon after it ends.
     "gap_1": {}, "gap_14": {}, "gap_60": {},
+    # No backfill (item 8): the engine starts with the scenario, incidents come from its
+    # second day, and a 55-person dispute against a firm never seen before comes on day 5
+    # (``evalrun.cold_dispute``).
+    "no_backfill": {"warmup_days": 1.0},
 }
 GAP_DAYS: dict[str, float] = {"gap_1": 1.0, "gap_14": 14.0, "gap_60": 60.0}
 GAP_AT = 8.4  # days into the scenario: a Tuesday, 09:36 (the suite starts on Mondays), judging for 1.4 days

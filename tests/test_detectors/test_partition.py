@@ -318,13 +318,13 @@ def test_the_pre_screen_skips_most_judgements_and_changes_no_decision(quiet: lis
     judged = [0]
     judge = Judge.findings
 
-    def counted(self: Judge, s: KeyState, t: int) -> list:
+    def counted(self: Judge, s: KeyState, t: int, cold: bool = False) -> list:
         judged[0] += 1
-        return judge(self, s, t)
+        return judge(self, s, t, cold)
 
     monkeypatch.setattr(Judge, "findings", counted)
     screened, screened_judged = run(tickets, cfg=cfg), judged[0]
-    monkeypatch.setattr(Judge, "may_find", lambda self, s, t: True)
+    monkeypatch.setattr(Judge, "may_find", lambda self, s, t, cold=False: True)
     judged[0] = 0
     assert run(tickets, cfg=cfg) == screened and {d.type for d in screened} >= {GROUP_DISPUTE, CONCENTRATED_DEMAND}
     assert screened_judged < judged[0] / 2
