@@ -9,10 +9,8 @@ from detectors.aggregate import Enriched
 from detectors.decisions import GROUP_DISPUTE
 from detectors.gaps import GAP_EXPECTED, Gaps
 from detectors.offline import OfflineEngine
-from detectors.partition import PartitionEngine
 from detectors.windows import BUCKETS_PER_DAY, bucket_of
-from detectors.wire import encode_key
-from tests.test_detectors.test_partition import CFG, DAY, T0, background, burst, opened, route, run
+from tests.test_detectors.test_partition import CFG, DAY, T0, background, burst, opened, restarted, route, run
 
 CUT, GAP = 8.4, 20.0  # the feed stops 8.4 days in, for 20 days; 6 more days come after it
 
@@ -93,16 +91,7 @@ def test_an_outage_in_state_restored_midway_gives_the_same_alerts(outage: list[E
     tickets = sorted(outage, key=lambda e: e.ts)
     expected = run(tickets, batch=400)
     half = next(i for i, e in enumerate(tickets) if e.ts >= T0 + (CUT + GAP + 0.3) * DAY)
-    eng = OfflineEngine(CFG, route)
-    out = []
-    for i in range(0, half, 400):
-        out.extend(eng.feed(tickets[i:min(i + 400, half)]))
-    for p, old in list(eng.engines.items()):
-        saved = {tk: encode_key(old.states[tk]) for tk in old.states}
-        eng.engines[p] = PartitionEngine(p, eng.config, load=saved.get, clock=old.clock_dict())
-    for i in range(half, len(tickets), 400):
-        out.extend(eng.feed(tickets[i:i + 400]))
-    out.extend(eng.finish())
+    out = restarted(tickets, half)
     assert out == expected and run(tickets, batch=97) == expected
 
 
