@@ -392,18 +392,26 @@ class PartitionEngine:
                     out.extend(found(s, t, finding))
             s.prune(s.learned_to + 1)  # after judging: evidence reaches back to an episode's start
             dirty.add(tk)
+        out.extend(self._close_tick(t, tickets))
+        return out
+
+    def _close_tick(self, t: int, tickets: int) -> list[Decision]:
+        """The end of tick *t*, whose bucket held *tickets* over every key: the feed-outage
+        watch and the rhythm learn it, and quiet episodes resolve (not in an outage)."""
+        clock, gaps, store = self.clock, self.clock.gaps, self.store
         outages = gaps.count
         outage = gaps.tick(t, tickets, self.rhythm.exposure(t - 1, t))
         if gaps.count > outages:
             self._resume(gaps.spans[-1])
+        out: list[Decision] = []
         for tk in sorted(clock.open):
             if gaps.in_outage:  # an outage is not quiet: episodes wait for the feed
                 break
-            s = get(tk)
+            s = store.get(tk)
             resolved = self.episodes.quiet(s, t)
             if resolved:
                 out.extend(resolved)
-                dirty.add(tk)
+                store.dirty.add(tk)
             if not s.episodes:
                 clock.open.discard(tk)
         self.rhythm.learn(t, float(tickets))
