@@ -101,6 +101,20 @@ class Rhythm:
         if n:
             self._today_hours[hour_of_week(bucket) % 24] += n
 
+    def spoil_today(self) -> None:
+        """A feed outage (``detectors.gaps``) touched the day under way: it is not learned."""
+        self._today_whole = False
+
+    def pause(self, bucket: int) -> None:
+        """Event time passed through a feed outage up to *bucket*: the day under way and the
+        days skipped are not learned (not even as days without a ticket)."""
+        day = (bucket + _LOCAL_BUCKETS) // BUCKETS_PER_DAY
+        if day != self._today and self._today >= 0:
+            self._today_whole = False
+            self._close_days(self._today, self._today + 1)
+        self._today = day
+        self._today_whole = False
+
     def _close_days(self, done: int, now: int) -> None:
         decay = 0.5 ** ((now - done) / (7 * self.half_life_weeks))
         self._shape_sum = [x * decay for x in self._shape_sum]

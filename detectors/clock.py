@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from detectors.gaps import Gaps
+
 
 class Source:
     """One source's event-time progress, as the delta messages report it (see detectors.front)."""
@@ -44,6 +46,7 @@ class Clock:
     # ([midnight, pseudonyms, ticket ids]), and the event time up to which they are known.
     exclusions: list[list[Any]] = field(default_factory=list)
     gate: float | None = None
+    gaps: Gaps = field(default_factory=Gaps)  # feed outages this partition has seen (detectors.gaps)
 
 
 __all__ = ["Clock", "Source"]

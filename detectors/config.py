@@ -31,7 +31,8 @@ class DetectConfig:
     half_life_days: float = 28.0
     update_growth: float = 1.5  # an open episode emits an update when its people grow this much
     firm_share_explains: float = 0.6  # a term or product surge mostly at one firm is that firm's story
-    warmup_days: float = 7.0  # no decisions until baselines have seen a week (backfill a fresh deployment)
+    warmup_days: float = 7.0  # only strong evidence is judged until baselines have seen a week (backfill a fresh deployment)
+    cold_days: float = 1.0  # nothing at all is judged before this (see COLD_MIN_PEOPLE)
     dispersion: float = 3.0  # NB shape cap: complaint counts are far burstier than Poisson (to be learned per dimension)
     calendar: str = ""  # known volume effects (detectors.calendar.load_calendar): "" bundled, "none" off
     forget_days: float = 90.0  # a key back after this long unseen starts afresh; one unseen this long is cut to a stub
@@ -76,9 +77,16 @@ PEER_AFTER = 3 * BUCKETS_PER_DAY
 PEER_MIN = 5
 PEER_WEIGHT = 7 * BUCKETS_PER_DAY
 
+# Cold start (a deployment with no history, before warmup_days): from cold_days on only strong
+# evidence is judged: a window of at least COLD_MIN_PEOPLE distinct people where the key's
+# own days and its peers expect at most COLD_EXPECTED (almost none). Weak evidence waits.
+COLD_MIN_PEOPLE = 10
+COLD_EXPECTED = 1.0
+
 # The dimensions whose judgements share one alert type's false-alarm budget.
 _DEMANDS = (PRODUCT, ISSUE, TERM, PLATFORM_TERM)
 # A district's surge has a budget of its own, so counting districts leaves every other alert as it was.
 RAISES_ALIKE: dict[str, tuple[str, ...]] = {FIRM: (FIRM,), **{d: _DEMANDS for d in _DEMANDS}, DISTRICT: (DISTRICT,)}
 
-__all__ = ["DISPERSION", "ISSUE_SHARE", "PEER_AFTER", "PEER_MIN", "PEER_WEIGHT", "PRIORS", "RAISES_ALIKE", "DetectConfig"]
+__all__ = ["COLD_EXPECTED", "COLD_MIN_PEOPLE", "DISPERSION", "ISSUE_SHARE", "PEER_AFTER", "PEER_MIN", "PEER_WEIGHT",
+           "PRIORS", "RAISES_ALIKE", "DetectConfig"]

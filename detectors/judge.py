@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from detectors.baseline import Prior, Rhythm, predictive
 from detectors.calendar import Calendar
 from detectors.clock import Clock
-from detectors.config import DISPERSION, ISSUE_SHARE, PEER_MIN, PEER_WEIGHT, PRIORS, RAISES_ALIKE, DetectConfig
+from detectors.config import (COLD_EXPECTED, COLD_MIN_PEOPLE, DISPERSION, ISSUE_SHARE, PEER_MIN, PEER_WEIGHT, PRIORS,
+                              RAISES_ALIKE, DetectConfig)
 from detectors.decisions import CONCENTRATED_DEMAND, DISTRICT, FIRM, FIRM_ISSUE, GROUP_DISPUTE, TERM, TERM_SURGE
 from detectors.evidence import Exclusions
 from detectors.slow import best_slow
@@ -82,20 +83,23 @@ class Judge:
                 s.category, None, default=self.config.min_people)
         return n
 
-    def may_find(self, s: KeyState, t: int) -> bool:
+    def may_find(self, s: KeyState, t: int, cold: bool = False) -> bool:
         """Could ``findings`` find anything on *s*? For keys other than firms (a firm's issues are judged apart).
 
         Most keys judged at a tick are common terms at their usual rate: more than nine in
         ten have no suspect window and stop here, before ``findings``' budget and people sets.
         """
-        return next(self._suspect_windows(s, t), None) is not None
+        return next(self._suspect_windows(s, t, cold), None) is not None
 
-    def findings(self, s: KeyState, t: int) -> list[Finding]:
-        """Findings on *s* at tick *t*, past the warm-up (nothing is judged before it)."""
+    def findings(self, s: KeyState, t: int, cold: bool = False) -> list[Finding]:
+        """Findings on *s* at tick *t*. *cold*: in the warm-up, only strong evidence: at least
+        ``COLD_MIN_PEOPLE`` people where at most ``COLD_EXPECTED`` are expected."""
         cfg = self.config
-        min_people = self.min_people(s)
+        min_people = max(self.min_people(s), COLD_MIN_PEOPLE) if cold else self.min_people(s)
         best: Finding | None = None
-        for w, n, r, mean in self._suspect_windows(s, t):
+        for w, n, r, mean in self._suspect_windows(s, t, cold):
+            if cold and (n < min_people or mean > COLD_EXPECTED):
+                continue
             buckets = s.between(t - w, t)
             people: set[str] = set()
             for bk in buckets:
@@ -119,12 +123,12 @@ class Judge:
         alpha = self.alpha(s.dim)
         if best is not None and best.log_p + math.log(len(cfg.windows)) < math.log(alpha):
             return [best]
-        if cfg.long_days and s.dim == FIRM and s.days and s.get(t) is not None:  # slow build-ups (detectors.slow)
+        if not cold and cfg.long_days and s.dim == FIRM and s.days and s.get(t) is not None:  # slow build-ups (detectors.slow)
             slow = best_slow(s, t, self.prior(s), self.clock.first_tick, cfg.dispersion, math.log(alpha),
                              len(cfg.windows) + len(cfg.long_days), cfg.long_days)
             if slow is not None:
                 return [Finding(GROUP_DISPUTE, FIRM, s.key, s.label, slow[0], slow[1], slow[2], slow[3])]
-        if s.dim == FIRM:
+        if s.dim == FIRM and not cold:  # an issue's baseline is a share of the firm's: none yet
             issue_finding = self._issue_finding(s, t, alpha)
             if issue_finding is not None:
                 return [issue_finding]
@@ -236,12 +240,32 @@ class Judge:
         windows = self._window_exposures.get(category)
         if windows is None:
             windows = self._window_exposures[category] = [
-                (w, self.calendar.exposure(self.rhythm, t - w, t, category)) for w in self.config.windows]
+                (w, self._live_exposure(t - w, t, category)) for w in self.config.windows]
         return windows
 
-    def _suspect_windows(self, s: KeyState, t: int) -> Iterator[tuple[int, int, float, float]]:
+    def _before(self, s: KeyState, end: int) -> tuple[float, float] | None:
+        """(people, exposure) of *s*'s days not learned yet up to *end*; None when the partition
+        has watched less than ``cold_days`` up to *end*."""
+        first = self.clock.first_tick
+        if end - first - self.clock.gaps.within(first, end) < self.config.cold_days * BUCKETS_PER_DAY:
+            return None
+        start = s.learned_to if s.learned_to >= 0 else min(s.first_bucket - 1, first)  # as the partition learns
+        if end <= start:
+            return 0.0, 0.0
+        return float(sum(len(bk.people) for bk in s.between(start, end))), self._live_exposure(start, end, s.category)
+
+    def _live_exposure(self, lo: int, hi: int, category: str) -> float:
+        """The exposure of buckets (lo, hi] less what a feed outage took of it (detectors.gaps)."""
+        exposure = self.calendar.exposure(self.rhythm, lo, hi, category)
+        for a, b in self.clock.gaps.overlap(lo, hi):
+            exposure = max(0.0, exposure - self.calendar.exposure(self.rhythm, a, b, category))
+        return exposure
+
+    def _suspect_windows(self, s: KeyState, t: int, cold: bool = False) -> Iterator[tuple[int, int, float, float]]:
         """(window, tickets, shape, mean) of each window whose ticket count ``count_clears``
-        against the people ``findings`` expects (people never outnumber tickets)."""
+        against the people ``findings`` expects (people never outnumber tickets). *cold*:
+        the key's own days before the window count too (``_before``), not only what it has
+        learned (a day behind), and a window with less than ``cold_days`` before it is not tried."""
         cfg = self.config
         prior = self.prior(s)
         min_people = self.min_people(s)
@@ -251,7 +275,13 @@ class Judge:
         for w, exposure in self.exposures(t, s.category):
             n = sum(counts[bisect_right(order, t - w, 0, hi):hi])  # s.count(t, w)
             if n >= min_people:
-                r, mean = predictive(s.base_people, s.base_exposure, prior, exposure)
+                people, seen = s.base_people, s.base_exposure
+                if cold:
+                    before = self._before(s, t - w)
+                    if before is None:
+                        continue
+                    people, seen = people + before[0], seen + before[1]
+                r, mean = predictive(people, seen, prior, exposure)
                 r = min(r, dispersion)
                 if count_clears(n, mean, r):
                     yield w, n, r, mean

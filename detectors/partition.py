@@ -296,9 +296,13 @@ class PartitionEngine:
         return out
 
     def _skip_rhythm(self, last: int, nxt: int) -> None:
-        # Skipped buckets had no tickets: the rhythm only needs to know time moved on.
+        # Skipped buckets had no tickets: the rhythm only needs to know time moved on, unless
+        # they are a feed outage (detectors.gaps), whose days it must not learn at all.
         if nxt - 1 > last:
-            self.rhythm.learn(nxt - 1, 0.0)
+            if self.clock.gaps.stretch(last, nxt - 1, self.rhythm.exposure):
+                self.rhythm.pause(nxt - 1)
+            else:
+                self.rhythm.learn(nxt - 1, 0.0)
 
     # ---- a tick
 
@@ -312,9 +316,15 @@ class PartitionEngine:
         self.judge.new_tick()
         keys = clock.due.pop(t, set())
         day = t // BUCKETS_PER_DAY
+        gaps = clock.gaps
         if day != clock.day:
-            # Only the day just before counts, however many empty ticks were skipped.
-            clock.prev_day_evals = dict(clock.day_evals) if day == clock.day + 1 else {}
+            # Only the day just before counts, however many empty ticks were skipped; a day a
+            # feed outage touched was judged less than it would have been, so the day before
+            # it counts too (detectors.gaps).
+            if gaps.spans and clock.day >= 0 and gaps.overlap(clock.day * BUCKETS_PER_DAY - 1, t - 1):
+                clock.prev_day_evals = {d: max(n, clock.prev_day_evals.get(d, 0)) for d, n in clock.day_evals.items()}
+            else:
+                clock.prev_day_evals = dict(clock.day_evals) if day == clock.day + 1 else {}
             clock.day_evals = {}
             clock.day = day
             self._drop_stale(t, keys)
@@ -327,10 +337,13 @@ class PartitionEngine:
         store = self.store
         states, dirty, get, learn = store.states, store.dirty, store.get, self._learn
         judge, found = self.judge, self.episodes.found
-        # Nothing is judged during the warm-up (baselines are still empty: everything would
-        # look new). After it, keys that cannot be found anomalous are screened out before
+        # During the warm-up baselines are still short (much would look new): only strong
+        # evidence is judged, and nothing on the first day. After it, keys that cannot be found anomalous are screened out before
         # judging (Judge.may_find). Firms and keys with open episodes are always judged.
-        judging = t - clock.first_tick >= cfg.warmup_days * BUCKETS_PER_DAY
+        watched = t - clock.first_tick - gaps.within(clock.first_tick, t)
+        judging = watched >= cfg.warmup_days * BUCKETS_PER_DAY
+        # Before it, from cold_days on, only strong evidence (Judge.findings' cold).
+        cold = not judging and watched >= cfg.cold_days * BUCKETS_PER_DAY
         forget = self._forget
         for tk in sorted(keys):
             s = states.get(tk) or get(tk)
@@ -370,21 +383,48 @@ class PartitionEngine:
                     dirty.add(tk)
                 continue
             learn(s, t - longest)
-            if judging and (s.episodes or s.dim == FIRM or judge.may_find(s, t)):
-                for finding in judge.findings(s, t):
+            if (judging or cold) and (s.episodes or s.dim == FIRM or judge.may_find(s, t, cold)):
+                for finding in judge.findings(s, t, cold=cold):
                     out.extend(found(s, t, finding))
             s.prune(s.learned_to + 1)  # after judging: evidence reaches back to an episode's start
             dirty.add(tk)
+        out.extend(self._close_tick(t, tickets))
+        return out
+
+    def _close_tick(self, t: int, tickets: int) -> list[Decision]:
+        """The end of tick *t*, whose bucket held *tickets* over every key: the feed-outage
+        watch and the rhythm learn it, and quiet episodes resolve (not in an outage)."""
+        clock, gaps, store = self.clock, self.clock.gaps, self.store
+        outages = gaps.count
+        outage = gaps.tick(t, tickets, self.rhythm.exposure(t - 1, t))
+        if gaps.count > outages:
+            self._resume(gaps.spans[-1])
+        out: list[Decision] = []
         for tk in sorted(clock.open):
-            s = get(tk)
+            if gaps.in_outage:  # an outage is not quiet: episodes wait for the feed
+                break
+            s = store.get(tk)
             resolved = self.episodes.quiet(s, t)
             if resolved:
                 out.extend(resolved)
-                dirty.add(tk)
+                store.dirty.add(tk)
             if not s.episodes:
                 clock.open.discard(tk)
         self.rhythm.learn(t, float(tickets))
+        if outage:
+            self.rhythm.spoil_today()
         return out
+
+    def _resume(self, span: list[int]) -> None:
+        """The feed is back after an outage over *span*: open episodes' quiet is counted
+        without it."""
+        length = span[1] - span[0] + 1
+        for tk in sorted(self.clock.open):
+            s = self.store.get(tk)
+            for ep in s.episodes.values():
+                if ep.last_data_bucket < span[0]:
+                    ep.last_data_bucket += length
+            self.store.dirty.add(tk)
 
     def _renew(self, s: KeyState, t: int) -> None:
         """Start *s* afresh at tick *t* if its bucket there comes more than forget_days after
@@ -418,7 +458,9 @@ class PartitionEngine:
         start = s.learned_to if s.learned_to >= 0 else min(s.first_bucket - 1, self.clock.first_tick)
         if upto <= start:
             return
-        decay = math.pow(0.5, (upto - start) / self._half_life)
+        # A feed outage is not time: no exposure, no forgetting (detectors.gaps).
+        dead = self.clock.gaps.overlap(start, upto)
+        decay = math.pow(0.5, (upto - start - sum(b - a for a, b in dead)) / self._half_life)
         s.base_count *= decay
         s.base_people *= decay
         s.base_exposure *= decay
@@ -433,7 +475,11 @@ class PartitionEngine:
             stop = min(upto, min(e.start_bucket for e in s.episodes.values()) - 1)
         if stop > start:
             watched = s.base_exposure
-            s.base_exposure += self.calendar.exposure(self.rhythm, start, stop, s.category)
+            exposure = self.calendar.exposure(self.rhythm, start, stop, s.category)
+            for a, b in dead:
+                if min(b, stop) > a:
+                    exposure = max(0.0, exposure - self.calendar.exposure(self.rhythm, a, min(b, stop), s.category))
+            s.base_exposure += exposure
             if s.dim == FIRM and watched < PEER_AFTER <= s.base_exposure:
                 self._join_peers(s)
             # Bucket by bucket, oldest first, so the sums do not depend on the order buckets arrived in.

@@ -137,6 +137,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
     print(f"detect: {stats.nobody} tickets with no identity (no complainant id, phone or name: counted as "
           f"no one); {stats.out_of_order} out of time order, {stats.late} of them late (more than "
           f"{stats.lateness_seconds:g} s behind a ticket before them)", file=sys.stderr)
+    if stats.gaps:
+        days = sum(b - a for a, b in stats.gaps) / 86400
+        print(f"detect: {len(stats.gaps)} feed gap(s), {days:.1f} days in all, not learned as quiet time: "
+              + ", ".join(f"{_local(a)} to {_local(b)}" for a, b in stats.gaps[:10])
+              + (" ..." if len(stats.gaps) > 10 else ""), file=sys.stderr)
     if stats.mostly_late():
         print(f"detect: WARNING: {stats.late} of {stats.tickets} tickets ({stats.late / stats.tickets:.0%}) came "
               f"late, so the windows they belong to were judged before they arrived and these alerts "
@@ -144,6 +149,14 @@ def cmd_detect(args: argparse.Namespace) -> int:
               f"`jq -c -s 'sort_by(.received_at)[]' FILE` does), or raise EARLYWARN_LATENESS_SECONDS to "
               f"cover its disorder, and run detect again.", file=sys.stderr)
     return 0
+
+
+def _local(ts: float) -> str:
+    """An event time as Shanghai local time, to the minute."""
+    from schemas.alerts import SHANGHAI
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ts, SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -312,10 +325,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "claimant rings through detect with EARLYWARN_COMPLAINANTS=on; firms: repeat offenders "
                          "and their decoys judged daily as detect does with EARLYWARN_FIRMS=on (default seeds: "
                          "fresh ones); districts: the suite with three district surges added to each scenario")
-    sp.add_argument("--realdata", default="", choices=("", "identity", "source_order", "slow"),
+    from earlywarn.scenarios import REALDATA
+
+    sp.add_argument("--realdata", default="", choices=("", *REALDATA),
                     help="issue 16's family: the suite's scenarios with what real exports do added "
                          "(identity: 30%% of tickets without an id and one-sender bursts; source_order: the file "
-                         "grouped by district; slow: disputes building over 2-5 weeks, in 8-week scenarios)")
+                         "grouped by district; slow: disputes building over 2-5 weeks, in 8-week scenarios; gap_1, gap_14, "
+                         "gap_60: a feed outage losing 1, 14 or 60 days of tickets after the first 8.4 days; no_backfill: "
+                         "no history before the scenario, incidents from its second day and a 55-person dispute "
+                         "against a new firm on day 5)")
 
     sp.add_argument("--feedback", metavar="FILE",
                     help="instead: write the desk's staff verdicts as labelled outcomes (JSON Lines; - for stdout) "

@@ -33,6 +33,7 @@ from alerts.render import render
 from detectors.aggregate import Aggregator
 from detectors.decisions import Decision
 from detectors.offline import OfflineEngine
+from detectors.windows import bucket_start
 from detectors.enrich import Enricher, Taken, take
 from schemas.tickets import Rejection
 from streams.routing import router
@@ -53,7 +54,7 @@ CHUNK_LINES = 1000  # lines per chunk: big enough to amortise passing it between
 _Limits = tuple[int, float]  # (largest message in bytes, latest event time accepted)
 _Counts = tuple[int, int, int, list[float]]  # tickets, duplicates, no identity, event times in input order
 _Done = tuple[list[bytes], list[tuple[int, Rejection]], _Counts, list[tuple[int, float, list[Decision]]]]
-_Totals = list[int]  # [duplicate tickets, expired tickets] the engines counted
+_Totals = list[Any]  # [duplicate tickets, expired tickets, feed outages] the engines counted
 
 
 @dataclass
@@ -66,6 +67,8 @@ class DetectStats:
     duplicates: int = 0  # tickets whose id was already counted within the horizon
     expired: int = 0  # tickets more than the horizon behind event time: not counted
     nobody: int = 0  # tickets with no identity (no id, phone or name): counted as no one
+    # Feed outages (detectors.gaps): (start, end) event times, the partitions' outages merged.
+    gaps: list[tuple[float, float]] = field(default_factory=list)
     # Input order against event time: tickets behind the newest before them in the input
     # (out of order), and by more than the allowed lateness (late: their buckets may have
     # been judged already; ``detectors.partition``).
@@ -118,7 +121,7 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
     engine = OfflineEngine(settings.detect, router(settings.partitions), complainants=stage)
     chunks = _chunks(lines, batch)
     last: list[Decision] = []
-    totals: _Totals = [0, 0]
+    totals: _Totals = [0, 0, []]
     # As the stream does: a ticket dated beyond the clock plus the allowed skew is dead-lettered.
     limits = (settings.max_message_bytes, time.time() + settings.max_future_seconds)
     # Complainants are judged over everyone's claims before any partition ticks past a
@@ -147,6 +150,7 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
             yield render(d)
     stats.duplicates += totals[0]
     stats.expired += totals[1]
+    stats.gaps = merge_spans(totals[2])
     for d in [*engine.stage.finish(last), *engine.take_complainant_decisions()]:
         stats.alerts += 1
         yield render(d)
@@ -248,9 +252,27 @@ def _in_process(chunks: Iterator[list[bytes]], enricher: Enricher, engine: Offli
 
 
 def _engine_totals(engine: OfflineEngine) -> _Totals:
-    """Duplicate and expired tickets the engines counted (each where its first key is)."""
+    """Duplicate and expired tickets the engines counted (each where its first key is), and
+    the feed outages each recognised (``detectors.gaps``: [first, last] buckets)."""
     return [sum(e.clock.duplicates for e in engine.engines.values()),
-            sum(e.clock.expired for e in engine.engines.values())]
+            sum(e.clock.expired for e in engine.engines.values()),
+            [span for e in engine.engines.values() for span in e.clock.gaps.spans]]
+
+
+def merge_spans(spans: Iterable[list[int]]) -> list[tuple[float, float]]:
+    """The partitions' outages ([first, last] buckets) as event-time spans, overlapping ones
+    merged: every partition sees an outage of the feed, each with its own edges.
+
+    >>> merge_spans([[4, 7], [5, 9], [20, 21]])
+    [(3600.0, 9000.0), (18000.0, 19800.0)]
+    """
+    out: list[list[int]] = []
+    for first, last in sorted(spans):
+        if out and first <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], last)
+        else:
+            out.append([first, last])
+    return [(bucket_start(a), bucket_start(b + 1)) for a, b in out]
 
 
 def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEngine, limits: _Limits,
@@ -294,7 +316,7 @@ def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEn
             q.put(None)
         ends = [_get(q, procs) for q in decided]  # each: (its partitions' last decisions, its totals)
         last.extend(d for _, ds in sorted((r for end, _ in ends for r in end), key=_BY_PARTITION) for d in ds)
-        totals[:] = [sum(t[i] for _, t in ends) for i in range(2)]
+        totals[:] = [*(sum(t[i] for _, t in ends) for i in range(2)), [g for _, t in ends for g in t[2]]]
         finished = True
     finally:
         # Stopped early (an error, or the caller stopped reading): the workers wait on their

@@ -8,17 +8,21 @@ pooled over seeds. Scenarios run in parallel processes, one per core.
 from __future__ import annotations
 
 import argparse
+import heapq
+import random
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from earlywarn.evaluate import Report, score
-from earlywarn.scenarios import HOLDOUT_SEEDS, TUNING_SEEDS, realdata, suite
-from earlywarn.simulate import SimConfig, generate
+from earlywarn.scenarios import HOLDOUT_SEEDS, TUNING_SEEDS, gap_window, realdata, suite
+from earlywarn.simulate import Incident, SimConfig, generate
+from earlywarn.simulate.records import firm_key
 from streams.settings import from_env
 
 
@@ -30,13 +34,21 @@ def run_scenario(cfg: SimConfig, order: str = "") -> tuple[int, Report, int, flo
     tickets, incidents = generate(cfg)
     if order == "source_order":
         tickets = reorder(tickets)
+    gap = gap_window(order, cfg)
+    if gap is not None:
+        tickets = drop_gap(tickets, *gap)
+    if order == "no_backfill":
+        dispute, label = cold_dispute(cfg)
+        tickets = heapq.merge(tickets, dispute, key=lambda t: t["received_at"])
+        incidents = [*incidents, label]
     lines = [orjson.dumps(t) for t in tickets]
     stats = DetectStats()
     alerts = list(detect(lines, from_env().with_throwaway_secret(), stats=stats))
     background = len(lines) - sum(len(i.ticket_ids) for i in incidents if i.expected_type is not None)
     report = score(alerts, incidents, background_tickets=background)
     said = (f"{stats.nobody:,} with no identity, {stats.out_of_order:,} out of order, {stats.late:,} late"
-            + (" (detect warned: mostly late)" if stats.mostly_late() else ""))
+            + (" (detect warned: mostly late)" if stats.mostly_late() else "")
+            + "".join(f"; feed gap {(b - a) / 86400:.1f} d" for a, b in stats.gaps))
     return cfg.seed, report, len(lines), time.perf_counter() - started, said
 
 
@@ -44,6 +56,35 @@ def reorder(tickets: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The tickets in a real export's source order: grouped by district (per-district files
     concatenated), in time order within each."""
     return sorted(tickets, key=lambda t: str(t.get("district_code", "")))
+
+
+def drop_gap(tickets: Iterable[dict[str, Any]], lo: float, hi: float) -> Iterator[dict[str, Any]]:
+    """The tickets but those received in [lo, hi): a feed outage that lost them."""
+    for t in tickets:
+        if not lo <= datetime.fromisoformat(t["received_at"]).timestamp() < hi:
+            yield t
+
+
+def cold_dispute(cfg: SimConfig, people: int = 55, day: float = 4.0) -> tuple[list[dict[str, Any]], Incident]:
+    """A prepaid closure at a firm never seen before: *people* complaints from 09:00 on the
+    scenario's day *day* + 1 (a burst in the first hours, the rest by evening), and its label."""
+    rng = random.Random(f"cold-dispute:{cfg.seed}")
+    firm = f"沪上新启{cfg.seed}号健身工作室（闵行店）"
+    t0 = datetime.fromisoformat(cfg.start) + timedelta(days=day, hours=9)
+    times = sorted(t0 + timedelta(hours=min(10.0, rng.expovariate(1 / 2.5))) for _ in range(people))
+    why = ("门店突然关门，教练和前台都联系不上", "会员卡还有大量课时未使用，门店已停业", "办了预付卡后门店闭店，商家失联")
+    tickets = [{
+        "ticket_id": f"CD{cfg.seed}{i:05d}", "kind": "complaint", "received_at": ts.isoformat(timespec="seconds"),
+        "firm_name": firm, "district_code": "310112", "product_category": "体育健身",
+        "issue_category": "退费", "complainant_id": f"CDP{cfg.seed}{i:05d}", "channel": "12315热线",
+        "title": f"{firm}闭店无法退费",
+        "content": f"消费者在{firm}办理预付卡{rng.randrange(2, 9) * 1000}元，{rng.choice(why)}，要求商家退还剩余费用。",
+    } for i, ts in enumerate(times)]
+    stamps = tuple(ts.timestamp() for ts in times)
+    label = Incident(f"s{cfg.seed}-cold_dispute-1", "cold_dispute", "group_dispute", "firm",
+                     (str(firm_key(tickets[0])),), stamps[0], stamps[-1], people,
+                     tuple(t["ticket_id"] for t in tickets), stamps, "a firm never seen before, on day 5 of no history")
+    return tickets, label
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

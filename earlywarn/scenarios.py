@@ -26,8 +26,8 @@ from collections.abc import Sequence
 
 from earlywarn.simulate import DECOY_FAMILIES, FAMILIES, SimConfig
 
-__all__ = ["DECOYS_PER_SCENARIO", "HOLDOUT_SEEDS", "REALDATA", "TUNING_SEEDS", "WINDOWS", "holdout", "realdata",
-           "suite", "tuning"]
+__all__ = ["DECOYS_PER_SCENARIO", "GAP_AT", "GAP_DAYS", "HOLDOUT_SEEDS", "REALDATA", "TUNING_SEEDS", "WINDOWS", "holdout", "realdata",
+           "gap_window", "suite", "tuning"]
 
 from detectors.config import DetectConfig
 
@@ -93,7 +93,16 @@ REALDATA: dict[str, dict[str, float]] = {
     "source_order": {},
     "slow": {"slow_disputes": 3, "days": 56},  # eight weeks: a dispute of up to five has history before it
     "district": {"district_surges": 3},  # issue 19's: one district's volume over many firms (eval --family districts)
+    # A feed outage (item 4): the tickets of GAP_DAYS[family] days from GAP_AT days in are
+    # lost (``evalrun.drop_gap``); the incidents all come after it, from soon after it ends.
+    "gap_1": {}, "gap_14": {}, "gap_60": {},
+    # No backfill (item 8): the engine starts with the scenario, incidents come from its
+    # second day, and a 55-person dispute against a firm never seen before comes on day 5
+    # (``evalrun.cold_dispute``).
+    "no_backfill": {"warmup_days": 1.0},
 }
+GAP_DAYS: dict[str, float] = {"gap_1": 1.0, "gap_14": 14.0, "gap_60": 60.0}
+GAP_AT = 8.4  # days into the scenario: a Tuesday, 09:36 (the suite starts on Mondays), judging for 1.4 days
 
 
 def realdata(family: str, seeds: Sequence[int], **kwargs: float) -> list[SimConfig]:
@@ -107,4 +116,23 @@ def realdata(family: str, seeds: Sequence[int], **kwargs: float) -> list[SimConf
     extra = dict(REALDATA[family])
     if "days" in extra:
         kwargs["days"] = max(kwargs.get("days", 28), extra.pop("days"))
+    gap = GAP_DAYS.get(family)
+    if gap is not None:  # as many days after the outage as the suite has after its warm-up
+        kwargs["days"] = kwargs.get("days", 28) + gap
+        extra["warmup_days"] = GAP_AT + gap + 0.1
     return [replace(c, **extra) for c in suite(seeds, **kwargs)]
+
+
+def gap_window(family: str, cfg: SimConfig) -> tuple[float, float] | None:
+    """The event times [lo, hi) whose tickets a feed-gap *family* loses from *cfg*'s scenario, else None.
+
+    >>> lo, hi = gap_window("gap_14", realdata("gap_14", [101])[0]); (hi - lo) / 86400
+    14.0
+    """
+    from datetime import datetime
+
+    gap = GAP_DAYS.get(family)
+    if gap is None:
+        return None
+    lo = datetime.fromisoformat(cfg.start).timestamp() + GAP_AT * 86400
+    return lo, lo + gap * 86400

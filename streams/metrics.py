@@ -157,6 +157,14 @@ class Metrics:
             "earlywarn_late_key_tickets_total",
             "Tickets counted under a key after that key's bucket was judged (late or out of time order "
             "input; one ticket counts once per key it is counted under)", registry=r)
+        self.feed_gaps = Counter(
+            "earlywarn_feed_gaps_total",
+            "Feed outages a partition recognised (its volume far below its rhythm for a stretch: not "
+            "learned as quiet time, detectors.gaps); every partition sees an outage of the feed, so "
+            "count outages as the max over partitions", ["partition"], registry=r)
+        self.feed_gap_seconds = Counter(
+            "earlywarn_feed_gap_seconds_total",
+            "Event time in the feed outages a partition recognised, seconds", ["partition"], registry=r)
 
         # ---- latency
         self.processing_seconds = Histogram(

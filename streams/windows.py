@@ -24,6 +24,7 @@ import orjson
 
 from detectors.config import DetectConfig
 from detectors.partition import PartitionEngine
+from detectors.windows import BUCKET_SECONDS
 from streams.checkpoint import MARKER, STATE, Acks, confirmed, stored, tagged
 from streams.counters import Counters
 from streams.metrics import Metrics
@@ -69,7 +70,11 @@ class Windows:
         eng = self.engine(p)
         clock = eng.clock
         late, dups, expired, before = clock.late, clock.duplicates, clock.expired, eng.done_to()
+        gaps, gap_buckets = clock.gaps.count, clock.gaps.buckets
         decided = eng.apply(orjson.loads(ev.value), offset=ev.message.offset)
+        if clock.gaps.count > gaps:  # a feed outage recognised (detectors.gaps)
+            self.metrics.feed_gaps.labels(str(p)).inc(clock.gaps.count - gaps)
+            self.metrics.feed_gap_seconds.labels(str(p)).inc((clock.gaps.buckets - gap_buckets) * BUCKET_SECONDS)
         self.counters.late_tickets += clock.late - late
         if clock.late > late:
             self.metrics.late_key_tickets.inc(clock.late - late)

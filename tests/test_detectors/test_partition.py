@@ -230,13 +230,16 @@ def test_late_ticket_is_counted_but_ticks_are_not_revisited() -> None:
 def test_state_survives_serialisation_midway(quiet: list[Enriched]) -> None:
     """A worker that restarts from its persisted states gives the alerts an uninterrupted one gives."""
     tickets = sorted(quiet + burst("GD", T0 + 10 * DAY, hours=3, people=15), key=lambda e: e.ts)
-    expected = run(tickets, batch=400)
-    half = len(tickets) // 2
+    assert restarted(tickets, len(tickets) // 2) == run(tickets, batch=400)
+
+
+def restarted(tickets: list[Enriched], half: int) -> list:
+    """The decisions when every partition is persisted after *half* of *tickets* (in time
+    order) and rebuilt from what was persisted, loading lazily, for the rest."""
     eng = OfflineEngine(CFG, route)
     out = []
     for i in range(0, half, 400):
         out.extend(eng.feed(tickets[i:min(i + 400, half)]))
-    # persist every partition, then rebuild engines that load lazily from what was persisted
     for p, old in list(eng.engines.items()):
         saved = {tk: encode_key(old.states[tk]) for tk in old.states}
         clock = old.clock_dict()
@@ -244,7 +247,7 @@ def test_state_survives_serialisation_midway(quiet: list[Enriched]) -> None:
     for i in range(half, len(tickets), 400):
         out.extend(eng.feed(tickets[i:i + 400]))
     out.extend(eng.finish())
-    assert out == expected
+    return out
 
 
 def iter_chunks(xs: list[Enriched], n: int) -> Iterator[list[Enriched]]:
@@ -318,13 +321,13 @@ def test_the_pre_screen_skips_most_judgements_and_changes_no_decision(quiet: lis
     judged = [0]
     judge = Judge.findings
 
-    def counted(self: Judge, s: KeyState, t: int) -> list:
+    def counted(self: Judge, s: KeyState, t: int, cold: bool = False) -> list:
         judged[0] += 1
-        return judge(self, s, t)
+        return judge(self, s, t, cold)
 
     monkeypatch.setattr(Judge, "findings", counted)
     screened, screened_judged = run(tickets, cfg=cfg), judged[0]
-    monkeypatch.setattr(Judge, "may_find", lambda self, s, t: True)
+    monkeypatch.setattr(Judge, "may_find", lambda self, s, t, cold=False: True)
     judged[0] = 0
     assert run(tickets, cfg=cfg) == screened and {d.type for d in screened} >= {GROUP_DISPUTE, CONCENTRATED_DEMAND}
     assert screened_judged < judged[0] / 2

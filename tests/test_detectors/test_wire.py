@@ -76,14 +76,17 @@ def test_a_clock_round_trips_and_an_old_one_loads() -> None:
     eng.apply({"v": 2, "k": [["term", "退费", [[b, 1, ["p"], ["T"], {}, {}, {}, {}, 0.0, "退费", ""]]]],
                "w": {"0": [T0, False, [T0 - 2, T0 - 1, T0]]}}, offset=4)
     stored = orjson.loads(orjson.dumps(eng.clock_dict()))
-    assert list(stored) == ["s", "t", "ft", "d", "o", "day", "de", "pd", "late", "r", "ap", "pe", "sb", "dup", "exp", "wa"]
+    assert list(stored) == ["s", "t", "ft", "d", "o", "day", "de", "pd", "late", "r", "ap", "pe", "sb", "dup", "exp", "wa",
+                            "gp"]
     assert stored["s"] == {"0": [T0, False, [T0 - 2, T0 - 1, T0]]} and stored["ap"] == 4
     assert stored["sb"] == [b] and eng.take_seen() == {b: ["T"]}
     assert encode_clock(decode_clock(stored, Rhythm()), Rhythm()) == {**stored, "r": Rhythm().to_dict()}
-    # Written before offsets, peers, sources' newest times and deduplication: it loads, with none of them.
-    old = {k: v for k, v in stored.items() if k not in ("ap", "pe", "sb", "dup", "exp", "wa")}
+    # Written before offsets, peers, sources' newest times, deduplication and feed outages: it
+    # loads, with none of them.
+    old = {k: v for k, v in stored.items() if k not in ("ap", "pe", "sb", "dup", "exp", "wa", "gp")}
     old["s"] = {"0": stored["s"]["0"][:2]}
     clock = decode_clock(old, Rhythm())
     assert (clock.applied, clock.peers, clock.sources["0"].newest) == (-1, {}, [])
     assert (clock.seen_buckets, clock.duplicates, clock.expired, clock.wall) == (set(), 0, 0, None)
+    assert (clock.gaps.spans, clock.gaps.level) == ([], None)
     assert PartitionEngine(0, CFG, clock=old).done_to() == eng.done_to()

@@ -248,3 +248,27 @@ def test_late_input_is_counted_under_its_keys(stream_env: Any) -> None:
     stats = w.stats()
     _, fams = scrape(w.settings.web_port)
     assert value(fams, "earlywarn_late_key_tickets_total") == stats["late_tickets"] >= len(late)
+
+
+@pytest.mark.broker
+def test_a_feed_outage_is_counted_as_a_gap(stream_env: Any) -> None:
+    """A feed outage is recognised by the partitions and told (issue 16, item 4): each
+    partition counts the one outage once, with its length in event time."""
+    tickets, _ = generate(SimConfig(seed=7, days=4, tickets_per_day=400))
+    start = datetime.fromisoformat(SimConfig().start).timestamp()
+    lost = (start + 1.5 * 86400, start + 3.0 * 86400)  # a day and a half of the feed lost
+    kept = [orjson.dumps(t) for t in tickets
+            if not lost[0] <= datetime.fromisoformat(t["received_at"]).timestamp() < lost[1]]
+    w = stream_env.start_worker()
+    produce(stream_env.settings, kept)
+    w.wait_stats(lambda s: s["tickets"] >= len(kept) and s["deltas_applied"] >= s["delta_messages"] > 0,
+                 timeout=60)
+    time.sleep(stream_env.settings.idle_seconds + 2.0)  # the input idle: event time reaches its end
+    _, fams = scrape(w.settings.web_port)
+    per_partition = {s.labels["partition"]: s.value for s in fams["earlywarn_feed_gaps"].samples
+                     if s.name == "earlywarn_feed_gaps_total"}
+    assert per_partition and set(per_partition.values()) == {1.0}
+    seconds = [s.value for s in fams["earlywarn_feed_gap_seconds"].samples if s.name.endswith("_total")]
+    # From the afternoon it stopped to the morning after it came back at midnight (a quiet night
+    # after an outage cannot be told from more of it).
+    assert all(1.4 * 86400 <= x <= 1.8 * 86400 for x in seconds), seconds
