@@ -2,7 +2,7 @@
 """Bootstrap: make .venv, install earlywarn into it when needed, then run a command there.
 
     python3 dev.py demo [args]     # the embedded demo (same as `earlywarn demo`)
-    python3 dev.py test [args]     # the test suite (pytest; starts its own broker)
+    python3 dev.py test [args]     # the test suite (pytest in two processes; starts its own brokers)
     python3 dev.py <any earlywarn command> [args]
 
 Only the Python standard library is used here, so it works on a fresh machine with
@@ -47,7 +47,11 @@ def main(argv: list[str]) -> int:
         return 0
     ensure_env()
     if argv[0] == "test":
-        cmd = [str(BIN / "python"), "-m", "pytest", *argv[1:]]
+        # Two processes (pytest-xdist), a test file each at a time: most of the suite's time is
+        # spent waiting on brokers, workers and Redis, not computing. `-n 0` runs it in one.
+        parallel = [] if any(a.startswith(("-n", "--numprocesses")) for a in argv[1:]) \
+            else ["-n", "2", "--dist", "loadfile"]
+        cmd = [str(BIN / "python"), "-m", "pytest", *parallel, *argv[1:]]
     else:
         cmd = [str(BIN / "earlywarn"), *argv]
     os.chdir(ROOT)
