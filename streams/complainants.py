@@ -6,7 +6,7 @@ watermarks its deltas carry to the claims topic. It has one partition: a templat
 found across people, so its owner sees every claim, as the alert stage's owner sees every
 decision. Its owner runs ``detectors.complainant_stage.ComplainantStage``: the claims are
 added as they come, and each local midnight the sources' watermark passes (the rule every
-delta partition ticks by: ``detectors.partition.target_tick``) is judged, as ``earlywarn
+delta partition ticks by: ``detectors.progress.target_tick``) is judged, as ``earlywarn
 detect`` judges it. Then:
 
 - ``abnormal_complainant`` decisions go out through the release job's publisher (alerts
@@ -57,7 +57,7 @@ from detectors.decisions import RESOLVED, Decision, decision_from_dict
 from detectors.evidence import Exclusion
 from detectors.firm_stage import FirmStage
 from detectors.firms import FirmJudge, FirmTicket
-from detectors.partition import take_progress, target_tick
+from detectors.progress import take_progress, target_tick
 from detectors.windows import bucket_start
 from detectors.wire import delta_message
 from streams.checkpoint import MARKER, Acks, stored, tagged
