@@ -3,12 +3,21 @@ second day; weak evidence waits for the week of history."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from detectors.aggregate import Enriched
 from detectors.config import COLD_MIN_PEOPLE
 from detectors.decisions import GROUP_DISPUTE
-from tests.test_detectors.test_partition import CFG, DAY, T0, background, burst, opened, run
+from tests.test_detectors import test_partition
+from tests.test_detectors.test_partition import DAY, T0, background, burst, opened
+
+CFG = replace(test_partition.CFG, cold_days=1.0)  # cold start on (EARLYWARN_COLD_DAYS=1; off by default)
+
+
+def run(tickets: list[Enriched]) -> list:
+    return test_partition.run(tickets, cfg=CFG)
 
 
 @pytest.fixture(scope="module")
