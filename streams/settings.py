@@ -2,8 +2,8 @@
 
 Each field of ``Settings`` is declared once with :func:`setting`: its name gives the
 environment variable (``EARLYWARN_`` + the name in capitals), and the declaration gives the
-type, the default, the README's meaning, the check of its value and, for detection
-settings, the ``DetectConfig`` field it fills. The README's configuration table is
+type, the default, its meaning, the check of its value and, for detection settings, the
+``DetectConfig`` field it fills. The configuration table (docs/configuration.md) is
 generated from them (``python -m streams.settings --markdown``; a test compares).
 
 Nothing else reads ``os.environ``: build a ``Settings`` with :func:`from_env` and pass it
@@ -36,9 +36,9 @@ class SettingsError(ValueError):
 
 def setting(default: Any, doc: str, *, check: Check | None = None, detect: str | None = None,
             shown: str | None = None, secret: bool = False) -> Any:
-    """Declare a setting: its *default*, its meaning (*doc*, a README cell), how its value is
+    """Declare a setting: its *default*, its meaning (*doc*, a cell of docs/configuration.md), how its value is
     checked, the ``DetectConfig`` field it fills (*detect*), when the default must not be
-    printed, what the README says instead (*shown*), and whether it is a *secret* (left out
+    printed, what the table says instead (*shown*), and whether it is a *secret* (left out
     of the settings' repr, so no log line can carry it)."""
     return field(default=default, repr=not secret,
                  metadata={"doc": doc, "check": check, "detect": detect, "shown": shown})
@@ -241,7 +241,7 @@ class Settings:
         300.0, "at most one digest per subscription this often (its rate limit)", check=at_least(1))
     subscription_digest_max: int = setting(20, "matches in one digest at most; the rest follow in the next",
                                            check=at_least(1))
-    extra: Mapping[str, Any] = field(default_factory=dict)  # not a setting: no variable, no README row
+    extra: Mapping[str, Any] = field(default_factory=dict)  # not a setting: no variable, no table row
 
     @property
     def bootstrap(self) -> str:
@@ -346,7 +346,7 @@ def environment(settings: Settings, base: Mapping[str, str] | None = None) -> di
 
 
 def markdown_table() -> str:
-    """The README's configuration table: variable, default and meaning of every setting."""
+    """The configuration table (docs/configuration.md): variable, default and meaning of every setting."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for f in declared():
         shown = f.metadata["shown"] or f"`{f.default}`"
@@ -356,7 +356,7 @@ def markdown_table() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m streams.settings", description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--markdown", action="store_true", help="print the README's configuration table")
+    parser.add_argument("--markdown", action="store_true", help="print the configuration table (docs/configuration.md)")
     args = parser.parse_args(argv)
     if args.markdown:
         sys.stdout.write(markdown_table())

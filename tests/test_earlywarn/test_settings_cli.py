@@ -1,4 +1,4 @@
-"""Settings from the environment, the README's configuration table, and the detect command."""
+"""Settings from the environment, the configuration table (docs/configuration.md), and the detect command."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def readme_configuration_table() -> str:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "configuration.md").read_text()
     start = readme.index("| variable | default | meaning |")
     return readme[start:readme.index("\n\n", start) + 1]
 
