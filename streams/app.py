@@ -166,11 +166,6 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
     async def recovered_one(_event: Any) -> None:  # a changelog record read into a table (recovery, standby)
         app.earlywarn_counters.changelog_records_read += 1
 
-    def table(name: str, partitions: int) -> Any:
-        return app.Table(f"{settings.app_id}-{name}", default=None, key_type=bytes, value_type=bytes,
-                         partitions=partitions, use_partitioner=True, store=store, options=dict(options),
-                         on_changelog_event=recovered_one)
-
     def committed(name: str, partitions: int) -> Any:  # written in atomic commits (streams.checkpoint)
         return app.tables.add(CommittedTable(app, name=f"{settings.app_id}-{name}", default=None,
                                              beacon=app.tables.beacon, key_type=bytes, value_type=bytes,
@@ -181,7 +176,7 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
     stage = committed("stage", 1)
     # Ticket partition -> the offset ingest resumes from. Co-partitioned with the tickets
     # topic (same partition count), so a ticket partition's new owner recovers its entry.
-    ingested = table("ingested", settings.ticket_partitions)
+    ingested = committed("ingested", settings.ticket_partitions)  # its writes untagged: applied at once on recovery
     counters, metrics, cfg = app.earlywarn_counters, app.earlywarn_metrics, settings.detect
 
     def read_from(topic: str, offset: int) -> Any:
@@ -203,9 +198,13 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
                     counters=counters, metrics=metrics,
                     watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app),
                     claims=sender)
-    windows = Windows(cfg, state=state, decisions=topics.decisions, counters=counters, metrics=metrics)
+    windows = Windows(cfg, state=state, decisions=topics.decisions, counters=counters, metrics=metrics,
+                      read=lambda p, start, before: asyncio.to_thread(
+                          kafka_io.read_range, settings, settings.topic_deltas, p, start, before))
     release = Release(settings.partitions, stage_table=stage,
-                      publisher=Publisher(topics.alerts, topics.inspection, counters, metrics), read_from=read_from)
+                      publisher=Publisher(topics.alerts, topics.inspection, counters, metrics), read_from=read_from,
+                      read_decisions=lambda start, before: asyncio.to_thread(
+                          kafka_io.read_range, settings, settings.topic_decisions, 0, start, before))
     checkpoint = Checkpoint(app, [windows, release, *([complainants] if complainants else [])], ingest,
                             settings.flush_seconds)
     lag = ConsumerLag(app, metrics, (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions),
@@ -237,6 +236,7 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
     # The agents' names (ingest, windows, release) label earlywarn_agent_crashes_total.
     @app.agent(topics.tickets)
     async def ingest(stream: faust.StreamT[bytes]) -> None:
+        jobs.ingest.stream = stream  # a batch's events are acknowledged once what it sent is on the broker
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             jobs.ingest.take(events)
 
@@ -244,6 +244,9 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
     async def windows(stream: faust.StreamT[bytes]) -> None:
         s = jobs.windows.acks.stream = stream.noack()
         async for ev in s.events():
+            missing = jobs.windows.missing(ev)
+            if missing is not None:  # messages the consumer skipped over (Windows.missing)
+                await jobs.windows.fill(ev.message.partition, missing)
             jobs.windows.apply(ev)
             await jobs.checkpoint.commit_due(jobs.windows)
 
@@ -253,6 +256,9 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
         async for ev in s.events():
             if jobs.release.unlearned:  # recovered: what a crashed owner published, before offering anything
                 await jobs.release.learn_what_went_out()
+            missing = jobs.release.missing(ev)
+            if missing is not None:  # messages the consumer skipped over (Windows.missing)
+                await jobs.release.fill(missing)
             jobs.release.offer(ev)
             await jobs.checkpoint.commit_due(jobs.release)
 

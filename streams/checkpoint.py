@@ -88,6 +88,9 @@ class Progress(Protocol):
     def write_progress(self) -> None:
         """Write how far each owned input partition was ingested."""
 
+    async def sent(self) -> None:
+        """Wait until the broker has every output of the input read so far, and the progress written."""
+
 
 class Checkpoint:
     """Commits jobs' state and hands partitions over, always in the same order.
@@ -113,8 +116,11 @@ class Checkpoint:
        unsaved state, so that Faust's wait for acknowledgements can end;
     2. Faust waits for the events still in flight (the agents finish them);
     3. ``settle_after``: commit every job again (the events that were in flight), then
-       flush the producer, so that the deltas ingest sent are on the broker;
-    4. write progress: ingest's resume offsets, which must never claim more than was sent;
+       wait until the broker has every delta ingest sent (each send's own confirmation:
+       Faust's producer flush returns once its buffer stalls for 0.1 s, with messages
+       still in it, and a worker stopping then loses them);
+    4. write progress: ingest's resume offsets, which must never claim more than was
+       sent, and wait until the broker has them;
     5. Faust commits the offsets and lets the partitions go.
     """
 
@@ -156,9 +162,9 @@ class Checkpoint:
 
     async def settle_after(self) -> None:
         await self.settle_before()
-        await self.app.producer.flush()
+        await self.progress.sent()
         self.progress.write_progress()
-        await self.app.producer.flush()
+        await self.progress.sent()
 
 
 # ---- atomic commits in a changelog-backed table

@@ -60,7 +60,7 @@ from detectors.firms import FirmJudge, FirmTicket
 from detectors.progress import take_progress, target_tick
 from detectors.windows import bucket_start
 from detectors.wire import delta_message
-from streams.checkpoint import MARKER, Acks, stored, tagged
+from streams.checkpoint import MARKER, Acks, confirmed, stored, tagged
 from streams.kafka_io import claims_topic
 from streams.release import OpenAlerts, Publisher, alert_event
 from streams.settings import Settings
@@ -93,11 +93,12 @@ class ClaimSender:
         self.firms = firms
         self.messages = 0
 
-    def __call__(self, claims: list[Claim], firm_tickets: list[FirmTicket], marks: dict[str, list[Any]]) -> None:
+    def __call__(self, claims: list[Claim], firm_tickets: list[FirmTicket], marks: dict[str, list[Any]]) -> Any:
+        """Send one message; its future (done once the broker has it)."""
         msg = {"w": marks, "c": time.time(), "k": [claim_row(c) for c in claims],
                "f": [firm_row(t) for t in firm_tickets]}
-        self.topic.send_soon(value=orjson.dumps(msg), partition=0)
         self.messages += 1
+        return self.topic.send_soon(value=orjson.dumps(msg), partition=0)
 
 
 class OpenModelAlerts(OpenAlerts):
@@ -176,6 +177,7 @@ class Complainants:
         self.exclusions_sent = 0  # delta messages sent (exclusions and how far they are known)
         self._fresh()
         self._marker: bytes | None = None
+        self._unsent: list[Any] = []  # exclusion messages sent, not yet known to be on the broker
 
     def _fresh(self) -> None:
         self.stage = ComplainantStage() if self.judge_people else None
@@ -266,7 +268,7 @@ class Complainants:
         msg["u"] = self.told
         value = orjson.dumps(msg)
         for p in range(self.partitions):
-            self.deltas.send_soon(value=value, partition=p)
+            self._unsent.append(self.deltas.send_soon(value=value, partition=p))
         self.exclusions_sent += self.partitions
         if self.counters is not None:
             self.counters.delta_messages += self.partitions
@@ -277,6 +279,9 @@ class Complainants:
         return bool(self.acks.events)
 
     async def sent(self) -> None:
+        # The exclusions told too: a marker's "told" must never claim what a crash could lose.
+        unsent, self._unsent = self._unsent, []
+        await confirmed(unsent, self.deltas.get_topic_name())
         await self.publisher.sent()
         await self.table.sent()
 

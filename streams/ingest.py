@@ -12,11 +12,15 @@ owner skips what was already ingested, even when Faust's own offset commit lags 
 (it does: a commit waits for the producer, and a rebalance does not wait for a late
 commit). After a crash (no clean hand-over) the next owner ingests again from the last
 committed offset: the windows count each ticket id once (detectors.partition), and those
-tickets show as duplicates there.
+tickets show as duplicates there. So that offset never gets ahead of what was sent, a
+batch's ticket events are acknowledged only once the broker has every message made of
+them (deltas, claims, dead letters): Faust may commit an acknowledged offset at any
+moment, and a crash between that commit and the sends would lose the batch's tickets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ from detectors.enrich import Enricher, Taken, take
 from detectors.front import Front
 from detectors.windows import bucket_of
 from streams import deadletter
+from streams.checkpoint import confirmed
 from streams.counters import Counters
 from streams.lag import fetched_highwater
 from streams.metrics import Metrics
@@ -93,6 +98,8 @@ class Ingest:
         self.wall_bucket = bucket_of(time.time() - settings.lateness_seconds)
         self.newest_event = float("-inf")  # the furthest event-time front ingested here (for the gauge)
         self._timing = metrics.stage("ingest_batch")
+        self.stream: faust.StreamT[bytes] | None = None  # the agent's stream, for acknowledgements
+        self._acking: set[asyncio.Task[None]] = set()  # acknowledgements under way (held against GC)
         # Keyword subscriptions (streams.subscriptions.IngestWatch): sees each batch's valid tickets.
         self.watch_tickets = watch.offer if watch is not None else None
         if watch is not None:
@@ -131,15 +138,18 @@ class Ingest:
             out[src] = [s.newest, idle, s.front.newest if s.front is not None else []]
         return out
 
-    def send_deltas(self, msgs: dict[int, dict[str, Any]], started: float | None = None) -> None:
+    def send_deltas(self, msgs: dict[int, dict[str, Any]], started: float | None = None) -> list[Any]:
+        """Send one delta message per partition; their futures (done once the broker has them)."""
         # One callback per batch, shared by its few delta messages: called when the broker acks.
         on_sent = self._sent_since(started) if started is not None else None
         wall = time.time()
+        sent = []
         for p, msg in msgs.items():
             msg["c"] = wall  # live, buckets close by the wall clock when the input pauses
-            self.deltas.send_soon(value=orjson.dumps(msg), partition=p, callback=on_sent)
+            sent.append(self.deltas.send_soon(value=orjson.dumps(msg), partition=p, callback=on_sent))
         self.counters.delta_messages += len(msgs)
         self.metrics.delta_messages_sent.inc(len(msgs))
+        return sent
 
     def _sent_since(self, started: float) -> Callable[[Any], None]:
         delta_send_seconds = self.metrics.delta_send_seconds
@@ -149,7 +159,12 @@ class Ingest:
         return on_sent
 
     def take(self, events: list[Any]) -> None:
-        """Ingest one batch of ticket events: no awaits, so progress goes out with its deltas."""
+        """Ingest one batch of ticket events: no awaits, so progress goes out with its deltas.
+
+        The events stay unacknowledged (the agent's own acknowledgement is matched by a
+        reference held here) until the broker has what was sent of them."""
+        for ev in events:
+            ev.message.incref()
         now = time.monotonic()
         started = time.perf_counter()
         if not self.counters.first_ingest_at:
@@ -160,7 +175,7 @@ class Ingest:
                      watch=self.watch_tickets, boards=self.boards is not None,
                      claims=self.claims is not None and self.claims.claims,
                      firms=self.claims is not None and self.claims.firms)
-        self._deadletter(taken, batch)
+        sent = self._deadletter(taken, batch)
         if taken.board_tickets:
             # Handed to the writer's thread: Redis, up or not, never holds ingest up. A ticket
             # delivered again (restart, rebalance) is counted once (the Lua dedup).
@@ -180,9 +195,24 @@ class Ingest:
         for delta in taken.deltas.values():
             delta["w"] = marks
         if self.claims is not None:
-            self.claims(taken.claims, taken.firm_tickets, marks)
-        self.send_deltas(taken.deltas, started=now)
+            sent.append(self.claims(taken.claims, taken.firm_tickets, marks))
+        sent += self.send_deltas(taken.deltas, started=now)
+        self._ack_when_sent(events, sent)
         self._timing.observe(time.perf_counter() - started)
+
+    def _ack_when_sent(self, events: list[Any], sent: list[Any]) -> None:
+        """Acknowledge *events* once every future in *sent* is done (the broker has them).
+
+        A send that fails leaves its events unacknowledged: the worker's next owner ingests
+        them again (and the windows count each ticket once)."""
+        async def ack() -> None:
+            await confirmed(sent, "the ingest outputs")
+            for ev in events:
+                await self.stream.ack(ev) if self.stream is not None else ev.ack()
+
+        task = asyncio.ensure_future(ack())
+        self._acking.add(task)
+        task.add_done_callback(self._acking.discard)
 
     def _not_ingested_before(self, events: list[Any], now: float) -> Batch:
         batch = Batch([], [], [])
@@ -202,17 +232,20 @@ class Ingest:
             batch.sources.append(src)
         return batch
 
-    def _deadletter(self, taken: Taken, batch: Batch) -> None:
+    def _deadletter(self, taken: Taken, batch: Batch) -> list[Any]:
+        """Send the batch's rejected messages to the dead-letter topic; their futures."""
+        sent = []
         for i, r in taken.rejected:
             msg = batch.events[i].message
             self.counters.deadlettered += 1
             reasons = self.counters.deadletter_reasons
             reasons[r.reason.value] = reasons.get(r.reason.value, 0) + 1
             self.metrics.count_deadletter(r.reason.value)
-            self.deadletter.send_soon(value=orjson.dumps(deadletter.record(
+            sent.append(self.deadletter.send_soon(value=orjson.dumps(deadletter.record(
                 r.reason.value, r.detail, deadletter.element_bytes(batch.payloads[i], r.index),
                 key=self.settings.deadletter_key, index=r.index,
-                source={"source": {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}})))
+                source={"source": {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}}))))
+        return sent
 
     def _advance_fronts(self, taken: Taken) -> None:
         for src, batch_newest in taken.newest.items():
@@ -257,6 +290,13 @@ class Ingest:
                 start = (await consumer.earliest_offsets(tp)).get(tp)
             if src not in self.sources:  # the ingest agent may have read it meanwhile
                 self.sources[src] = Source(last_input=now, next_offset=start)
+
+    async def sent(self) -> None:
+        """Wait until the broker has what every batch so far sent (and their events are
+        acknowledged), and the progress written."""
+        while self._acking:
+            await asyncio.gather(*list(self._acking))
+        await self.ingested.sent()
 
     def write_progress(self) -> None:
         """Write how far each owned ticket partition was ingested (read here since the assignment)."""

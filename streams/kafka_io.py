@@ -201,18 +201,26 @@ def read_from(settings: Settings, topic: str, offset: int, *, partition: int = 0
     The end is where a fetch brings nothing more, not only where ListOffsets says it is:
     the embedded broker answers that with the start of the partition's last record batch.
     """
+    return [v for _, v in read_range(settings, topic, partition, offset, timeout=timeout)]
+
+
+def read_range(settings: Settings, topic: str, partition: int, offset: int, before: int | None = None, *,
+               timeout: float = 60.0) -> list[tuple[int, bytes]]:
+    """(offset, value) of one partition of *topic* from *offset*, before offset *before* or to
+    its end (see ``read_from``)."""
     deadline = time.monotonic() + timeout
     consumer = KafkaConsumer(**settings.kafka_options(), enable_auto_commit=False, request_timeout_ms=10_000)
     try:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, offset)
-        end = consumer.end_offsets([tp])[tp]
-        out: list[bytes] = []
+        end = consumer.end_offsets([tp])[tp] if before is None else before
+        out: list[tuple[int, bytes]] = []
         while time.monotonic() < deadline:
-            got = consumer.poll(timeout_ms=500, max_records=10_000).get(tp, [])
-            out.extend(m.value for m in got)
-            if not got and consumer.position(tp) >= end:
+            got = [m for m in consumer.poll(timeout_ms=500, max_records=10_000).get(tp, [])
+                   if before is None or m.offset < before]
+            out.extend((m.offset, m.value) for m in got)
+            if not got and consumer.position(tp) >= end or out and before is not None and out[-1][0] >= before - 1:
                 return out
         raise BrokerUnavailable(f"{topic} could not be read to its end within {timeout:g}s")
     finally:

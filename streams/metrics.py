@@ -153,6 +153,9 @@ class Metrics:
             "earlywarn_delta_messages_sent_total", "Pre-aggregated delta messages sent by ingest", registry=r)
         self.delta_messages_applied = Counter(
             "earlywarn_delta_messages_applied_total", "Delta messages folded into window state", registry=r)
+        self.delta_messages_refetched = Counter(
+            "earlywarn_delta_messages_refetched_total",
+            "Delta messages the consumer skipped over, read from the broker and folded in before the next", registry=r)
         self.late_key_tickets = Counter(
             "earlywarn_late_key_tickets_total",
             "Tickets counted under a key after that key's bucket was judged (late or out of time order "

@@ -15,6 +15,7 @@ raised_at).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -80,6 +81,9 @@ class OpenAlerts:
         self._recovered.clear()
 
 
+log = logging.getLogger(__name__)
+
+
 class Publisher:
     """Publishes released decisions: the alert, its inspection task if any, the counts and gauges."""
 
@@ -138,11 +142,16 @@ class Release:
     """The release agent's state and work: the alert stage, loaded from its table, and what it releases."""
 
     def __init__(self, partitions: int, *, stage_table: Any, publisher: Publisher,
-                 read_from: Callable[[str, int], Awaitable[list[bytes]]] | None = None) -> None:
+                 read_from: Callable[[str, int], Awaitable[list[bytes]]] | None = None,
+                 read_decisions: Callable[[int, int], Awaitable[list[tuple[int, bytes]]]] | None = None) -> None:
         self.partitions = partitions
         self.stage_table = stage_table  # a streams.checkpoint.CommittedTable
         self.publisher = publisher
         self.read_from = read_from  # (topic, offset) -> the values from there to the end
+        self.read_decisions = read_decisions  # (from, before) -> the decisions messages (offset, value) there
+        # The offset of the last decisions message offered (None: a stage written before
+        # offsets were kept; its next message sets it).
+        self.applied: int | None = -1
         self.acks = Acks()
         self._stage: AlertStage | None = None  # loaded from the table on first use
         self._marker: bytes | None = None  # the stage as the commit under way took it
@@ -156,17 +165,44 @@ class Release:
         if self._stage is None:
             self._stage = AlertStage(self.partitions)
             v = self._stored()
+            self.applied = -1
             if v is not None:
                 self._stage.load(v)
                 self.publisher.out = dict(v.get("out", {}))
+                self.applied = v.get("ap")
         return self._stage
+
+    def missing(self, ev: Any) -> tuple[int, int] | None:
+        """The offsets [from, before) of the decisions messages before *ev* the stage has not
+        been offered, or None: what Faust's consumer skipped over (see
+        ``streams.windows.Windows.missing``), to be read from the broker (``fill``)."""
+        self.stage()
+        applied, offset = self.applied, ev.message.offset
+        return (applied + 1, offset) if applied is not None and offset > applied + 1 else None
+
+    async def fill(self, missing: tuple[int, int]) -> None:
+        """Read the decisions messages at offsets *missing* from the broker and offer them."""
+        if self.read_decisions is None:
+            return
+        got = await self.read_decisions(*missing)
+        log.warning("decisions: offsets %d-%d were not delivered; read %d of them from the broker",
+                    missing[0], missing[1] - 1, len(got))
+        for offset, value in got:
+            self._offer(value, offset)
 
     def offer(self, ev: Any) -> None:
         """Offer one partition's decisions to the stage, publish what it releases, hold the event."""
-        m = orjson.loads(ev.value)
-        released = self.stage().offer(m["p"], m["to"], [decision_from_dict(x) for x in m["d"]])
-        self.publisher.publish(released)
+        self._offer(ev.value, ev.message.offset)
         self.acks.hold(ev)
+
+    def _offer(self, value: bytes, offset: int) -> None:
+        stage = self.stage()
+        if self.applied is not None and offset <= self.applied:
+            return  # offered before (a replay after a rebalance or a crash)
+        m = orjson.loads(value)
+        released = stage.offer(m["p"], m["to"], [decision_from_dict(x) for x in m["d"]])
+        self.publisher.publish(released)
+        self.applied = offset
 
     def unsaved(self) -> bool:
         return bool(self.acks.events)
@@ -179,7 +215,7 @@ class Release:
         """Take the stage, with the offsets its alerts and tasks had reached (on the broker by
         now): one value, written as the commit's marker."""
         if self._stage is not None:
-            self._marker = orjson.dumps({**self._stage.to_dict(), "out": self.publisher.out})
+            self._marker = orjson.dumps({**self._stage.to_dict(), "out": self.publisher.out, "ap": self.applied})
 
     def write_marker(self, commit: bytes) -> None:
         if self._marker is not None:
