@@ -68,6 +68,7 @@ class Aggregator:
         # This batch's tickets: id -> (its facts (``detectors.wire.facts``), the table key of its first key).
         self._tickets: dict[str, tuple[list[Any], str]] = {}
         self.duplicates = 0  # tickets dropped because the batch already had their id
+        self.nobody = 0  # tickets with no identity (no id, phone or name): counted as no one
 
     def add(self, e: Enriched) -> None:
         """Count one ticket under its keys; a ticket id already in this batch counts once
@@ -84,6 +85,7 @@ class Aggregator:
         # its place in the people list stays (aligned with ids, see wire.without_tickets).
         if person.startswith(NOBODY):
             person = NO_ONE
+            self.nobody += 1
         firm = e.firm_key
         keys = self._keys
         self._tickets[tid] = (facts(amount, district, issue, firm, terms), _anchor(e, terms))

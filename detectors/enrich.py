@@ -93,13 +93,13 @@ class Taken:
     firm_tickets: list[Any] = field(default_factory=list)  # detectors.firms.FirmTicket, when asked for
     duplicates: int = 0  # tickets whose id the batch already had (counted once)
     nobody: int = 0  # tickets with no identity (no id, phone or name): counted as no one
-    times: list[float] = field(default_factory=list)  # the valid tickets' event times, in input order
+    times: list[float] = field(default_factory=list)  # the valid tickets' event times, in input order (*order*)
 
 
 def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
          sources: Sequence[str] | None = None, *, not_after: float | None = None,
          watch: Callable[[Sequence[Ticket]], None] | None = None, claims: bool = False,
-         boards: bool = False, firms: bool = False) -> Taken:
+         boards: bool = False, firms: bool = False, order: bool = False) -> Taken:
     """Decode, validate, enrich and pre-aggregate one batch of messages: ingest's whole work.
 
     *sources* names each message's source (the stream's ticket partition); offline input
@@ -107,13 +107,14 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
     it returns pickles). The deltas' watermarks are the caller's to set. A ticket dated
     after *not_after* (the caller's clock plus the allowed skew) is rejected as
     ``future_timestamp``. *watch*, when given, sees the batch's valid tickets (keyword
-    subscriptions are matched there: ``streams.subscriptions``).
+    subscriptions are matched there: ``streams.subscriptions``). With *order*, ``times``
+    holds the valid tickets' event times in input order (``detect`` tells how many came
+    out of order; the stream does not need them).
     """
     rejected: list[tuple[int, Rejection]] = []
     fronts: dict[str, Front] = {}
     tally: dict[tuple[str, str], int] = {}
     valid: list[Ticket] = []
-    times: list[float] = []
     for i, payload in enumerate(payloads):
         src = "0" if sources is None else sources[i]
         front = fronts.get(src) or fronts.setdefault(src, Front())
@@ -122,23 +123,20 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
                 rejected.append((i, r))
                 continue
             valid.append(r)
-            times.append(r.ts)
             kd = (r.kind.value, r.district_code)
             tally[kd] = tally.get(kd, 0) + 1
             front.add(r.ts)
     if watch is not None and valid:
         watch(valid)
     add = aggregator.add
-    before = aggregator.duplicates
+    duplicates, nobody = aggregator.duplicates, aggregator.nobody
     enriched = enricher.enrich(valid)
-    nobody = 0
     for e in enriched:
         add(e)
-        if e.person.startswith(NOBODY):
-            nobody += 1
     newest = {src: f.newest for src, f in fronts.items() if f.newest}
     taken = Taken(len(valid), rejected, aggregator.drain({}), newest, tally,
-                  duplicates=aggregator.duplicates - before, nobody=nobody, times=times)
+                  duplicates=aggregator.duplicates - duplicates, nobody=aggregator.nobody - nobody,
+                  times=[r.ts for r in valid] if order else [])
     if claims:  # what the abnormal-complainant judge reads: claims by known people, pseudonymised
         from detectors.complainants import CLAIM_KINDS, Claim
 

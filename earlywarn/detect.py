@@ -231,7 +231,7 @@ def _take(raw_lines: list[bytes], enricher: Enricher, aggregator: Aggregator, li
     kept = [i for i, raw in enumerate(raw_lines) if raw.strip()]
     max_bytes, not_after = limits
     taken = take([raw_lines[i].rstrip(b"\r\n") for i in kept], enricher, aggregator, max_bytes,
-                 not_after=not_after, claims=claims)
+                 not_after=not_after, claims=claims, order=True)
     taken.rejected = [(kept[j], r) for j, r in taken.rejected]
     return taken
 
