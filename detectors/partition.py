@@ -355,6 +355,7 @@ class PartitionEngine:
             evals[s.dim] = evals.get(s.dim, 0) + 1
             b = s.get(t)
             if b is not None:
+                b.settle()
                 if s.dim != DISTRICT:  # a district's tickets are already counted under their other keys
                     tickets += b.n
                 # Read at the bucket's tick, when all of it is in, so batching cannot change

@@ -19,7 +19,6 @@ How a key's state is stored is ``detectors.wire`` (its format) and ``detectors.s
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,15 +47,17 @@ def bucket_start(b: int) -> float:
 def _merge_counter(into: dict[str, int], other: dict[str, int]) -> None:
     for k, v in other.items():
         into[k] = into.get(k, 0) + v
-    if len(into) > MAX_COUNTER * 2:  # prune lazily: keep the heavy hitters
-        keep = _heavy(into)
-        into.clear()
-        into.update(keep)
 
 
 def _heavy(counter: dict[str, int]) -> dict[str, int]:
-    """The heavy hitters ``_merge_counter`` keeps."""
-    return dict(Counter(counter).most_common(MAX_COUNTER))
+    """The ``MAX_COUNTER`` heavy hitters of *counter*, ties broken by name: what a bucket
+    keeps of a counter once all its tickets are in (``Bucket.settle``).
+
+    >>> kept = _heavy({**{f"t{i:02}": 1 for i in range(30, 0, -1)}, "z": 2})
+    >>> len(kept), list(kept)[:3], list(kept)[-1]
+    (24, ['z', 't01', 't02'], 't23')
+    """
+    return dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_COUNTER])
 
 
 class Bucket:
@@ -90,15 +91,24 @@ class Bucket:
         dicts over rather than copying them: a delta is applied once, and most key-buckets
         are made by one."""
         _, n, people, ids, terms, firms, issues, districts, amount, label, category = d
-        cap = 2 * MAX_COUNTER
         who = set(people)
         who.discard(NO_ONE)
         return cls(n, who, ids if len(ids) <= MAX_IDS_PER_BUCKET else ids[:MAX_IDS_PER_BUCKET],
-                   terms if len(terms) <= cap else _heavy(terms),
-                   firms if len(firms) <= cap else _heavy(firms),
-                   issues if len(issues) <= cap else _heavy(issues),
-                   districts if len(districts) <= cap else _heavy(districts),
-                   0.0 + amount, label, category)
+                   terms, firms, issues, districts, 0.0 + amount, label, category)
+
+    def settle(self) -> None:
+        """At the bucket's tick, when all its tickets are in: its counters keep their heavy
+        hitters only. Not before: which of many equal counts to keep would then depend on
+        the order and batching tickets arrived in (the stream's from ``detect``'s)."""
+        cap = 2 * MAX_COUNTER
+        if len(self.terms) > cap:
+            self.terms = _heavy(self.terms)
+        if len(self.firms) > cap:
+            self.firms = _heavy(self.firms)
+        if len(self.issues) > cap:
+            self.issues = _heavy(self.issues)
+        if len(self.districts) > cap:
+            self.districts = _heavy(self.districts)
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ moment, and a crash between that commit and the sends would lose the batch's tic
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from streams.lag import fetched_highwater
 from streams.metrics import Metrics
 from streams.routing import partition_key, router
 from streams.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -226,6 +229,13 @@ class Ingest:
                 self.counters.redelivered += 1
                 s.last_input, s.next_offset = now, max(s.next_offset or 0, msg.offset + 1)
                 continue
+            if s.next_offset is not None and msg.offset > max(s.next_offset, self.resume_offset(src)):
+                # Offsets the consumer skipped over (the windows job reads such deltas back:
+                # streams.windows.Windows.missing); seen for deltas only, told here if ever.
+                skipped = msg.offset - max(s.next_offset, self.resume_offset(src))
+                log.warning("ticket partition %s: offsets %d-%d were not delivered", src, msg.offset - skipped, msg.offset - 1)
+                self.counters.ticket_messages_skipped += skipped
+                self.metrics.ticket_messages_skipped.inc(skipped)
             s.last_input, s.next_offset = now, msg.offset + 1
             batch.events.append(ev)
             batch.payloads.append(ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b""))
