@@ -197,7 +197,8 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
     ingest = Ingest(app, settings, cfg, ingested=ingested, deltas=topics.deltas, deadletter=topics.deadletter,
                     counters=counters, metrics=metrics,
                     watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app),
-                    claims=sender)
+                    claims=sender, read=lambda p, start, before: asyncio.to_thread(
+                        kafka_io.read_range, settings, settings.topic_tickets, p, start, before))
     windows = Windows(cfg, state=state, decisions=topics.decisions, counters=counters, metrics=metrics,
                       read=lambda p, start, before: asyncio.to_thread(
                           kafka_io.read_range, settings, settings.topic_deltas, p, start, before))
@@ -238,6 +239,9 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         jobs.ingest.stream = stream  # a batch's events are acknowledged once what it sent is on the broker
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
+            missing = jobs.ingest.missing(events)
+            if missing:  # messages the consumer skipped over (Ingest.missing)
+                await jobs.ingest.fill(missing)
             jobs.ingest.take(events)
 
     @app.agent(topics.deltas)

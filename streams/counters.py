@@ -21,7 +21,7 @@ class Counters:
     duplicate_tickets: int = 0  # a ticket id already counted within the horizon (detectors.partition)
     expired_tickets: int = 0  # older than the horizon behind event time: not counted
     late_tickets: int = 0  # counted after their bucket was judged (the stream then differs from detect)
-    ticket_messages_skipped: int = 0  # ticket offsets the consumer skipped over (streams.ingest): lost input
+    tickets_refetched: int = 0  # ticket messages the consumer skipped over, read from the broker (streams.ingest)
     deltas_refetched: int = 0  # delta messages the consumer skipped over, read from the broker (streams.windows)
     first_ingest_at: float = 0.0  # wall clock of the first ticket batch (for rates)
     last_applied_at: float = 0.0  # wall clock of the last delta message applied

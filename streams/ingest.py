@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,23 @@ class Source:
 
 
 @dataclass
+class Read:
+    """Where a ticket message read back from the broker was (what a Faust message tells)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class Refetched:
+    """A ticket message the consumer skipped over, read back from the broker (``Ingest.fill``)."""
+
+    message: Read
+    value: bytes
+
+
+@dataclass
 class Batch:
     """The events of a batch that were not ingested before, with their payloads and sources."""
 
@@ -76,7 +93,8 @@ class Ingest:
     def __init__(self, app: faust.App, settings: Settings, cfg: DetectConfig, *, ingested: Any,
                  deltas: faust.TopicT, deadletter: faust.TopicT, counters: Counters, metrics: Metrics,
                  watch: Any = None, boards: Any = None,
-                 claims: Any = None) -> None:
+                 claims: Any = None,
+                 read: Callable[[int, int, int], Awaitable[list[tuple[int, bytes]]]] | None = None) -> None:
         self.app = app
         self.boards = boards  # alerts.boards.BoardWriter, when EARLYWARN_BOARDS=on
         # streams.complainants.ClaimSender, when EARLYWARN_COMPLAINANTS or EARLYWARN_FIRMS is on:
@@ -101,6 +119,7 @@ class Ingest:
         self.wall_bucket = bucket_of(time.time() - settings.lateness_seconds)
         self.newest_event = float("-inf")  # the furthest event-time front ingested here (for the gauge)
         self._timing = metrics.stage("ingest_batch")
+        self.read = read  # (ticket partition, from, before) -> its messages (offset, value) there
         self.stream: faust.StreamT[bytes] | None = None  # the agent's stream, for acknowledgements
         self._acking: set[asyncio.Task[None]] = set()  # acknowledgements under way (held against GC)
         # Keyword subscriptions (streams.subscriptions.IngestWatch): sees each batch's valid tickets.
@@ -168,6 +187,47 @@ class Ingest:
         reference held here) until the broker has what was sent of them."""
         for ev in events:
             ev.message.incref()
+        self._take(events, events)
+
+    def missing(self, events: list[Any]) -> list[tuple[str, int, int]]:
+        """(ticket partition, from, before): the offsets before *events* this worker has not
+        ingested and the consumer skipped over, where it knows where it stands.
+
+        Faust's consumer was seen to skip messages (a ticket here and there, soon after an
+        assignment, with tickets arriving): silently, they would be lost. ``fill`` reads
+        them from the broker itself (``streams.windows.Windows.missing`` does the same for
+        the delta messages)."""
+        out, expect = [], {}
+        for ev in events:
+            src, offset = str(ev.message.partition), ev.message.offset
+            s = self.sources.get(src)
+            if src not in expect:
+                if s is None or s.next_offset is None:
+                    continue
+                expect[src] = max(s.next_offset, self.resume_offset(src))
+            if offset > expect[src]:
+                out.append((src, expect[src], offset))
+            expect[src] = max(expect[src], offset + 1)
+        return out
+
+    async def fill(self, missing: list[tuple[str, int, int]]) -> None:
+        """Read the ticket messages at *missing* from the broker and ingest them (before the
+        batch whose events showed them missing)."""
+        if self.read is None:
+            return
+        for src, start, before in missing:
+            got = await self.read(int(src), start, before)
+            log.warning("ticket partition %s: offsets %d-%d were not delivered; read %d of them from the broker",
+                        src, start, before - 1, len(got))
+            self.counters.tickets_refetched += len(got)
+            self.metrics.ticket_messages_refetched.inc(len(got))
+            if got:
+                self._take([Refetched(Read(self.settings.topic_tickets, int(src), off), value) for off, value in got], [])
+
+    def _take(self, records: list[Any], held: list[Any]) -> None:
+        """Ingest *records* (events, or messages read back); acknowledge the events *held*
+        once the broker has what was sent of them."""
+        events = records
         now = time.monotonic()
         started = time.perf_counter()
         if not self.counters.first_ingest_at:
@@ -200,7 +260,7 @@ class Ingest:
         if self.claims is not None:
             sent.append(self.claims(taken.claims, taken.firm_tickets, marks))
         sent += self.send_deltas(taken.deltas, started=now)
-        self._ack_when_sent(events, sent)
+        self._ack_when_sent(held, sent)
         self._timing.observe(time.perf_counter() - started)
 
     def _ack_when_sent(self, events: list[Any], sent: list[Any]) -> None:
@@ -229,13 +289,6 @@ class Ingest:
                 self.counters.redelivered += 1
                 s.last_input, s.next_offset = now, max(s.next_offset or 0, msg.offset + 1)
                 continue
-            if s.next_offset is not None and msg.offset > max(s.next_offset, self.resume_offset(src)):
-                # Offsets the consumer skipped over (the windows job reads such deltas back:
-                # streams.windows.Windows.missing); seen for deltas only, told here if ever.
-                skipped = msg.offset - max(s.next_offset, self.resume_offset(src))
-                log.warning("ticket partition %s: offsets %d-%d were not delivered", src, msg.offset - skipped, msg.offset - 1)
-                self.counters.ticket_messages_skipped += skipped
-                self.metrics.ticket_messages_skipped.inc(skipped)
             s.last_input, s.next_offset = now, msg.offset + 1
             batch.events.append(ev)
             batch.payloads.append(ev.value if isinstance(ev.value, bytes) else bytes(ev.value or b""))

@@ -153,9 +153,9 @@ class Metrics:
             "earlywarn_delta_messages_sent_total", "Pre-aggregated delta messages sent by ingest", registry=r)
         self.delta_messages_applied = Counter(
             "earlywarn_delta_messages_applied_total", "Delta messages folded into window state", registry=r)
-        self.ticket_messages_skipped = Counter(
-            "earlywarn_ticket_messages_skipped_total",
-            "Ticket messages the consumer skipped over (never delivered to ingest): input lost", registry=r)
+        self.ticket_messages_refetched = Counter(
+            "earlywarn_ticket_messages_refetched_total",
+            "Ticket messages the consumer skipped over, read from the broker and ingested", registry=r)
         self.delta_messages_refetched = Counter(
             "earlywarn_delta_messages_refetched_total",
             "Delta messages the consumer skipped over, read from the broker and folded in before the next", registry=r)

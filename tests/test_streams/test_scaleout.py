@@ -65,8 +65,17 @@ def differences(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> st
     missing = [x for x in e if x not in g]
     extra = [x for x in g if x not in e]
     show = [b"missing " + x[:160] for x in missing[:3]] + [b"extra " + x[:160] for x in extra[:3]]
-    return f"{len(got)} alerts, {len(expected)} expected, {len(missing)} missing, {len(extra)} extra:\n" + "\n".join(
-        x.decode(errors="replace") for x in show)
+    # For an event in both with other contents: the fields that differ.
+    event = lambda a: (a["alert_id"], a["status"], a["raised_at"])  # noqa: E731
+    theirs = {event(a): a for a in expected}
+    fields = []
+    for a in got:
+        b = theirs.get(event(a))
+        if b is not None and a != b:
+            fields.append(f"{event(a)}: " + "; ".join(f"{k}: {a.get(k)!r} (detect {b.get(k)!r})"
+                                                       for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k))[:600])
+    return (f"{len(got)} alerts, {len(expected)} expected, {len(missing)} missing, {len(extra)} extra:\n"
+            + "\n".join(x.decode(errors="replace") for x in show) + "\n" + "\n".join(fields[:4]))
 
 
 def alerts(env: Any, expected: int) -> list[dict[str, Any]]:
