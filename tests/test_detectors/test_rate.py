@@ -17,9 +17,14 @@ from pathlib import Path
 import pytest
 
 from detectors.baseline import Prior, Rhythm, predictive
+from detectors.config import PRIORS, DetectConfig
+from detectors.decisions import FIRM
+from detectors.partition import PartitionEngine
 from detectors.rate import CountRateDetector, expected, forgetting
-from detectors.scores import p_of
-from detectors.windows import bucket_of
+from detectors.scores import p_of, score_of_log_p
+from detectors.tail import log_nb_sf
+from detectors.windows import KeyState, bucket_of
+from detectors.wire import Delta
 
 ROOT = Path(__file__).resolve().parents[2]
 MONDAY = 1741536000  # 2025-03-10 00:00 +08:00
@@ -56,6 +61,35 @@ def test_the_detector_forgets_and_adds_as_the_engine_folds_a_key() -> None:
     for elapsed, n in [(1, 3), (1, 0), (1, 5), (1, 1), (7, 2)]:
         count = count * forgetting(elapsed, 96.0) + n
     assert det._count == count
+
+
+def test_the_detector_judges_a_key_as_the_engine_does() -> None:
+    """A firm's hours learned by the partition (``PartitionEngine._learn``) and by the detector
+    leave the same baseline to the last bit, and a one-hour window is judged alike: the
+    engine's judge's exposure and ``expected``, ``log_nb_sf``, against ``score_one``."""
+    cfg = DetectConfig(calendar="none")
+    engine = PartitionEngine(0, cfg)
+    prior = PRIORS[FIRM]
+    det = CountRateDetector(prior_rate=4 * prior.rate, prior_steps=prior.weight / 4,
+                            half_life=cfg.half_life_days * 24, dispersion=cfg.dispersion, grace_period=0)
+    first = bucket_of(MONDAY)  # one local day: neither rhythm has a whole day to learn from yet
+    engine.clock.first_tick = first - 1
+    s = KeyState(FIRM, "f")
+    rng = random.Random(3)
+    for hour in range(20):
+        if hour in (5, 6, 11):
+            continue  # hours without a ticket: both count them as zero
+        people = [f"p{rng.randrange(40)}" for _ in range(rng.randrange(1, 6))]
+        s.add(Delta(bucket=first + 4 * hour, n=len(people), people=people))
+        engine._learn(s, first + 4 * hour + 3)
+        det.learn_one({"t": MONDAY + HOUR * hour, "n": len(set(people))})
+        assert (det._count, det._exposure) == (s.base_people, s.base_exposure)
+    t = first + 4 * 20 + 3  # the next hour's window ends at its last bucket
+    (width, exposure), *_ = engine.judge.exposures(t, "")
+    assert width == 4
+    for k in (1, 4, 12):
+        r, mean = expected(s.base_people, s.base_exposure, engine.judge.prior(s), exposure, cfg.dispersion)
+        assert det.score_one({"t": MONDAY + HOUR * 20, "n": k}) == score_of_log_p(log_nb_sf(k, r=r, mean=mean))
 
 
 def poisson(rng: random.Random, mean: float) -> int:
