@@ -77,7 +77,9 @@ class CountRateDetector(base.AnomalyDetector):
 
     The engine's parameters are the defaults: one-hour steps (its shortest window), a
     28-day half-life, the dispersion cap of 3 it uses for firms, products and terms (30 for
-    districts). ``dispersion=math.inf`` gives the uncapped Gamma-Poisson.
+    districts), a prior worth half a day. The prior's rate, one in ten steps, is a general
+    series' (the engine's are per dimension: ``detectors.config.PRIORS``, a firm's one a
+    month). ``dispersion=math.inf`` gives the uncapped Gamma-Poisson.
 
     Parameters
     ----------

@@ -100,18 +100,27 @@ class SeriesDetector(base.AnomalyDetector):
     per point and grows the scale by a bounded factor: the detector is not blinded for the
     next anomaly. A level shift (``shift_after`` errors in a row beyond ``clip`` scales on
     the same side) is taken as the new level (the median of those points) at once, so a
-    permanent step alarms at its start and not for days after. The scale never falls below
-    the series' resolution (the smallest change between consecutive values seen): a series
-    that is zero most of the time keeps the scale of its smallest blip.
+    permanent step alarms at its start and not for days after; a burst long enough to be
+    taken for a shift gives the old level back as soon as the series returns to it. The
+    scale never falls below the series' resolution (the smallest change between consecutive
+    normal values seen): a series that is zero most of the time keeps the scale of its
+    smallest blip.
 
     The tail probability of a new value is calibrated, not assumed: its standardised error
     (absolute, or signed for one ``side``) is ranked among the standardised errors of the
     last ``window`` values learned, each taken before it was learned as this one is (online
     conformal prediction: on a stationary series p <= alpha with probability about alpha, for
-    any noise). Beyond the largest ``TAIL_SHARE`` of them, p follows a Generalised Pareto
-    tail fitted to them (the peaks-over-threshold of extreme value theory, as in SPOT), so
-    p goes on falling, in order, past 1 / ``window``. The score is
-    ``detectors.scores.score_of_log_p`` of p.
+    any noise). Beyond the largest ``TAIL_SHARE`` (a fifth) of them, p follows a Generalised
+    Pareto tail fitted to them (the peaks-over-threshold of extreme value theory, as in
+    SPOT), so p goes on falling, in order, past 1 / ``window``. Anomalies stay out of the
+    ranking: an error with p below ``LOG_OUTLIER`` (1e-4), and a shift's errors far in the
+    tail once the shift is taken; else a few bursts in the window would make the next ones
+    unremarkable. The score is ``detectors.scores.score_of_log_p`` of p.
+
+    Calibrated on series built to look like real ones (``tests/test_detectors/
+    test_series_calibration.py``; figures in docs/performance.md). Counts in a daily or
+    weekly rhythm are better judged by ``detectors.rate.CountRateDetector``: this model is
+    additive, with one scale for all hours, so a night's burst hides in the day's noise.
 
     Parameters
     ----------
@@ -277,9 +286,10 @@ class SeriesDetector(base.AnomalyDetector):
 
     def _shift(self, deseasonalised: float, e: float, sigma: float, ranked: float | None) -> bool:
         """Count a run of errors beyond clip on one side; at ``shift_after``, take its median
-        as the level, take the run's errors (*ranked*: this one's, if it joined the ranking)
-        out of the ranking (they were a shift, not the noise) and say so. Back to the level before a shift taken less than
-        ``4 * shift_after`` points ago, take that level again: it was a long burst."""
+        as the level, take the run's far errors (*ranked*: this one's, if it joined the
+        ranking) out of the ranking (they were the shift's, not the noise's) and say so.
+        Back at the level before a shift taken less than ``4 * shift_after`` points ago,
+        take that level again (it was a long burst) and say so."""
         side = 1 if e > self.clip * sigma else -1 if e < -self.clip * sigma else 0
         if self._since_shift < 4 * self.shift_after:
             self._since_shift += 1
@@ -340,12 +350,6 @@ class SeriesDetector(base.AnomalyDetector):
         if self._learned < self.grace_period or not self._ranked:
             return 0.0
         return self._log_p(self._standardised(self._error(x)[1]))
-
-    def _z_at(self, log_p: float) -> float:
-        """The standardised error whose tail probability is exp(*log_p*), below the threshold's."""
-        u, above, xi, scale = self._tail
-        t = log_p - math.log(max(above, 1) / (len(self._ranked) + 1))  # log of the GPD's sf, < 0
-        return u + (-t * scale if xi == 0.0 else scale * math.expm1(-xi * t) / xi)
 
     def _log_p(self, z: float) -> float:
         ranked, n = self._ranked, len(self._ranked)
