@@ -4,7 +4,9 @@ A key is judged at every tick it has tickets in: each window's distinct complain
 against the Negative Binomial its baseline predicts (a firm's prior from its peers), the
 most surprising window kept when it beats the budget's per-test rate. A finding says what
 was found (the alert type, the subject, the window, observed vs expected); what it becomes
-(an episode opened or grown) is ``detectors.episodes``'.
+(an episode opened or grown) is ``detectors.episodes``'. The maths of one window's
+judgement (the learned rate's Negative Binomial, its tail) is ``detectors.rate``'s, the
+same that ``detectors.rate.CountRateDetector`` runs alone.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from detectors.baseline import Prior, Rhythm, predictive
+from detectors.baseline import Prior, Rhythm
 from detectors.calendar import Calendar
 from detectors.clock import Clock
 from detectors.config import (COLD_EXPECTED, COLD_MIN_PEOPLE, DISPERSION, ISSUE_SHARE, PEER_MIN, PEER_WEIGHT, PRIORS,
                               RAISES_ALIKE, DetectConfig)
 from detectors.decisions import CONCENTRATED_DEMAND, DISTRICT, FIRM, FIRM_ISSUE, GROUP_DISPUTE, TERM, TERM_SURGE
 from detectors.evidence import Exclusions
+from detectors.rate import expected
 from detectors.slow import best_slow
 from detectors.tail import log_nb_sf
 from detectors.watch import Watch
@@ -182,13 +185,12 @@ class Judge:
             for issue, k in counts.items():
                 if k < min_people:
                     continue
-                r, mean = predictive(s.base_issues.get(issue, 0.0), s.base_exposure, issue_prior, exposure)
+                r, mean = expected(s.base_issues.get(issue, 0.0), s.base_exposure, issue_prior, exposure, cfg.dispersion)
                 if k <= mean:  # people never outnumber tickets: no need to count them
                     continue
                 people = _issue_people(s, t, w, issue, excluded)
                 if people < min_people or people <= mean:
                     continue
-                r = min(r, cfg.dispersion)
                 lp = log_nb_sf(people, r=r, mean=mean)
                 if best is None or lp < best.log_p:
                     best = Finding(GROUP_DISPUTE, FIRM_ISSUE, f"{s.key}|{issue}", f"{s.label}·{issue}",
@@ -281,8 +283,7 @@ class Judge:
                     if before is None:
                         continue
                     people, seen = people + before[0], seen + before[1]
-                r, mean = predictive(people, seen, prior, exposure)
-                r = min(r, dispersion)
+                r, mean = expected(people, seen, prior, exposure, dispersion)
                 if count_clears(n, mean, r):
                     yield w, n, r, mean
 

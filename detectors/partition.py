@@ -37,6 +37,7 @@ from detectors.episodes import Episodes
 from detectors.evidence import Exclusion
 from detectors.judge import Judge
 from detectors.progress import take_progress, target_tick
+from detectors.rate import forgetting
 from detectors.slow import may_build
 from detectors.store import KeyStore, MemoryStore, Stub, TableStore
 from detectors.text import domain_words
@@ -461,7 +462,7 @@ class PartitionEngine:
             return
         # A feed outage is not time: no exposure, no forgetting (detectors.gaps).
         dead = self.clock.gaps.overlap(start, upto)
-        decay = math.pow(0.5, (upto - start - sum(b - a for a, b in dead)) / self._half_life)
+        decay = forgetting(upto - start - sum(b - a for a, b in dead), self._half_life)
         s.base_count *= decay
         s.base_people *= decay
         s.base_exposure *= decay

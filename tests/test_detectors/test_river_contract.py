@@ -1,6 +1,6 @@
-"""One contract over every detector in ``detectors.river_research``, found by discovery, not by a list.
+"""One contract over every river detector of ``detectors.rate`` and ``detectors.series``, found by discovery, not by a list.
 
-A detector added to the module is covered by these tests without touching this file. Each
+A detector added to either module is covered by these tests without touching this file. Each
 runs with every parameter set its ``_unit_test_params`` yields (river's convention) on the
 same seeded stream: hourly values around 50 from a Monday, whole numbers so count
 detectors can take them too.
@@ -19,12 +19,12 @@ import pytest
 from river import anomaly, base
 from river.checks import common as river_checks
 
-from detectors import river_research
+from detectors import rate, series
 from detectors.scores import score_of
 
 DETECTORS = sorted(
-    (cls for _, cls in inspect.getmembers(river_research, inspect.isclass)
-     if issubclass(cls, base.AnomalyDetector) and cls.__module__ == river_research.__name__
+    (cls for module in (rate, series) for _, cls in inspect.getmembers(module, inspect.isclass)
+     if issubclass(cls, base.AnomalyDetector) and cls.__module__ == module.__name__
      and not inspect.isabstract(cls)),
     key=lambda cls: cls.__name__,
 )
@@ -56,7 +56,7 @@ def trained(cls: type, params: dict[str, Any], seed: int = 1) -> Any:
 
 def test_discovery_finds_the_detectors() -> None:
     # Guards the discovery itself: an empty list would make every test below pass vacuously.
-    assert {"CountRateDetector", "RateDetector"} <= {cls.__name__ for cls in DETECTORS}
+    assert {"CountRateDetector", "SeriesDetector"} <= {cls.__name__ for cls in DETECTORS}
     assert all(cls.__doc__ and "Examples" in cls.__doc__ and "References" in cls.__doc__ for cls in DETECTORS)
 
 
