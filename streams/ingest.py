@@ -224,10 +224,9 @@ class Ingest:
             if got:
                 self._take([Refetched(Read(self.settings.topic_tickets, int(src), off), value) for off, value in got], [])
 
-    def _take(self, records: list[Any], held: list[Any]) -> None:
-        """Ingest *records* (events, or messages read back); acknowledge the events *held*
+    def _take(self, events: list[Any], held: list[Any]) -> None:
+        """Ingest *events* (Faust's, or messages read back); acknowledge the events *held*
         once the broker has what was sent of them."""
-        events = records
         now = time.monotonic()
         started = time.perf_counter()
         if not self.counters.first_ingest_at:
@@ -271,7 +270,10 @@ class Ingest:
         async def ack() -> None:
             await confirmed(sent, "the ingest outputs")
             for ev in events:
-                await self.stream.ack(ev) if self.stream is not None else ev.ack()
+                if self.stream is not None:
+                    await self.stream.ack(ev)
+                else:
+                    ev.ack()
 
         task = asyncio.ensure_future(ack())
         self._acking.add(task)
