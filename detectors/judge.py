@@ -188,7 +188,7 @@ class Judge:
                 people = _issue_people(s, t, w, issue, excluded)
                 if people < min_people or people <= mean:
                     continue
-                r = min(r, cfg.dispersion)
+                r = min(r, self.clock.dated.dispersion(cfg.dispersion))
                 lp = log_nb_sf(people, r=r, mean=mean)
                 if best is None or lp < best.log_p:
                     best = Finding(GROUP_DISPUTE, FIRM_ISSUE, f"{s.key}|{issue}", f"{s.label}·{issue}",
@@ -270,7 +270,7 @@ class Judge:
         cfg = self.config
         prior = self.prior(s)
         min_people = self.min_people(s)
-        dispersion = DISPERSION.get(s.dim, cfg.dispersion)
+        dispersion = self.clock.dated.dispersion(DISPERSION.get(s.dim, cfg.dispersion))
         order, counts = s.order, s.counts
         hi = bisect_right(order, t)
         for w, exposure in self.exposures(t, s.category):
