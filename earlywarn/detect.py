@@ -79,9 +79,8 @@ class DetectStats:
     late: int = 0
     lateness_seconds: float = 0.0
     # Tickets that carried only a date: at a local midnight or noon sharp, where nearly all
-    # the input before them was (``DATED_SHARE`` of the last ``DATED_RUN``, from the tenth
-    # ticket on); and the days the
-    # engines judged by the day for it (detectors.dated).
+    # the input before them was (``DATED_SHARE`` of the last ``DATED_RUN``; a file's first
+    # eight are not counted); and the days the engines judged by the day (detectors.dated).
     dated: int = 0
     dated_days: int = 0
     _newest: float = float("-inf")
@@ -98,7 +97,7 @@ class DetectStats:
                 n_stamps -= stamps[0]
             stamps.append(stamp)
             n_stamps += stamp
-            if stamp and n_stamps >= DATED_SHARE * max(len(stamps), 10):  # a file's first ticket is not enough
+            if stamp and n_stamps >= DATED_SHARE * max(len(stamps), 10):  # a file's first tickets alone are not a source
                 self.dated += 1
             if ts < newest:
                 self.out_of_order += 1

@@ -15,7 +15,7 @@ NOON = datetime.fromisoformat("2025-03-03T12:00:00+08:00").timestamp()
 def test_a_file_of_dates_is_counted_and_chance_stamps_in_ordinary_times_are_not() -> None:
     dates = DetectStats()
     dates.saw([NOON + d * 86400 + h * 43200 for d in range(30) for h in (0, 0, 0)])  # noon, day after day
-    assert dates.dated == 90 - 8  # from the ninth: a file's first tickets alone are not a source
+    assert dates.dated == 90 - 8  # a file's first eight alone are not a source
     ordinary = DetectStats()
     times = [NOON + 30.0 * i for i in range(5000)]  # every 30 s from noon: now and then 12:00:00 or 00:00:00 sharp
     ordinary.saw(times)
