@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from detectors.dated import Dated
 from detectors.gaps import Gaps
 
 
@@ -47,6 +48,7 @@ class Clock:
     exclusions: list[list[Any]] = field(default_factory=list)
     gate: float | None = None
     gaps: Gaps = field(default_factory=Gaps)  # feed outages this partition has seen (detectors.gaps)
+    dated: Dated = field(default_factory=Dated)  # whether today is judged by the day (detectors.dated)
 
 
 __all__ = ["Clock", "Source"]

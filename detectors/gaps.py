@@ -101,6 +101,12 @@ class Gaps:
         elif self.run_start >= 0:
             self._end_run()
 
+    def interrupt(self) -> None:
+        """The watch pauses (a day judged by the day, ``detectors.dated``): the quiet run under
+        way ends here, an outage if it was one already."""
+        if self.run_start >= 0:
+            self._end_run()
+
     def _end_run(self) -> None:
         if self.in_outage:
             self.spans.append([self.run_start, self.run_end])

@@ -124,7 +124,7 @@ class Judge:
             if best is None or lp < best.log_p:
                 best = Finding(kind, s.dim, s.key, s.label, w, k, mean, lp)
         alpha = self.alpha(s.dim)
-        if best is not None and best.log_p + math.log(len(cfg.windows)) < math.log(alpha):
+        if best is not None and best.log_p + math.log(len(self.clock.dated.windows(cfg.windows))) < math.log(alpha):
             return [best]
         if not cold and cfg.long_days and s.dim == FIRM and s.days and s.get(t) is not None:  # slow build-ups (detectors.slow)
             slow = best_slow(s, t, self.prior(s), self.clock.first_tick, cfg.dispersion, math.log(alpha),
@@ -191,11 +191,12 @@ class Judge:
                 people = _issue_people(s, t, w, issue, excluded)
                 if people < min_people or people <= mean:
                     continue
+                r = min(r, self.clock.dated.dispersion(cfg.dispersion))
                 lp = log_nb_sf(people, r=r, mean=mean)
                 if best is None or lp < best.log_p:
                     best = Finding(GROUP_DISPUTE, FIRM_ISSUE, f"{s.key}|{issue}", f"{s.label}·{issue}",
                                    w, people, mean, lp, issue)
-        n_tests = len(cfg.windows) * ISSUE_TESTS
+        n_tests = len(self.clock.dated.windows(cfg.windows)) * ISSUE_TESTS
         if best is not None and best.log_p + math.log(n_tests) < math.log(alpha):
             return best
         return None
@@ -238,11 +239,12 @@ class Judge:
 
     def exposures(self, t: int, category: str) -> list[tuple[int, float]]:
         """Each window's (calendar-weighted) exposure at tick *t* for keys of *category*:
-        the same for every such key of the tick, so computed once per tick and category."""
+        the same for every such key of the tick, so computed once per tick and category.
+        On a day judged by the day (``detectors.dated``), only the windows of a day or more."""
         windows = self._window_exposures.get(category)
         if windows is None:
             windows = self._window_exposures[category] = [
-                (w, self._live_exposure(t - w, t, category)) for w in self.config.windows]
+                (w, self._live_exposure(t - w, t, category)) for w in self.clock.dated.windows(self.config.windows)]
         return windows
 
     def _before(self, s: KeyState, end: int) -> tuple[float, float] | None:
@@ -271,7 +273,7 @@ class Judge:
         cfg = self.config
         prior = self.prior(s)
         min_people = self.min_people(s)
-        dispersion = DISPERSION.get(s.dim, cfg.dispersion)
+        dispersion = self.clock.dated.dispersion(DISPERSION.get(s.dim, cfg.dispersion))
         order, counts = s.order, s.counts
         hi = bisect_right(order, t)
         for w, exposure in self.exposures(t, s.category):

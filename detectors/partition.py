@@ -298,12 +298,29 @@ class PartitionEngine:
 
     def _skip_rhythm(self, last: int, nxt: int) -> None:
         # Skipped buckets had no tickets: the rhythm only needs to know time moved on, unless
-        # they are a feed outage (detectors.gaps), whose days it must not learn at all.
+        # they are a feed outage (detectors.gaps), whose days it must not learn at all. The
+        # outage watch takes them day by day, as each day's mode says (detectors.dated).
         if nxt - 1 > last:
-            if self.clock.gaps.stretch(last, nxt - 1, self.rhythm.exposure):
+            gaps = self.clock.gaps
+            lo = last
+            while lo < nxt - 1:
+                hi = min(nxt - 1, ((lo + 1) // BUCKETS_PER_DAY + 1) * BUCKETS_PER_DAY - 1)
+                if not self._dated(lo + 1):
+                    gaps.stretch(lo, hi, self.rhythm.exposure)
+                lo = hi
+            if gaps.in_outage:
                 self.rhythm.pause(nxt - 1)
             else:
                 self.rhythm.learn(nxt - 1, 0.0)
+
+    def _dated(self, t: int) -> bool:
+        """Whether bucket *t*'s day is judged by the day (``detectors.dated``). When one is,
+        the outage watch pauses: a date's bucket is no outage's end."""
+        dated = self.clock.dated
+        was = dated.on
+        if dated.at(t) and not was:
+            self.clock.gaps.interrupt()
+        return dated.on
 
     # ---- a tick
 
@@ -328,6 +345,7 @@ class PartitionEngine:
                 clock.prev_day_evals = dict(clock.day_evals) if day == clock.day + 1 else {}
             clock.day_evals = {}
             clock.day = day
+            self._dated(t)
             self._drop_stale(t, keys)
             self._forget_seen(t)
         out: list[Decision] = []
@@ -398,7 +416,8 @@ class PartitionEngine:
         watch and the rhythm learn it, and quiet episodes resolve (not in an outage)."""
         clock, gaps, store = self.clock, self.clock.gaps, self.store
         outages = gaps.count
-        outage = gaps.tick(t, tickets, self.rhythm.exposure(t - 1, t))
+        clock.dated.tick(t, tickets)
+        outage = not clock.dated.on and gaps.tick(t, tickets, self.rhythm.exposure(t - 1, t))
         if gaps.count > outages:
             self._resume(gaps.spans[-1])
         out: list[Decision] = []

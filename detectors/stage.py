@@ -128,8 +128,11 @@ class AlertStage:
             return []
         self._held = [d for d in self._held if not due(d)]
         out: list[Decision] = []
+        # Ties of evidence go to the more people: a date-only day is one bucket, whose
+        # evidence is capped (windows.MAX_IDS_PER_BUCKET), so a practice's collateral term
+        # would tell its story first.
         for d in sorted(now, key=lambda d: (d.raised_at, d.status == OPEN, self.rank(d), -len(d.ticket_ids),
-                                             -len(d.key), d.alert_id)):
+                                             -d.observed, -len(d.key), d.alert_id)):
             out.extend(self._judge(d))
         return sorted(out, key=decision_order)
 

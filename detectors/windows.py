@@ -24,7 +24,9 @@ from typing import Any
 
 BUCKET_SECONDS = 900  # 15 minutes: fine enough for a two-hour detection delay
 BUCKETS_PER_DAY = 86400 // BUCKET_SECONDS
-MAX_IDS_PER_BUCKET = 64  # evidence kept per bucket; an alert carries at most 200
+# Evidence kept per bucket (an alert carries at most 200): a bucket with more keeps the least
+# ids, so which does not depend on the order its tickets came in (a date-only day is one bucket).
+MAX_IDS_PER_BUCKET = 64
 MAX_COUNTER = 24  # distinct terms / firms / issues / districts kept per bucket
 # A delta's person for a ticket with no identity (no id, phone or name): it keeps the
 # delta's people aligned with its ids (``detectors.wire.without_tickets``); a bucket's
@@ -93,7 +95,7 @@ class Bucket:
         _, n, people, ids, terms, firms, issues, districts, amount, label, category = d
         who = set(people)
         who.discard(NO_ONE)
-        return cls(n, who, ids if len(ids) <= MAX_IDS_PER_BUCKET else ids[:MAX_IDS_PER_BUCKET],
+        return cls(n, who, ids if len(ids) <= MAX_IDS_PER_BUCKET else sorted(ids)[:MAX_IDS_PER_BUCKET],
                    terms, firms, issues, districts, 0.0 + amount, label, category)
 
     def settle(self) -> None:
@@ -217,9 +219,10 @@ class KeyState:
         self.counts[i] += n
         b.people.update(people)
         b.people.discard(NO_ONE)
-        room = MAX_IDS_PER_BUCKET - len(b.ids)
-        if room > 0:
-            b.ids.extend(ids[:room])
+        if len(b.ids) + len(ids) <= MAX_IDS_PER_BUCKET:
+            b.ids.extend(ids)
+        else:  # a full bucket keeps the least ids, whatever order its tickets came in
+            b.ids = sorted({*b.ids, *ids})[:MAX_IDS_PER_BUCKET]
         if terms:
             _merge_counter(b.terms, terms)
         if firms:

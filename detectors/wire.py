@@ -68,6 +68,7 @@ from typing import Any
 
 from detectors.baseline import Rhythm
 from detectors.clock import Clock, Source
+from detectors.dated import Dated
 from detectors.gaps import Gaps
 from detectors.windows import Bucket, Episode, KeyState
 
@@ -264,7 +265,7 @@ def encode_clock(c: Clock, rhythm: Rhythm) -> dict[str, Any]:
         "o": sorted(c.open), "day": c.day,
         "de": c.day_evals, "pd": c.prev_day_evals, "late": c.late, "r": rhythm.to_dict(),
         "ap": c.applied, "pe": c.peers, "sb": sorted(c.seen_buckets), "dup": c.duplicates, "exp": c.expired, "wa": c.wall,
-        "gp": c.gaps.to_dict(),
+        "gp": c.gaps.to_dict(), "dt": c.dated.to_dict(),
     }
     if c.exclusions or c.gate is not None:  # the stream's due process (detectors.partition), when on
         out["ex"], out["ga"] = c.exclusions, c.gate
@@ -282,6 +283,7 @@ def decode_clock(v: dict[str, Any], rhythm: Rhythm) -> Clock:
         applied=v.get("ap", -1), peers={g: list(x) for g, x in v.get("pe", {}).items()},
         seen_buckets=set(v.get("sb", ())), duplicates=v.get("dup", 0), expired=v.get("exp", 0),
         wall=v.get("wa"), exclusions=[list(x) for x in v.get("ex", ())], gate=v.get("ga"), gaps=Gaps.load(v.get("gp")),
+        dated=Dated.load(v.get("dt")),
     )
 
 

@@ -142,6 +142,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
         print(f"detect: {len(stats.gaps)} feed gap(s), {days:.1f} days in all, not learned as quiet time: "
               + ", ".join(f"{_local(a)} to {_local(b)}" for a, b in stats.gaps[:10])
               + (" ..." if len(stats.gaps) > 10 else ""), file=sys.stderr)
+    if stats.dated:
+        print(f"detect: {stats.dated} tickets carried only a date (received_at at 00:00 or 12:00 sharp, as nearly "
+              f"all before them): {stats.dated_days} days judged by the day, not by the hour", file=sys.stderr)
     if stats.mostly_late():
         print(f"detect: WARNING: {stats.late} of {stats.tickets} tickets ({stats.late / stats.tickets:.0%}) came "
               f"late, so the windows they belong to were judged before they arrived and these alerts "

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from alerts.render import render
 from detectors.aggregate import Aggregator
+from detectors.baseline import LOCAL_OFFSET
+from detectors.dated import DATED_SHARE
 from detectors.decisions import Decision
 from detectors.offline import OfflineEngine
 from detectors.windows import bucket_start
@@ -51,10 +53,11 @@ def default_workers() -> int:
 
 _BY_PARTITION = itemgetter(0)  # (partition, ...) results, in partition order
 CHUNK_LINES = 1000  # lines per chunk: big enough to amortise passing it between processes
+DATED_RUN = 100  # tickets in input order that tell a date-only source (DetectStats.dated)
 _Limits = tuple[int, float]  # (largest message in bytes, latest event time accepted)
 _Counts = tuple[int, int, int, list[float]]  # tickets, duplicates, no identity, event times in input order
 _Done = tuple[list[bytes], list[tuple[int, Rejection]], _Counts, list[tuple[int, float, list[Decision]]]]
-_Totals = list[Any]  # [duplicate tickets, expired tickets, feed outages] the engines counted
+_Totals = list[Any]  # [duplicate tickets, expired tickets, feed outages, days judged by the day] the engines counted
 
 
 @dataclass
@@ -75,12 +78,27 @@ class DetectStats:
     out_of_order: int = 0
     late: int = 0
     lateness_seconds: float = 0.0
+    # Tickets that carried only a date: at a local midnight or noon sharp, where nearly all
+    # the input before them was (``DATED_SHARE`` of the last ``DATED_RUN``; a file's first
+    # eight are not counted); and the days the engines judged by the day (detectors.dated).
+    dated: int = 0
+    dated_days: int = 0
     _newest: float = float("-inf")
+    _stamps: deque[bool] = field(default_factory=lambda: deque(maxlen=DATED_RUN))
+    _n_stamps: int = 0
 
     def saw(self, times: list[float]) -> None:
         """Count the tickets of one chunk, in input order, against those before them."""
         newest, late_before = self._newest, self._newest - self.lateness_seconds
+        stamps, n_stamps = self._stamps, self._n_stamps
         for ts in times:
+            stamp = (ts + LOCAL_OFFSET) % 43200 == 0  # 00:00:00 or 12:00:00 local, to the second
+            if len(stamps) == DATED_RUN:
+                n_stamps -= stamps[0]
+            stamps.append(stamp)
+            n_stamps += stamp
+            if stamp and n_stamps >= DATED_SHARE * max(len(stamps), 10):  # a file's first tickets alone are not a source
+                self.dated += 1
             if ts < newest:
                 self.out_of_order += 1
                 if ts < late_before:
@@ -88,7 +106,7 @@ class DetectStats:
             else:
                 newest = ts
                 late_before = ts - self.lateness_seconds
-        self._newest = newest
+        self._newest, self._n_stamps = newest, n_stamps
 
     def mostly_late(self) -> bool:
         """Whether most of the input came late: its alerts are not to be trusted."""
@@ -121,7 +139,7 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
     engine = OfflineEngine(settings.detect, router(settings.partitions), complainants=stage)
     chunks = _chunks(lines, batch)
     last: list[Decision] = []
-    totals: _Totals = [0, 0, []]
+    totals: _Totals = [0, 0, [], 0]
     # As the stream does: a ticket dated beyond the clock plus the allowed skew is dead-lettered.
     limits = (settings.max_message_bytes, time.time() + settings.max_future_seconds)
     # Complainants are judged over everyone's claims before any partition ticks past a
@@ -151,6 +169,7 @@ def detect(lines: Iterable[bytes], settings: Settings, *, batch: int = CHUNK_LIN
     stats.duplicates += totals[0]
     stats.expired += totals[1]
     stats.gaps = merge_spans(totals[2])
+    stats.dated_days = totals[3]
     for d in [*engine.stage.finish(last), *engine.take_complainant_decisions()]:
         stats.alerts += 1
         yield render(d)
@@ -256,7 +275,8 @@ def _engine_totals(engine: OfflineEngine) -> _Totals:
     the feed outages each recognised (``detectors.gaps``: [first, last] buckets)."""
     return [sum(e.clock.duplicates for e in engine.engines.values()),
             sum(e.clock.expired for e in engine.engines.values()),
-            [span for e in engine.engines.values() for span in e.clock.gaps.spans]]
+            [span for e in engine.engines.values() for span in e.clock.gaps.spans],
+            max((e.clock.dated.days for e in engine.engines.values()), default=0)]
 
 
 def merge_spans(spans: Iterable[list[int]]) -> list[tuple[float, float]]:
@@ -316,7 +336,8 @@ def _forked(chunks: Iterator[list[bytes]], enricher: Enricher, engine: OfflineEn
             q.put(None)
         ends = [_get(q, procs) for q in decided]  # each: (its partitions' last decisions, its totals)
         last.extend(d for _, ds in sorted((r for end, _ in ends for r in end), key=_BY_PARTITION) for d in ds)
-        totals[:] = [*(sum(t[i] for _, t in ends) for i in range(2)), [g for _, t in ends for g in t[2]]]
+        totals[:] = [*(sum(t[i] for _, t in ends) for i in range(2)), [g for _, t in ends for g in t[2]],
+                     max(t[3] for _, t in ends)]
         finished = True
     finally:
         # Stopped early (an error, or the caller stopped reading): the workers wait on their

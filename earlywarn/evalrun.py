@@ -14,16 +14,18 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 
 from earlywarn.evaluate import Report, score
-from earlywarn.scenarios import HOLDOUT_SEEDS, TUNING_SEEDS, gap_window, realdata, suite
+from earlywarn.scenarios import DATE_ONLY, HOLDOUT_SEEDS, TUNING_SEEDS, gap_window, realdata, suite
 from earlywarn.simulate import Incident, SimConfig, generate
 from earlywarn.simulate.records import firm_key
 from streams.settings import from_env
+
+LOCAL = timezone(timedelta(hours=8))  # the hotline's time zone: a date is a Shanghai date
 
 
 def run_scenario(cfg: SimConfig, order: str = "") -> tuple[int, Report, int, float, str]:
@@ -37,6 +39,9 @@ def run_scenario(cfg: SimConfig, order: str = "") -> tuple[int, Report, int, flo
     gap = gap_window(order, cfg)
     if gap is not None:
         tickets = drop_gap(tickets, *gap)
+    stamp = DATE_ONLY.get(order)
+    if stamp is not None:
+        tickets, incidents = date_only(tickets, incidents, stamp)
     if order == "no_backfill":
         dispute, label = cold_dispute(cfg)
         tickets = heapq.merge(tickets, dispute, key=lambda t: t["received_at"])
@@ -51,7 +56,8 @@ def run_scenario(cfg: SimConfig, order: str = "") -> tuple[int, Report, int, flo
     report = score(alerts, incidents, background_tickets=background)
     said = (f"{stats.nobody:,} with no identity, {stats.out_of_order:,} out of order, {stats.late:,} late"
             + (" (detect warned: mostly late)" if stats.mostly_late() else "")
-            + "".join(f"; feed gap {(b - a) / 86400:.1f} d" for a, b in stats.gaps))
+            + "".join(f"; feed gap {(b - a) / 86400:.1f} d" for a, b in stats.gaps)
+            + (f"; {stats.dated:,} with only a date, {stats.dated_days} days judged by the day" if stats.dated else ""))
     return cfg.seed, report, len(lines), time.perf_counter() - started, said
 
 
@@ -66,6 +72,27 @@ def drop_gap(tickets: Iterable[dict[str, Any]], lo: float, hi: float) -> Iterato
     for t in tickets:
         if not lo <= datetime.fromisoformat(t["received_at"]).timestamp() < hi:
             yield t
+
+
+def date_only(tickets: Iterable[dict[str, Any]], incidents: Iterable[Incident],
+              hour: int) -> tuple[list[dict[str, Any]], list[Incident]]:
+    """The tickets as a source that keeps only dates gives them: each at *hour* (0 or 12)
+    sharp of its local (+08:00) day, in the same order; the labels' times moved alike."""
+    from dataclasses import replace
+
+    def stamp(ts: float) -> float:
+        day = datetime.fromtimestamp(ts, LOCAL).replace(hour=hour, minute=0, second=0, microsecond=0)
+        return day.timestamp()
+
+    out = []
+    for t in tickets:
+        at = stamp(datetime.fromisoformat(t["received_at"]).timestamp())
+        out.append(dict(t, received_at=datetime.fromtimestamp(at, LOCAL).isoformat(timespec="seconds")))
+    moved = []
+    for i in incidents:
+        times = tuple(stamp(x) for x in i.ticket_ts)
+        moved.append(replace(i, start_ts=stamp(i.start_ts), end_ts=stamp(i.end_ts), ticket_ts=times))
+    return out, moved
 
 
 def cold_dispute(cfg: SimConfig, people: int = 55, day: float = 4.0) -> tuple[list[dict[str, Any]], Incident]:

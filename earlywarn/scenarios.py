@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from earlywarn.simulate import DECOY_FAMILIES, FAMILIES, SimConfig
 
-__all__ = ["DECOYS_PER_SCENARIO", "GAP_AT", "GAP_DAYS", "HOLDOUT_SEEDS", "REALDATA", "TUNING_SEEDS", "WINDOWS", "holdout", "realdata",
+__all__ = ["DATE_ONLY", "DECOYS_PER_SCENARIO", "GAP_AT", "GAP_DAYS", "HOLDOUT_SEEDS", "REALDATA", "TUNING_SEEDS", "WINDOWS", "holdout", "realdata",
            "gap_window", "suite", "tuning"]
 
 from detectors.config import DetectConfig
@@ -100,7 +100,11 @@ REALDATA: dict[str, dict[str, float]] = {
     # second day, and a 55-person dispute against a firm never seen before comes on day 5
     # (``evalrun.cold_dispute``).
     "no_backfill": {"warmup_days": 1.0},
+    # Date-only timestamps (item 6): every ticket at noon, or at midnight, of its local day
+    # (``evalrun.date_only``), as a source that keeps only the date gives them.
+    "date_noon": {}, "date_midnight": {},
 }
+DATE_ONLY: dict[str, int] = {"date_noon": 12, "date_midnight": 0}  # family -> the hour every ticket is put at
 GAP_DAYS: dict[str, float] = {"gap_1": 1.0, "gap_14": 14.0, "gap_60": 60.0}
 GAP_AT = 8.4  # days into the scenario: a Tuesday, 09:36 (the suite starts on Mondays), judging for 1.4 days
 

@@ -77,16 +77,17 @@ def test_a_clock_round_trips_and_an_old_one_loads() -> None:
                "w": {"0": [T0, False, [T0 - 2, T0 - 1, T0]]}}, offset=4)
     stored = orjson.loads(orjson.dumps(eng.clock_dict()))
     assert list(stored) == ["s", "t", "ft", "d", "o", "day", "de", "pd", "late", "r", "ap", "pe", "sb", "dup", "exp", "wa",
-                            "gp"]
+                            "gp", "dt"]
     assert stored["s"] == {"0": [T0, False, [T0 - 2, T0 - 1, T0]]} and stored["ap"] == 4
     assert stored["sb"] == [b] and eng.take_seen() == {b: ["T"]}
     assert encode_clock(decode_clock(stored, Rhythm()), Rhythm()) == {**stored, "r": Rhythm().to_dict()}
-    # Written before offsets, peers, sources' newest times, deduplication and feed outages: it
-    # loads, with none of them.
-    old = {k: v for k, v in stored.items() if k not in ("ap", "pe", "sb", "dup", "exp", "wa", "gp")}
+    # Written before offsets, peers, sources' newest times, deduplication, feed outages and
+    # date-only days: it loads, with none of them.
+    old = {k: v for k, v in stored.items() if k not in ("ap", "pe", "sb", "dup", "exp", "wa", "gp", "dt")}
     old["s"] = {"0": stored["s"]["0"][:2]}
     clock = decode_clock(old, Rhythm())
     assert (clock.applied, clock.peers, clock.sources["0"].newest) == (-1, {}, [])
     assert (clock.seen_buckets, clock.duplicates, clock.expired, clock.wall) == (set(), 0, 0, None)
     assert (clock.gaps.spans, clock.gaps.level) == ([], None)
+    assert (clock.dated.on, clock.dated.days, clock.dated.day) == (False, 0, -1)
     assert PartitionEngine(0, CFG, clock=old).done_to() == eng.done_to()
