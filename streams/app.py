@@ -198,7 +198,7 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
         complainants = Complainants(settings, table=committed("complainants", 1), deltas=topics.deltas,
                                     publisher=Publisher(topics.alerts, topics.inspection, counters, metrics),
                                     flags=FlagMirror(lambda: _flag_store(settings)) if people else None,
-                                    read_from=read_from, counters=counters)
+                                    read_from=read_from, counters=counters, claims=topics.claims)
     ingest = Ingest(app, settings, cfg, ingested=ingested, deltas=topics.deltas, deadletter=topics.deadletter,
                     counters=counters, metrics=metrics,
                     watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app),

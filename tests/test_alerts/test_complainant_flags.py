@@ -14,6 +14,7 @@ from alerts.complainants import FlagStore, FlagStoreError, connect
 from earlywarn.cli import main
 from earlywarn.detect import detect
 from earlywarn.simulate import SimConfig, Simulation
+from schemas.alerts import rfc3339
 from streams.settings import from_env
 from tests.test_alerts.conftest import REDIS_URL
 
@@ -96,7 +97,9 @@ def test_detect_publishes_flags_and_the_command_clears_one(tmp_path: Path, monke
         held = store.flags()
         assert held and set(held) <= told  # every flag held was told in an alert
         person = sorted(held)[0]
-        assert main(["complainant", "clear", person, "--who", "王科长", "--why", "已核实"]) == 0
+        # Cleared in event time, as of their last claim: it takes effect at the next midnight.
+        at = rfc3339(held[person]["last_seen"])
+        assert main(["complainant", "clear", person, "--who", "王科长", "--why", "已核实", "--at", at]) == 0
         assert person not in store.flags()
         # Judged again over the same tickets: the clearing holds (all their evidence precedes it).
         assert main(["detect", str(tickets), "--workers", "0", "--flags"]) == 0

@@ -11,6 +11,7 @@ the same flags to Redis.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -133,6 +134,89 @@ def test_a_worker_restarted_mid_stream_recovers_the_stage_and_raises_what_detect
     env.stop()
     assert stats["late_tickets"] == 0
     assert canonical(got) == canonical(expected)
+
+
+REGISTRY_DB = "redis://127.0.0.1:6379/14"  # the rebuild test's own database: it flushes the registry
+
+
+def registry(r: redis.Redis) -> dict[str, Any]:
+    """The flag registry as Redis holds it, key by key (the audit stream aside: a record of acts)."""
+    out: dict[str, Any] = {}
+    for k in sorted(r.scan_iter(f"{PREFIX}:*")):
+        kind = r.type(k).decode()
+        if kind == "string":
+            out[k.decode()] = r.get(k)
+        elif kind == "zset":
+            out[k.decode()] = r.zrange(k, 0, -1, withscores=True)
+        elif kind == "hash":
+            out[k.decode()] = r.hgetall(k)
+    return out
+
+
+def flush(r: redis.Redis) -> None:
+    for k in r.scan_iter(f"{PREFIX}:*"):
+        r.delete(k)
+
+
+@pytest.fixture
+def registry_db() -> Any:
+    r = redis.Redis.from_url(REGISTRY_DB)
+    flush(r)
+    yield r
+    flush(r)
+
+
+@pytest.mark.slow  # about 60 s here: a stream run, a rebuild, a worker's recovery
+def test_a_clearing_lasts_in_the_stream_and_the_registry_is_rebuilt_exactly_after_redis_is_lost(
+        new_stream_env: Any, offline: dict[str, Any], registry_db: redis.Redis,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from earlywarn.cli import main
+    from schemas.alerts import rfc3339
+    from streams.kafka_io import claims_topic, ensure_topics, read_from
+    from streams.settings import environment, from_env
+
+    # Staff clear a person flagged alone, an hour after the midnight that flagged them, in event
+    # time: from the next midnight they are judged afresh (their claims all precede it: the
+    # episode resolves). detect, told the clearing, gives the alerts the stream must give.
+    flags = offline["flags"]
+    person = sorted(p for p, f in flags.items() if sum(g["finding"] == f["finding"] for g in flags.values()) == 1)[0]
+    at = flags[person]["first_seen"] + 3600.0
+    clearing = {"at": at, "who": "王科长", "why": "核实为正常消费者"}
+    settings = from_env({}).with_(pseudonym_secret=SECRET, ticket_partitions=4, partitions=4, complainants="on")
+    told: dict[str, Any] = {}
+    expected = list(detect(offline["lines"], settings, workers=0, cleared={person: clearing}, on_flags=told.update))
+    assert any(a["subject"]["key"] == flags[person]["finding"] and a["status"] == "resolved" for a in expected)
+    assert person in flags and person not in told
+
+    env = new_stream_env()
+    env.settings = env.settings.with_(complainants="on", redis_url=REGISTRY_DB, pseudonym_secret=SECRET)
+    ensure_topics(env.settings)
+    for k, v in environment(env.settings).items():
+        if k.startswith("EARLYWARN_"):
+            monkeypatch.setenv(k, v)
+    # The command writes the clearing to the claims topic (before any claim, as staff act ahead
+    # of event time live) and to Redis.
+    assert main(["complainant", "clear", person, "--who", clearing["who"], "--why", clearing["why"],
+                 "--at", rfc3339(at)]) == 0
+    assert orjson.loads(read_from(env.settings, claims_topic(env.settings), 0)[0]) == {
+        "clear": [[person, at, clearing["who"], clearing["why"]]]}
+    assert canonical(streamed(env, offline["lines"], 1, len(expected))) == canonical(expected)
+    store = FlagStore(registry_db)
+    assert store.flags() == orjson.loads(orjson.dumps(told))
+    assert store.clearings() == {person: clearing}
+    held = registry(registry_db)
+
+    flush(registry_db)  # Redis lost: the command writes it again from the claims topic
+    assert main(["complainant", "rebuild"]) == 0
+    assert registry(registry_db) == held
+
+    flush(registry_db)  # lost again: a worker recovering the complainants job writes it again too
+    w = env.start_worker()
+    deadline = time.monotonic() + 60
+    while registry(registry_db) != held and time.monotonic() < deadline:
+        time.sleep(0.5)
+    w.stop()
+    assert registry(registry_db) == held
 
 
 @pytest.fixture(scope="module")
