@@ -238,3 +238,24 @@ def test_abnormal_firms_in_the_stream_are_those_detect_finds(new_stream_env: Any
     expected = firm_case["on"]
     assert any(a["type"] == "abnormal_firm" for a in expected)
     assert canonical(streamed(env, firm_case["lines"], workers, len(expected))) == canonical(expected)
+
+
+@pytest.mark.slow  # about 75 s here: two workers over a month of tickets
+def test_complainants_and_firms_on_together_in_two_workers_raise_what_detect_raises(new_stream_env: Any,
+                                                                                    flag_db: Any) -> None:
+    # One owner judges both on one clock: claims and firm tickets share each claim message.
+    from dataclasses import replace
+
+    from earlywarn.evalfirms import scenario
+    from streams.settings import from_env
+
+    lines = [orjson.dumps(t) for t in Simulation(replace(scenario(7, days=30, per_day=300, n=1), rings=2)).tickets()]
+    settings = from_env({}).with_(pseudonym_secret=SECRET, ticket_partitions=4, partitions=4, firms="on",
+                                  complainants="on")
+    flags: dict[str, Any] = {}
+    expected = list(detect(lines, settings, workers=0, on_flags=flags.update))
+    assert {"abnormal_firm", "abnormal_complainant"} <= {a["type"] for a in expected}
+    env = new_stream_env()
+    env.settings = env.settings.with_(firms="on", complainants="on", redis_url=REDIS_DB, pseudonym_secret=SECRET)
+    assert canonical(streamed(env, lines, 2, len(expected))) == canonical(expected)
+    assert FlagStore(flag_db).flags() == orjson.loads(orjson.dumps(flags))
