@@ -16,6 +16,9 @@ time it reaches POINT:
   alert stage's state is written. The process dies at the next await of the release or
   the timer, or at a stage commit under way if that comes first: a real kill leaves no
   moment in which a commit could write a stage whose releases were not all published.
+- ``claims``: the same in the complainants job (``EARLYWARN_COMPLAINANTS=on``): the N-th
+  time a claim message lets ``abnormal_complainant`` decisions go, once the first of them
+  is on the alerts topic and before the rest are published or the job's state is written.
 
 Nothing else changes: the process is the real worker, with the real app and broker, and
 dies as ``kill -9`` would kill it (no hand-over, no flush, no offset commit).
@@ -100,6 +103,37 @@ def install(point: str, n: int) -> None:
         Publisher.publish = publish_first  # type: ignore[method-assign]
         Release.write_marker = no_marker_after_it  # type: ignore[method-assign]
         Checkpoint.commit_due = die_when_pending  # type: ignore[method-assign]
+    elif point == "claims":
+        from streams.complainants import Complainants
+
+        publish, write_marker, commit_due = Publisher.publish, Complainants.write_marker, Checkpoint.commit_due
+        sends: list[Any] = []  # the sends of the one alert published, once it is
+
+        def publish_first_complainant(self: Publisher, decisions: list[Any]) -> None:
+            if sends:
+                return  # dying: nothing more goes out
+            mine = [d for d in decisions if d.type == "abnormal_complainant"]
+            if mine:
+                seen[0] += 1
+                if seen[0] == n:
+                    publish(self, mine[:1])
+                    sends.extend(f for futs in self._unsent.values() for f in futs)
+                    return
+            publish(self, decisions)
+
+        def no_claims_marker_after_it(self: Complainants, commit: bytes) -> None:
+            if sends:
+                die()
+            write_marker(self, commit)
+
+        async def die_when_sent(self: Checkpoint, job: Any) -> None:
+            if sends:
+                await asyncio.gather(*sends)
+                die()
+            await commit_due(self, job)
+        Publisher.publish = publish_first_complainant  # type: ignore[method-assign]
+        Complainants.write_marker = no_claims_marker_after_it  # type: ignore[method-assign]
+        Checkpoint.commit_due = die_when_sent  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown kill point {point!r}")
 

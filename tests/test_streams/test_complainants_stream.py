@@ -10,9 +10,12 @@ the same flags to Redis.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,6 +30,7 @@ from streams.kafka_io import produce, read_topic
 pytestmark = [pytest.mark.broker, pytest.mark.redis]
 
 VICTIM = "上海甲乙丙贸易有限公司"
+CRASHING_WORKER = Path(__file__).with_name("crashing_worker.py")
 REDIS_DB = "redis://127.0.0.1:6379/11"  # the flags' default prefix, in a database of their own
 SECRET = "complainants-stream-test-" + "0" * 32  # detect and the workers must pseudonymise alike
 
@@ -259,3 +263,31 @@ def test_complainants_and_firms_on_together_in_two_workers_raise_what_detect_rai
     env.settings = env.settings.with_(firms="on", complainants="on", redis_url=REDIS_DB, pseudonym_secret=SECRET)
     assert canonical(streamed(env, lines, 2, len(expected))) == canonical(expected)
     assert FlagStore(flag_db).flags() == orjson.loads(orjson.dumps(flags))
+
+
+@pytest.mark.slow  # about 70 s here: a worker killed, a session timeout, a successor
+def test_a_worker_killed_mid_input_publishes_every_complainant_alert_once(new_stream_env: Any,
+                                                                         offline: dict[str, Any],
+                                                                         flag_db: Any) -> None:
+    # kill -9 in the complainants job (tests/test_streams/crashing_worker.py, point "claims"):
+    # the second time a claim message lets abnormal-complainant alerts go, once the first of
+    # them is on the alerts topic and before the rest or the job's state. A fresh worker
+    # rebuilds the stage from the claims topic and learns what went out after its commit.
+    env = new_stream_env()
+    env.settings = env.settings.with_(complainants="on", redis_url=REDIS_DB, pseudonym_secret=SECRET)
+    lines, expected = offline["lines"], offline["on"]
+    produce(env.settings, lines)  # all on the broker first: the kill comes mid-input
+    w = env.spawn_worker([sys.executable, str(CRASHING_WORKER), "claims", "2"])
+    assert w.process.wait(timeout=240) == -9, w.log.read_text()[-3000:]
+    topic = env.settings.topic_alerts
+    before = [orjson.loads(v) for _, v in read_topic(env.settings, topic, idle=2.0)]
+    told = sum(a["type"] == "abnormal_complainant" for a in before)
+    assert 0 < told < sum(a["type"] == "abnormal_complainant" for a in expected)
+    env.start_worker()
+    read_topic(env.settings, topic, until=lambda got: len(got) >= len(expected), timeout=240)
+    got = [orjson.loads(v) for _, v in read_topic(env.settings, topic, idle=3.0)]
+    env.stop()
+    events = Counter((a["alert_id"], a["status"], a["raised_at"]) for a in got)
+    assert [e for e, k in events.items() if k > 1] == []
+    assert canonical(got) == canonical(expected)
+    assert FlagStore(flag_db).flags() == orjson.loads(orjson.dumps(offline["flags"]))
