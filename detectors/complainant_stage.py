@@ -144,9 +144,9 @@ class ComplainantStage:
         """Staff clear *person* at event time *at*: from the first judgement after *at* on (at once
         when that midnight is judged already) the flag is gone and only their claims after *at*
         count. Whether it took effect at once (else it waits for its midnight). A clearing
-        already known (same person and time) is ignored."""
+        no later than one known for the person is ignored (told twice, or overtaken)."""
         known = self._pending.get(person) or self.registry.clearings.get(person)
-        if known is not None and known.at == at:
+        if known is not None and at <= known.at:
             return False
         if self.last_judged is None or at > self.last_judged:
             self._pending[person] = Clearing(person, at, who, why)

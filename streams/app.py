@@ -43,6 +43,7 @@ from streams.windows import Windows
 __all__ = ["Counters", "EarlywarnApp", "make_app"]
 
 log = logging.getLogger("earlywarn")
+CLEARINGS_SECONDS = 5.0  # how often the complainants job reads staff's clearings in Redis (one HGETALL)
 
 
 class EarlywarnApp(faust.App):
@@ -280,6 +281,13 @@ def _timers(app: faust.App, jobs: Jobs) -> None:
         await jobs.checkpoint.commit_due(jobs.release)
         if jobs.complainants is not None:
             await jobs.checkpoint.commit_due(jobs.complainants)
+
+    if jobs.complainants is not None and jobs.complainants.flags is not None:
+        job = jobs.complainants
+
+        @app.timer(interval=CLEARINGS_SECONDS)
+        async def copy_clearings() -> None:  # staff's clearings that reached Redis alone, onto the claims topic
+            job.poll_clearings()
 
     @app.timer(interval=LAG_SECONDS)
     async def refresh_lag() -> None:

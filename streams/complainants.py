@@ -20,8 +20,8 @@ detect`` judges it. Then:
 
 Clearings (staff's acts) are claim messages too (``{"clear": [[pseudonym, at, who, why]]}``):
 ``earlywarn complainant clear`` writes one to the claims topic as well as to Redis, and a
-clearing that reached Redis alone (the desk's) is copied to the topic by this job when it
-reads Redis back after a judgement. The stage takes each in the order of the topic and
+clearing that reached Redis alone (the desk's) is copied to the topic by this job, which
+reads Redis every few seconds (``poll_clearings``). The stage takes each in the order of the topic and
 applies it at the first midnight after its event time (``ComplainantStage.clear``), as
 ``earlywarn detect`` does with clearings told before it starts. So the registry is a
 function of the claims topic: ``earlywarn complainant rebuild`` (or this job's recovery)
@@ -153,6 +153,17 @@ class FlagMirror:
             log.warning("complainant flags not written to Redis (%s); the next judgement writes them again", exc)
 
 
+    def refresh(self) -> None:
+        """Read the clearings in Redis again (from the thread; ``clearings`` when done)."""
+        self._pool.submit(self._refresh)
+
+    def _refresh(self) -> None:
+        try:
+            self.clearings = self.store().clearings()
+        except Exception as exc:  # noqa: BLE001 - Redis down: read again at the next poll
+            log.warning("complainant clearings not read from Redis (%s)", exc)
+
+
 class ClaimFold:
     """The claim messages folded in order: the stages, the sources' event-time progress, and the
     midnights each message lets pass. What the job runs and ``rebuild`` runs again."""
@@ -241,6 +252,7 @@ class Complainants:
         self.applied = -1  # offset of the last claim message folded in
         self.told: float | None = None  # the event time up to which partitions know the exclusions
         self.copied: set[tuple[str, float]] = set()  # Redis clearings copied to the claims topic
+        self.owner = False  # holds the claims partition (recovered it)
 
     # ---------------------------------------------------------------- recovery
 
@@ -260,6 +272,7 @@ class Complainants:
             self.told = v.get("told")
             if self.flags is not None:
                 self.flags.publish(*self.fold.registry())
+        self.owner = True
         self.publisher.out = dict(v.get("out", {}))
         alerts = self.publisher.alerts.get_topic_name()
         went = await self.read_from(alerts, self.publisher.out.get(alerts, 0))
@@ -276,13 +289,21 @@ class Complainants:
         self.applied = offset
         if self.flags is not None:
             self._copy(self.flags.clearings)
-        decided, judged, known = self.fold.fold(orjson.loads(ev.value))
+        msg = orjson.loads(ev.value)
+        decided, judged, known = self.fold.fold(msg)
         if self.stage is not None:
             self._tell(judged, known)
         if decided:  # as the decisions topic carries them (plain strings, not the stages' enums)
             self.publisher.publish([decision_from_dict(orjson.loads(orjson.dumps(asdict(d)))) for d in decided])
-        if judged and self.flags is not None:
+        if (judged or "clear" in msg) and self.flags is not None:
             self.flags.publish(*self.fold.registry())
+
+    def poll_clearings(self) -> None:
+        """Every few seconds (a timer): copy the clearings Redis holds that the claims do not, and
+        read them again, so one made at the desk is in the stream within seconds."""
+        if self.owner and not self.unlearned and self.flags is not None:
+            self._copy(self.flags.clearings)
+            self.flags.refresh()
 
     def _copy(self, clearings: dict[str, dict[str, Any]]) -> None:
         """Clearings Redis holds that the claims do not: onto the claims topic, where they take
@@ -337,6 +358,7 @@ class Complainants:
     def revoked(self) -> None:
         """The claims partition went elsewhere: forget the stage (its new owner rebuilds it)."""
         self._fresh()
+        self.owner = False
 
 
 __all__ = ["ClaimFold", "ClaimSender", "Complainants", "FlagMirror", "clearing_message", "rebuild", "OpenModelAlerts", "claim_of", "claim_row", "claims_topic", "firm_row"]
