@@ -5,7 +5,9 @@ on its last day every ring member complains about one firm within an hour. Offli
 ``EARLYWARN_COMPLAINANTS=on``, the rings are flagged and, by due process, that burst is no
 group dispute (without the judge it is one). The stream must raise exactly the alerts
 detect raises, ``abnormal_complainant`` among them and no dispute at that firm, and mirror
-the same flags to Redis.
+the same flags to Redis: with a worker restarted or killed (-9) mid-input, with staff's
+clearings (which the registry is rebuilt from after Redis is lost), and with abnormal
+firms judged beside.
 """
 
 from __future__ import annotations
