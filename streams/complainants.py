@@ -47,7 +47,6 @@ Firms exclude no one, so the partitions need not wait for them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import asdict
@@ -151,7 +150,6 @@ class FlagMirror:
             self.published += 1
         except Exception as exc:  # noqa: BLE001 - Redis down: the next judgement publishes them all again
             log.warning("complainant flags not written to Redis (%s); the next judgement writes them again", exc)
-
 
     def refresh(self) -> None:
         """Read the clearings in Redis again (from the thread; ``clearings`` when done)."""
@@ -313,7 +311,7 @@ class Complainants:
         known = self.stage.clearings()
         for person, c in sorted(clearings.items()):
             at = float(c["at"])
-            if (person, at) in self.copied or (person in known and float(known[person]["at"]) == at):
+            if (person, at) in self.copied or (person in known and float(known[person]["at"]) >= at):
                 continue
             self.copied.add((person, at))
             self.claims.send_soon(value=clearing_message(person, at, str(c.get("who", "")), str(c.get("why", ""))),
@@ -361,4 +359,5 @@ class Complainants:
         self.owner = False
 
 
-__all__ = ["ClaimFold", "ClaimSender", "Complainants", "FlagMirror", "clearing_message", "rebuild", "OpenModelAlerts", "claim_of", "claim_row", "claims_topic", "firm_row"]
+__all__ = ["ClaimFold", "ClaimSender", "Complainants", "FlagMirror", "OpenModelAlerts", "claim_of", "claim_row",
+           "claims_topic", "clearing_message", "firm_row", "rebuild"]
