@@ -100,6 +100,9 @@ class ComplainantStage:
         self.next_judgement: float | None = None  # the next local midnight to judge at
         self.last_judged: float | None = None  # the last local midnight judged
         self._pending: dict[str, Clearing] = {}  # clearings whose event time is not judged yet
+        # Claims new to the stage dated within the window of a midnight already judged: that
+        # judgement went without them (the stream then differs from detect).
+        self.late = 0
         self._episodes: dict[str, _Episode] = {}  # by episode key
         self._episode_of: dict[str, str] = {}  # member pseudonym -> episode key
         self._tickets: dict[str, tuple[str, ...]] = {}  # flagged pseudonym -> their claims' ticket ids
@@ -109,11 +112,13 @@ class ComplainantStage:
 
     def add(self, claims: Iterable[Claim]) -> None:
         """Take claims in (any order; a ticket id seen before is ignored)."""
-        judge = self.judge
+        judge, last = self.judge, self.last_judged
+        since = -math.inf if last is None else last - judge.window_days * DAY
         for c in claims:
             if self.next_judgement is None:
                 self.next_judgement = next_midnight(c.ts)
-            judge.add(c)
+            if judge.add(c) and last is not None and since < c.ts <= last:
+                self.late += 1
 
     def advance(self, watermark: float) -> list[Decision]:
         """Judge every local midnight up to *watermark* (event time every ticket has reached)."""

@@ -289,6 +289,8 @@ class Complainants:
             self._copy(self.flags.clearings)
         msg = orjson.loads(ev.value)
         decided, judged, known = self.fold.fold(msg)
+        if self.counters is not None and self.stage is not None:
+            self.counters.late_claims = self.stage.late
         if self.stage is not None:
             self._tell(judged, known)
         if decided:  # as the decisions topic carries them (plain strings, not the stages' enums)
