@@ -2,10 +2,12 @@
 
 The engine decides the flags (``detectors.complainant_stage``); this is where staff-facing
 parts read them and where staff clear one. Redis is a mirror, never the source: each
-judgement publishes the flags in force, so a lost Redis is rebuilt exactly by the next
-run over the same tickets. A clearing is the one thing only Redis holds (staff's act): it
-is read back before judging, so a cleared person is judged afresh on claims after it,
-and a flag whose evidence all precedes the clearing is never published again.
+judgement publishes the flags in force and the clearings it knows. A clearing (staff's
+act) is written to the claims topic as well (``earlywarn complainant clear``; the worker
+copies one that reached Redis alone, the desk's), where the engine takes it in order
+(``streams.complainants``): so a cleared person is judged afresh on claims after it, a
+flag whose evidence all precedes it is never published again, and ``earlywarn complainant
+rebuild`` writes the registry again exactly from the claims topic after Redis is lost.
 
 Keys (prefix ``earlywarn:complainants``): ``flag:<pseudonym>`` (JSON: reasons, finding,
 first_seen, last_seen, expires, ticket_ids), ``flags`` (sorted set by expiry),
@@ -52,10 +54,18 @@ class FlagStore:
     def _k(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
-    def publish(self, flags: dict[str, dict[str, Any]]) -> int:
+    def publish(self, flags: dict[str, dict[str, Any]], clearings: dict[str, dict[str, Any]] | None = None) -> int:
         """Make Redis hold exactly *flags* (pseudonym -> ``Flag.to_dict()``), less those cleared
-        after all their evidence. Returns how many are held."""
+        after all their evidence, and hold *clearings* (pseudonym -> {at, who, why}: the engine's,
+        from the claims topic) beside those it holds already. Returns how many flags are held."""
         cleared = self.clearings()
+        # A clearing Redis holds that is newer (staff's, not yet in the claims) stays.
+        newer = {p: c for p, c in (clearings or {}).items() if p not in cleared or cleared[p]["at"] < c["at"]}
+        if newer:
+            self.r.hset(self._k("clearings"), mapping={
+                p: json.dumps({"at": c["at"], "who": c["who"], "why": c["why"]}, ensure_ascii=False)
+                for p, c in newer.items()})
+            cleared.update(newer)
         keep = {p: f for p, f in flags.items()
                 if not (p in cleared and f["last_seen"] <= cleared[p]["at"])}
         old = {m.decode() for m in self.r.zrange(self._k("flags"), 0, -1)}
@@ -84,10 +94,7 @@ class FlagStore:
     def clear(self, person: str, *, who: str, why: str, at: float | None = None) -> bool:
         """Staff clear *person*: the flag goes, the clearing is kept (the engine reads it), the act
         is audited. Returns whether a flag was held."""
-        if not _PSEUDONYM.fullmatch(person):
-            raise FlagStoreError(f"{person!r} is not a pseudonym (p_ + 16 hex digits, as alerts name people)")
-        if not who.strip() or not why.strip():
-            raise FlagStoreError("say who clears the flag and why (--who, --why)")
+        check_clearing(person, who, why)
         at = time.time() if at is None else at
         pipe = self.r.pipeline(transaction=True)
         pipe.delete(self._k("flag", person))
@@ -99,6 +106,14 @@ class FlagStore:
 
     def clearings(self) -> dict[str, dict[str, Any]]:
         return {k.decode(): json.loads(v) for k, v in self.r.hgetall(self._k("clearings")).items()}
+
+
+def check_clearing(person: str, who: str, why: str) -> None:
+    """Raise :class:`FlagStoreError` unless *person* is a pseudonym and *who* and *why* are said."""
+    if not _PSEUDONYM.fullmatch(person):
+        raise FlagStoreError(f"{person!r} is not a pseudonym (p_ + 16 hex digits, as alerts name people)")
+    if not who.strip() or not why.strip():
+        raise FlagStoreError("say who clears the flag and why (--who, --why)")
 
 
 # ------------------------------------------------------------------------- command line
@@ -114,6 +129,8 @@ def add_parsers(sub: Any) -> None:
     clear.add_argument("person", help="the pseudonym, as alerts name it (p_ + 16 hex digits)")
     clear.add_argument("--who", required=True, help="who clears it (recorded)")
     clear.add_argument("--why", required=True, help="why (recorded)")
+    clear.add_argument("--at", help="the event time it takes effect from, RFC 3339 (default: now)")
+    csub.add_parser("rebuild", help="write the registry again from the claims topic (after Redis was lost)")
     sp.set_defaults(func=cmd_complainant)
 
 
@@ -130,10 +147,42 @@ def cmd_complainant(args: argparse.Namespace) -> int:
         print(json.dumps({"flag": store.flag(args.person), "clearing": store.clearings().get(args.person)},
                          ensure_ascii=False, indent=2))
         return 0
-    held = store.clear(args.person, who=args.who, why=args.why)
+    from streams.kafka_io import claims_topic, read_from, send_one
+
+    topic = claims_topic(settings)
+    if args.action == "rebuild":
+        from streams.complainants import rebuild
+
+        flags, clearings = rebuild(settings, store, read_from(settings, topic, 0))
+        print(f"complainant: {flags} flags and {clearings} clearings written again from {topic}", file=sys.stderr)
+        return 0
+    check_clearing(args.person, args.who, args.why)
+    at = time.time() if args.at is None else _event_time(args.at)
+    # The claims topic first: there the clearing lasts (the registry is rebuilt from it) and
+    # takes its place in what the engine judges; then Redis, for staff at once.
+    from streams.complainants import clearing_message
+
+    logged = send_one(settings, topic, clearing_message(args.person, at, args.who, args.why))
+    held = store.clear(args.person, who=args.who, why=args.why, at=at)
     print(f"complainant: {args.person} cleared by {args.who}" + ("" if held else " (no flag was held)"),
           file=sys.stderr)
+    if not logged:
+        print(f"complainant: no broker at {settings.bootstrap} holds {topic}: the clearing is in Redis only "
+              "(a worker judging complainants copies it to the claims topic when it next reads Redis)",
+              file=sys.stderr)
     return 0
+
+
+def _event_time(text: str) -> float:
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise FlagStoreError(f"--at {text!r} is not an RFC 3339 time (e.g. 2025-03-04T09:00:00+08:00)") from None
+    if t.tzinfo is None:
+        raise FlagStoreError(f"--at {text!r} has no offset (e.g. +08:00)")
+    return t.timestamp()
 
 
 def _t(ts: float) -> str:
@@ -142,4 +191,4 @@ def _t(ts: float) -> str:
     return rfc3339(ts)
 
 
-__all__ = ["PREFIX", "FlagStore", "FlagStoreError", "add_parsers", "cmd_complainant", "connect"]
+__all__ = ["PREFIX", "FlagStore", "FlagStoreError", "add_parsers", "check_clearing", "cmd_complainant", "connect"]

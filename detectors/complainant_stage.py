@@ -14,6 +14,11 @@ it was first told under as members join). It opens when first found, is updated 
 members, reasons or evidence grow by half, and is resolved when every member's flag has
 lapsed or been cleared. Alerts name people by pseudonym only.
 
+A clearing (staff's act, :meth:`ComplainantStage.clear`) is an event at its event time:
+it takes effect at the first judgement after it (a clearing told after that midnight was
+judged takes effect at once), so the stream, which reads clearings among the claims, and
+``earlywarn detect``, told them before it starts, judge alike.
+
 :meth:`ComplainantStage.excluded` is what due process takes out of group disputes at an
 event time: the flagged pseudonyms, and their claims' ticket ids (for evidence); their
 tickets still count in every total.
@@ -36,7 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from detectors.complainants import Claim, ComplainantJudge, Finding
-from detectors.flags import FlagRegistry
+from detectors.flags import Clearing, FlagRegistry
 from detectors.evidence import Exclusion
 from detectors.decisions import ABNORMAL_COMPLAINANT, COMPLAINANT, INFO, OPEN, RESOLVED, UPDATE, WARNING, Decision
 from detectors.scores import score_of_log_p
@@ -93,6 +98,11 @@ class ComplainantStage:
         self.registry = FlagRegistry()
         self.update_growth = update_growth
         self.next_judgement: float | None = None  # the next local midnight to judge at
+        self.last_judged: float | None = None  # the last local midnight judged
+        self._pending: dict[str, Clearing] = {}  # clearings whose event time is not judged yet
+        # Claims new to the stage dated within the window of a midnight already judged: that
+        # judgement went without them (the stream then differs from detect).
+        self.late = 0
         self._episodes: dict[str, _Episode] = {}  # by episode key
         self._episode_of: dict[str, str] = {}  # member pseudonym -> episode key
         self._tickets: dict[str, tuple[str, ...]] = {}  # flagged pseudonym -> their claims' ticket ids
@@ -102,18 +112,24 @@ class ComplainantStage:
 
     def add(self, claims: Iterable[Claim]) -> None:
         """Take claims in (any order; a ticket id seen before is ignored)."""
-        judge = self.judge
+        judge, last = self.judge, self.last_judged
+        since = -math.inf if last is None else last - judge.window_days * DAY
         for c in claims:
             if self.next_judgement is None:
                 self.next_judgement = next_midnight(c.ts)
-            judge.add(c)
+            if judge.add(c) and last is not None and since < c.ts <= last:
+                self.late += 1
 
     def advance(self, watermark: float) -> list[Decision]:
         """Judge every local midnight up to *watermark* (event time every ticket has reached)."""
         out: list[Decision] = []
         while self.next_judgement is not None and self.next_judgement <= watermark:
             at = self.next_judgement
+            for p in sorted(p for p, c in self._pending.items() if c.at < at):
+                c = self._pending.pop(p)
+                self._apply(c.person, c.at, c.who, c.why)
             out.extend(self._judge(at))
+            self.last_judged = at
             self._judged.append((at, Exclusion(*self.excluded(at))))
             self.next_judgement += DAY
         return out
@@ -130,10 +146,30 @@ class ComplainantStage:
         return self.advance(reach)
 
     def clear(self, person: str, at: float, who: str, why: str) -> bool:
-        """Staff clear *person* at event time *at*: the flag goes, and from the next judgement on
-        only their claims after *at* count. Whether a flag was in force."""
+        """Staff clear *person* at event time *at*: from the first judgement after *at* on (at once
+        when that midnight is judged already) the flag is gone and only their claims after *at*
+        count. Whether it took effect at once (else it waits for its midnight). A clearing
+        no later than one known for the person is ignored (told twice, or overtaken)."""
+        known = self._pending.get(person) or self.registry.clearings.get(person)
+        if known is not None and at <= known.at:
+            return False
+        if self.last_judged is None or at > self.last_judged:
+            self._pending[person] = Clearing(person, at, who, why)
+            return False
+        self._pending.pop(person, None)
+        self._apply(person, at, who, why)
+        return True
+
+    def _apply(self, person: str, at: float, who: str, why: str) -> None:
         self._tickets.pop(person, None)
-        return self.registry.clear(person, at, who, why) is not None
+        self.registry.clear(person, at, who, why)
+
+    def clearings(self) -> dict[str, dict[str, object]]:
+        """Every clearing told, in effect or waiting for its midnight, by pseudonym: {at, who, why}
+        (what Redis keeps beside the flags)."""
+        out = {p: {"at": c.at, "who": c.who, "why": c.why} for p, c in self.registry.clearings.items()}
+        out.update({p: {"at": c.at, "who": c.who, "why": c.why} for p, c in self._pending.items()})
+        return dict(sorted(out.items()))
 
     # ---------------------------------------------------------------- output
 

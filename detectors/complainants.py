@@ -51,7 +51,7 @@ Due process (a flag labels and deprioritises, never drops a ticket; staff clear 
 
 >>> j = ComplainantJudge()
 >>> for i in range(6):
-...     j.add(Claim(f"T{i}", 1000.0 + i, "p_pro", "report", f"本人在{i}号店购买蜂蜜，标签未标注生产日期，"
+...     _ = j.add(Claim(f"T{i}", 1000.0 + i, "p_pro", "report", f"本人在{i}号店购买蜂蜜，标签未标注生产日期，"
 ...                 "违反《食品安全法》，要求退还货款并支付十倍赔偿，请求依法查处并给予举报奖励。",
 ...                 firm_key=f"F{i}", masks=(f"{i}号店",)))
 >>> [(f.persons, [m.name for _, ms in f.marks for m in ms]) for f in j.judge(2000.0)]
@@ -239,17 +239,19 @@ class ComplainantJudge:
 
     # ------------------------------------------------------------------ state
 
-    def add(self, claim: Claim) -> None:
-        """Count one ticket. Consultations and unknown complainants are not claims and are skipped."""
+    def add(self, claim: Claim) -> bool:
+        """Count one ticket; whether it is a claim not held before. Consultations and unknown
+        complainants are not claims and are skipped."""
         if claim.kind not in CLAIM_KINDS or claim.person.startswith("t:"):
-            return
+            return False
         mine = self._people.setdefault(claim.person, {})
         if claim.ticket_id in mine:
-            return
+            return False
         mine[claim.ticket_id] = _Seen(claim.ts, claim.firm_key, claim.product_key, claim.issue,
                                       statutory_multiple(claim.text))
         self._owner[claim.ticket_id] = claim.person
         self._index.add(claim.ticket_id, claim.firm_key, shingles(claim.text, claim.masks))
+        return True
 
     def add_many(self, claims: Iterable[Claim]) -> None:
         for c in claims:

@@ -43,6 +43,7 @@ from streams.windows import Windows
 __all__ = ["Counters", "EarlywarnApp", "make_app"]
 
 log = logging.getLogger("earlywarn")
+CLEARINGS_SECONDS = 5.0  # how often the complainants job reads staff's clearings in Redis (one HGETALL)
 
 
 class EarlywarnApp(faust.App):
@@ -193,7 +194,7 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
         complainants = Complainants(settings, table=committed("complainants", 1), deltas=topics.deltas,
                                     publisher=Publisher(topics.alerts, topics.inspection, counters, metrics),
                                     flags=FlagMirror(lambda: _flag_store(settings)) if people else None,
-                                    read_from=read_from, counters=counters)
+                                    read_from=read_from, counters=counters, claims=topics.claims)
     ingest = Ingest(app, settings, cfg, ingested=ingested, deltas=topics.deltas, deadletter=topics.deadletter,
                     counters=counters, metrics=metrics,
                     watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app),
@@ -275,6 +276,9 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
             async for ev in s.events():
                 if job.unlearned:  # recovered: the stage is rebuilt from the claims before anything
                     await job.recover()
+                missing = job.missing(ev)
+                if missing is not None:  # messages the consumer skipped over (Windows.missing)
+                    await job.fill(missing)
                 job.apply(ev)
                 await jobs.checkpoint.commit_due(job)
 
@@ -290,6 +294,13 @@ def _timers(app: faust.App, jobs: Jobs) -> None:
         await jobs.checkpoint.commit_due(jobs.release)
         if jobs.complainants is not None:
             await jobs.checkpoint.commit_due(jobs.complainants)
+
+    if jobs.complainants is not None and jobs.complainants.flags is not None:
+        job = jobs.complainants
+
+        @app.timer(interval=CLEARINGS_SECONDS)
+        async def copy_clearings() -> None:  # staff's clearings that reached Redis alone, onto the claims topic
+            job.poll_clearings()
 
     @app.timer(interval=LAG_SECONDS)
     async def refresh_lag() -> None:

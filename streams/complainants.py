@@ -15,9 +15,17 @@ detect`` judges it. Then:
   every delta partition (``x``), with the event time up to which they are known (``u``):
   a partition ticks past a midnight only once it has them (``DetectConfig.exclusion_gate``),
   so flagged people stay out of group-dispute counts and evidence exactly as offline;
-- the flags in force go to the Redis registry (``alerts.complainants.FlagStore``), from a
-  thread, never holding the stream up; a lost Redis is filled again at the next judgement.
-  Staff's clearings are read back from it and applied before the next judgement.
+- the flags in force and the clearings go to the Redis registry
+  (``alerts.complainants.FlagStore``), from a thread, never holding the stream up.
+
+Clearings (staff's acts) are claim messages too (``{"clear": [[pseudonym, at, who, why]]}``):
+``earlywarn complainant clear`` writes one to the claims topic as well as to Redis, and a
+clearing that reached Redis alone (the desk's) is copied to the topic by this job, which
+reads Redis every few seconds (``poll_clearings``). The stage takes each in the order of the topic and
+applies it at the first midnight after its event time (``ComplainantStage.clear``), as
+``earlywarn detect`` does with clearings told before it starts. So the registry is a
+function of the claims topic: ``earlywarn complainant rebuild`` (or this job's recovery)
+folds the topic and writes it again, exactly, after Redis is lost.
 
 State and restarts. The stage is a function of the claim messages in order, so what is
 written (``CommittedTable``, at each commit, input acknowledged only after it: the order
@@ -39,7 +47,6 @@ Firms exclude no one, so the partitions need not wait for them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import asdict
@@ -119,8 +126,8 @@ class OpenModelAlerts(OpenAlerts):
 
 
 class FlagMirror:
-    """The Redis flag registry, written from one thread in order: the flags after each
-    judgement out, staff's clearings back in."""
+    """The Redis flag registry, written from one thread in order: the flags and clearings after
+    each judgement out, staff's clearings back in (the job copies new ones to the claims topic)."""
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
@@ -134,113 +141,48 @@ class FlagMirror:
             self._store = self._connect()
         return self._store
 
-    def publish(self, flags: dict[str, dict[str, Any]]) -> None:
-        self._pool.submit(self._publish, flags)
+    def publish(self, flags: dict[str, dict[str, Any]], clearings: dict[str, dict[str, Any]]) -> None:
+        self._pool.submit(self._publish, flags, clearings)
 
-    def _publish(self, flags: dict[str, dict[str, Any]]) -> None:
+    def _publish(self, flags: dict[str, dict[str, Any]], clearings: dict[str, dict[str, Any]]) -> None:
         try:
-            self.store().publish(flags)
+            self.store().publish(flags, clearings)
             self.clearings = self.store().clearings()
             self.published += 1
         except Exception as exc:  # noqa: BLE001 - Redis down: the next judgement publishes them all again
             log.warning("complainant flags not written to Redis (%s); the next judgement writes them again", exc)
 
-    def read_clearings(self) -> dict[str, dict[str, Any]]:
-        """The clearings in Redis now (blocking: at recovery only); {} when Redis does not answer."""
+    def refresh(self) -> None:
+        """Read the clearings in Redis again (from the thread; ``clearings`` when done)."""
+        self._pool.submit(self._refresh)
+
+    def _refresh(self) -> None:
         try:
             self.clearings = self.store().clearings()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - Redis down: read again at the next poll
             log.warning("complainant clearings not read from Redis (%s)", exc)
-        return self.clearings
 
 
-class Complainants:
-    """The complainants agent's state and work (see the module docstring)."""
+class ClaimFold:
+    """The claim messages folded in order: the stages, the sources' event-time progress, and the
+    midnights each message lets pass. What the job runs and ``rebuild`` runs again."""
 
-    def __init__(self, settings: Settings, *, table: Any, deltas: faust.TopicT, publisher: Publisher,
-                 flags: FlagMirror | None, read_from: Callable[[str, int], Awaitable[list[bytes]]],
-                 counters: Any = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         cfg = settings.detect
-        self.sources, self.lateness, self.partitions = cfg.sources, cfg.lateness_seconds, cfg.partitions
-        self.judge_people, self.judge_firms = settings.complainants == "on", settings.firms == "on"
-        self.false_alarms_per_day = settings.false_alarms_per_day
-        self.topic = claims_topic(settings)
-        self.table = table  # a streams.checkpoint.CommittedTable, one key
-        self.deltas = deltas
-        self.publisher = publisher
-        publisher.open_alerts = OpenModelAlerts(publisher.metrics)
-        self.flags = flags
-        self.read_from = read_from
-        self.counters = counters  # streams.counters.Counters: its delta messages count what this job sends too
-        self.acks = Acks()
-        self.unlearned = False  # recovered: the stage is to be rebuilt before the next message
-        self.exclusions_sent = 0  # delta messages sent (exclusions and how far they are known)
-        self._fresh()
-        self._marker: bytes | None = None
-        self._unsent: list[Any] = []  # exclusion messages sent, not yet known to be on the broker
-
-    def _fresh(self) -> None:
-        self.stage = ComplainantStage() if self.judge_people else None
-        self.firm_stage = FirmStage(FirmJudge(false_alarms_per_day=self.false_alarms_per_day)) \
-            if self.judge_firms else None
+        self.sources, self.lateness = cfg.sources, cfg.lateness_seconds
+        self.stage = ComplainantStage() if settings.complainants == "on" else None
+        self.firm_stage = FirmStage(FirmJudge(false_alarms_per_day=settings.false_alarms_per_day)) \
+            if settings.firms == "on" else None
         self.clock = Clock()  # the sources' event-time progress, as every delta partition keeps it
-        self.applied = -1  # offset of the last claim message folded in
-        self.told: float | None = None  # the event time up to which partitions know the exclusions
-        self.cleared: dict[str, float] = {}  # clearings applied: pseudonym -> when
 
-    # ---------------------------------------------------------------- recovery
-
-    async def recover(self) -> None:
-        """Rebuild the stage from the claims topic up to the last commit; learn what went out after it."""
-        self.unlearned = False
-        self._fresh()
-        raw = self.table.get(STAGE_KEY)
-        v = orjson.loads(stored(raw)) if raw is not None else {}
-        if self.flags is not None:
-            self._clear(await asyncio.to_thread(self.flags.read_clearings))
-        applied = v.get("applied", -1)
-        if applied >= 0:
-            values = await self.read_from(self.topic, 0)
-            for value in values[: applied + 1]:
-                self._fold(orjson.loads(value))
-            self.applied = applied
-            self.told = v.get("told")
-        self.publisher.out = dict(v.get("out", {}))
-        alerts = self.publisher.alerts.get_topic_name()
-        went = await self.read_from(alerts, self.publisher.out.get(alerts, 0))
-        self.publisher.already_out = {alert_event(orjson.loads(x)) for x in went}
-
-    # ---------------------------------------------------------------- input
-
-    def apply(self, ev: Any) -> None:
-        """Fold one claim message in: judge the midnights it lets pass, tell what follows."""
-        offset = ev.message.offset
-        self.acks.hold(ev)
-        if offset <= self.applied:  # folded in before a restart
-            return
-        self.applied = offset
-        if self.flags is not None:
-            self._clear(self.flags.clearings)
-        decided, judged, known = self._fold(orjson.loads(ev.value))
-        if self.stage is not None:
-            self._tell(judged, known)
-        if decided:  # as the decisions topic carries them (plain strings, not the stages' enums)
-            self.publisher.publish([decision_from_dict(orjson.loads(orjson.dumps(asdict(d)))) for d in decided])
-        if judged and self.flags is not None and self.stage is not None:
-            self.flags.publish(self.stage.flags(judged[-1][0]))
-
-    def _clear(self, clearings: dict[str, dict[str, Any]]) -> None:
-        if self.stage is None:
-            return
-        for person, c in sorted(clearings.items()):
-            at = float(c["at"])
-            if self.cleared.get(person) != at:
-                self.cleared[person] = at
-                self.stage.clear(person, at, str(c.get("who", "")), str(c.get("why", "")))
-
-    def _fold(self, msg: dict[str, Any]) -> tuple[list[Decision], list[tuple[float, Exclusion]], float | None]:
+    def fold(self, msg: dict[str, Any]) -> tuple[list[Decision], list[tuple[float, Exclusion]], float | None]:
         """(decisions, the midnights judged with their exclusions, how far exclusions are known)."""
         stage, firms = self.stage, self.firm_stage
+        if "clear" in msg:  # staff's clearings, nothing else
+            for person, at, who, why in msg["clear"]:
+                if stage is not None:
+                    stage.clear(person, float(at), who, why)
+            return [], [], None
         if stage is not None:
             stage.add(claim_of(row) for row in msg["k"])
         if firms is not None:
@@ -256,6 +198,145 @@ class Complainants:
         decided = stage.advance(upto) + decided
         judged = stage.take_judged()
         return decided, judged, stage.next_judgement if stage.next_judgement is not None else upto
+
+    def registry(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """(the flags in force at the last judgement, every clearing): what Redis holds."""
+        stage = self.stage
+        if stage is None:
+            return {}, {}
+        return (stage.flags(stage.last_judged) if stage.last_judged is not None else {}), stage.clearings()
+
+
+def clearing_message(person: str, at: float, who: str, why: str) -> bytes:
+    """A claim message that carries one clearing (``earlywarn complainant clear``, the job's copy of the desk's)."""
+    return orjson.dumps({"clear": [[person, at, who, why]]})
+
+
+def rebuild(settings: Settings, store: Any, values: list[bytes]) -> tuple[int, int]:
+    """Fold the claims topic's *values* and make *store* (``alerts.complainants.FlagStore``) hold the
+    registry they give: after Redis is lost, what it held. (flags, clearings) written."""
+    fold = ClaimFold(settings.with_(complainants="on", firms="off"))
+    for value in values:
+        fold.fold(orjson.loads(value))
+    flags, clearings = fold.registry()
+    return store.publish(flags, clearings), len(clearings)
+
+
+class Complainants:
+    """The complainants agent's state and work (see the module docstring)."""
+
+    def __init__(self, settings: Settings, *, table: Any, deltas: faust.TopicT, publisher: Publisher,
+                 flags: FlagMirror | None, read_from: Callable[[str, int], Awaitable[list[bytes]]],
+                 counters: Any = None, claims: faust.TopicT | None = None) -> None:
+        self.settings = settings
+        self.partitions = settings.detect.partitions
+        self.topic = claims_topic(settings)
+        self.claims = claims  # the claims topic, to copy clearings that reached Redis alone onto
+        self.table = table  # a streams.checkpoint.CommittedTable, one key
+        self.deltas = deltas
+        self.publisher = publisher
+        publisher.open_alerts = OpenModelAlerts(publisher.metrics)
+        self.flags = flags
+        self.read_from = read_from
+        self.counters = counters  # streams.counters.Counters: its delta messages count what this job sends too
+        self.acks = Acks()
+        self.unlearned = False  # recovered: the stage is to be rebuilt before the next message
+        self.exclusions_sent = 0  # delta messages sent (exclusions and how far they are known)
+        self._fresh()
+        self._marker: bytes | None = None
+        self._unsent: list[Any] = []  # exclusion messages sent, not yet known to be on the broker
+
+    def _fresh(self) -> None:
+        self.fold = ClaimFold(self.settings)
+        self.stage, self.firm_stage = self.fold.stage, self.fold.firm_stage
+        self.applied = -1  # offset of the last claim message folded in
+        self.told: float | None = None  # the event time up to which partitions know the exclusions
+        self.copied: set[tuple[str, float]] = set()  # Redis clearings copied to the claims topic
+        self.owner = False  # holds the claims partition (recovered it)
+
+    # ---------------------------------------------------------------- recovery
+
+    async def recover(self) -> None:
+        """Rebuild the stage from the claims topic up to the last commit; learn what went out after it;
+        write the registry it gives to Redis (which may have been lost meanwhile)."""
+        self.unlearned = False
+        self._fresh()
+        raw = self.table.get(STAGE_KEY)
+        v = orjson.loads(stored(raw)) if raw is not None else {}
+        applied = v.get("applied", -1)
+        if applied >= 0:
+            values = await self.read_from(self.topic, 0)
+            for value in values[: applied + 1]:
+                self.fold.fold(orjson.loads(value))
+            self.applied = applied
+            self.told = v.get("told")
+            if self.flags is not None:
+                self.flags.publish(*self.fold.registry())
+        self.owner = True
+        self.publisher.out = dict(v.get("out", {}))
+        alerts = self.publisher.alerts.get_topic_name()
+        went = await self.read_from(alerts, self.publisher.out.get(alerts, 0))
+        self.publisher.already_out = {alert_event(orjson.loads(x)) for x in went}
+
+    # ---------------------------------------------------------------- input
+
+    def missing(self, ev: Any) -> tuple[int, int] | None:
+        """The offsets [from, before) of the claim messages before *ev* not folded in: what
+        Faust's consumer skipped over (``streams.windows.Windows.missing``), or None."""
+        offset = ev.message.offset
+        return (self.applied + 1, offset) if offset > self.applied + 1 else None
+
+    async def fill(self, missing: tuple[int, int]) -> None:
+        """Read the claim messages at offsets *missing* from the broker and fold them in."""
+        start, before = missing
+        got = (await self.read_from(self.topic, start))[:before - start]  # one partition, offsets one after another
+        log.warning("claims: offsets %d-%d were not delivered; read %d of them from the broker", start, before - 1, len(got))
+        for i, value in enumerate(got):
+            self._fold(value, start + i)
+
+    def apply(self, ev: Any) -> None:
+        """Fold one claim message in and hold it until the next commit."""
+        self.acks.hold(ev)
+        self._fold(ev.value, ev.message.offset)
+
+    def _fold(self, value: bytes, offset: int) -> None:
+        """Fold one claim message in: judge the midnights it lets pass, tell what follows."""
+        if offset <= self.applied:  # folded in before a restart
+            return
+        self.applied = offset
+        if self.flags is not None:
+            self._copy(self.flags.clearings)
+        msg = orjson.loads(value)
+        decided, judged, known = self.fold.fold(msg)
+        if self.counters is not None and self.stage is not None:
+            self.counters.late_claims = self.stage.late
+        if self.stage is not None:
+            self._tell(judged, known)
+        if decided:  # as the decisions topic carries them (plain strings, not the stages' enums)
+            self.publisher.publish([decision_from_dict(orjson.loads(orjson.dumps(asdict(d)))) for d in decided])
+        if (judged or "clear" in msg) and self.flags is not None:
+            self.flags.publish(*self.fold.registry())
+
+    def poll_clearings(self) -> None:
+        """Every few seconds (a timer): copy the clearings Redis holds that the claims do not, and
+        read them again, so one made at the desk is in the stream within seconds."""
+        if self.owner and not self.unlearned and self.flags is not None:
+            self._copy(self.flags.clearings)
+            self.flags.refresh()
+
+    def _copy(self, clearings: dict[str, dict[str, Any]]) -> None:
+        """Clearings Redis holds that the claims do not: onto the claims topic, where they take
+        their place in the stage's order (a copy sent twice is one clearing)."""
+        if self.stage is None or self.claims is None:
+            return
+        known = self.stage.clearings()
+        for person, c in sorted(clearings.items()):
+            at = float(c["at"])
+            if (person, at) in self.copied or (person in known and float(known[person]["at"]) >= at):
+                continue
+            self.copied.add((person, at))
+            self.claims.send_soon(value=clearing_message(person, at, str(c.get("who", "")), str(c.get("why", ""))),
+                                  partition=0)
 
     def _tell(self, judged: list[tuple[float, Exclusion]], known: float | None) -> None:
         """Every delta partition: the exclusions judged, and how far in event time they are known."""
@@ -299,6 +380,8 @@ class Complainants:
     def revoked(self) -> None:
         """The claims partition went elsewhere: forget the stage (its new owner rebuilds it)."""
         self._fresh()
+        self.owner = False
 
 
-__all__ = ["ClaimSender", "Complainants", "FlagMirror", "OpenModelAlerts", "claim_of", "claim_row", "claims_topic", "firm_row"]
+__all__ = ["ClaimFold", "ClaimSender", "Complainants", "FlagMirror", "OpenModelAlerts", "claim_of", "claim_row",
+           "claims_topic", "clearing_message", "firm_row", "rebuild"]

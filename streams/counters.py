@@ -21,6 +21,7 @@ class Counters:
     duplicate_tickets: int = 0  # a ticket id already counted within the horizon (detectors.partition)
     expired_tickets: int = 0  # older than the horizon behind event time: not counted
     late_tickets: int = 0  # counted after their bucket was judged (the stream then differs from detect)
+    late_claims: int = 0  # claims the complainants job took after a midnight they count for was judged (as above)
     tickets_refetched: int = 0  # ticket messages the consumer skipped over, read from the broker (streams.ingest)
     deltas_refetched: int = 0  # delta messages the consumer skipped over, read from the broker (streams.windows)
     first_ingest_at: float = 0.0  # wall clock of the first ticket batch (for rates)

@@ -225,3 +225,26 @@ def read_range(settings: Settings, topic: str, partition: int, offset: int, befo
         raise BrokerUnavailable(f"{topic} could not be read to its end within {timeout:g}s")
     finally:
         consumer.close()
+
+
+def send_one(settings: Settings, topic: str, value: bytes, *, partition: int = 0, wait: float = 2.0) -> bool:
+    """Send *value* to an existing *topic* and wait until the broker has it (all replicas).
+    False, having sent nothing, when no broker answers within *wait* seconds or the topic
+    does not exist (no worker made it)."""
+    if _listening(settings.bootstrap, wait) is not None:
+        return False
+    try:
+        admin = KafkaAdminClient(**settings.kafka_options(), client_id="earlywarn-admin")
+        try:
+            if topic not in set(admin.list_topics()):
+                return False
+        finally:
+            admin.close()
+        prod = KafkaProducer(**settings.kafka_options(), acks="all")
+        try:
+            prod.send(topic, value, partition=partition).get(timeout=30)
+        finally:
+            prod.close()
+        return True
+    except (KafkaError, OSError):
+        return False

@@ -14,6 +14,7 @@ from alerts.complainants import FlagStore, FlagStoreError, connect
 from earlywarn.cli import main
 from earlywarn.detect import detect
 from earlywarn.simulate import SimConfig, Simulation
+from schemas.alerts import rfc3339
 from streams.settings import from_env
 from tests.test_alerts.conftest import REDIS_URL
 
@@ -56,6 +57,15 @@ def test_clear_records_who_and_why_and_is_not_undone_by_old_evidence(store: Flag
     assert store.flag(P1) is not None
 
 
+def test_publish_keeps_the_engines_clearings_and_never_a_newer_one_of_staffs(store: FlagStore) -> None:
+    # The engine's clearings (from the claims topic) are written beside the flags; a clearing
+    # staff made since (not in the claims yet) stays as it is.
+    store.clear(P2, who="李科长", why="复核", at=200.0)
+    engine = {P1: {"at": 100.0, "who": "王科长", "why": "核实"}, P2: {"at": 50.0, "who": "王科长", "why": "旧"}}
+    assert store.publish({P1: flag(90.0), P2: flag(150.0)}, engine) == 0  # both cleared after their evidence
+    assert store.clearings() == {P1: engine[P1], P2: {"at": 200.0, "who": "李科长", "why": "复核"}}
+
+
 @pytest.mark.parametrize(("person", "who", "why", "problem"), [
     ("13800138000", "王", "因为", "pseudonym"),
     (P1, " ", "因为", "who"),
@@ -65,6 +75,13 @@ def test_clear_refuses_what_is_not_a_pseudonym_or_has_no_reason(store: FlagStore
                                                                 why: str, problem: str) -> None:
     with pytest.raises(FlagStoreError, match=problem):
         store.clear(person, who=who, why=why)
+
+
+def test_the_command_refuses_a_clearing_time_without_an_offset(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EARLYWARN_REDIS_URL", REDIS_URL)
+    assert main(["complainant", "clear", P1, "--who", "王科长", "--why", "核实", "--at", "2025-03-04T09:00"]) != 0
+    assert "--at '2025-03-04T09:00' has no offset" in capsys.readouterr().err
 
 
 def test_the_embedded_server_when_no_url_is_set(tmp_path: Path) -> None:
@@ -96,7 +113,9 @@ def test_detect_publishes_flags_and_the_command_clears_one(tmp_path: Path, monke
         held = store.flags()
         assert held and set(held) <= told  # every flag held was told in an alert
         person = sorted(held)[0]
-        assert main(["complainant", "clear", person, "--who", "王科长", "--why", "已核实"]) == 0
+        # Cleared in event time, as of their last claim: it takes effect at the next midnight.
+        at = rfc3339(held[person]["last_seen"])
+        assert main(["complainant", "clear", person, "--who", "王科长", "--why", "已核实", "--at", at]) == 0
         assert person not in store.flags()
         # Judged again over the same tickets: the clearing holds (all their evidence precedes it).
         assert main(["detect", str(tickets), "--workers", "0", "--flags"]) == 0

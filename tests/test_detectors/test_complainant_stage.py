@@ -87,10 +87,29 @@ def test_a_cleared_person_is_judged_afresh_and_a_lapsed_flag_resolves() -> None:
     (opened,) = [d for d in st.advance(T0 + 2 * DAY) if d.status == OPEN]
     person = opened.members[0]
     assert person in st.excluded(T0 + 2 * DAY)[0]
-    assert st.clear(person, at=T0 + 2 * DAY, who="王科长", why="核实为正常消费者")
-    assert person not in st.excluded(T0 + 2 * DAY)[0]
+    # A clearing is an event in event time: it takes effect at the first midnight after it.
+    assert not st.clear(person, at=T0 + 2 * DAY, who="王科长", why="核实为正常消费者")
+    assert person in st.excluded(T0 + 2 * DAY)[0] and st.clearings()[person]["who"] == "王科长"
     later = st.advance(T0 + 4 * DAY)  # nothing after the clearing: not flagged again, the episode ends
     assert [(d.status, d.key) for d in later if d.type == ABNORMAL_COMPLAINANT] == [(RESOLVED, opened.key)]
+    assert person not in st.excluded(T0 + 4 * DAY)[0]
+    # Told after its midnight was judged, it takes effect at once; told twice, it is one clearing.
+    assert st.clear(person, at=T0 + 3 * DAY, who="李科长", why="复核")
+    assert not st.clear(person, at=T0 + 3 * DAY, who="李科长", why="复核")
+
+
+def test_detect_and_a_stage_told_the_clearing_late_judge_alike_when_it_comes_before_its_midnight() -> None:
+    claims = ring_claims(members=1, per_member=6) + ordinary_claims()
+    person = ring_claims(members=1, per_member=6)[0].person
+    early, told = ComplainantStage(), ComplainantStage()
+    early.clear(person, T0 + 1.5 * DAY, "王科长", "核实")  # as detect: before anything
+    early.add(claims)
+    told.add(claims)
+    first = told.advance(T0 + DAY)  # a midnight passes before the clearing is told: the flag is raised
+    assert [d.status for d in first if d.type == ABNORMAL_COMPLAINANT] == [OPEN]
+    told.clear(person, T0 + 1.5 * DAY, "王科长", "核实")
+    assert early.advance(T0 + 4 * DAY) == first + told.advance(T0 + 4 * DAY)
+    assert early.clearings() == told.clearings() and early.flags(T0 + 4 * DAY) == told.flags(T0 + 4 * DAY)
 
 
 def test_a_growing_ring_is_updated_under_its_first_key() -> None:

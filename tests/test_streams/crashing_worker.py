@@ -16,6 +16,9 @@ time it reaches POINT:
   alert stage's state is written. The process dies at the next await of the release or
   the timer, or at a stage commit under way if that comes first: a real kill leaves no
   moment in which a commit could write a stage whose releases were not all published.
+- ``claims``: the same in the complainants job (``EARLYWARN_COMPLAINANTS=on``): the N-th
+  time a claim message lets ``abnormal_complainant`` decisions go, once the first of them
+  is on the alerts topic and before the rest are published or the job's state is written.
 
 Nothing else changes: the process is the real worker, with the real app and broker, and
 dies as ``kill -9`` would kill it (no hand-over, no flush, no offset commit).
@@ -71,37 +74,50 @@ def install(point: str, n: int) -> None:
             write_marker(self, commit)
         Windows.write_marker = die_before_marker  # type: ignore[method-assign]
     elif point == "publish":
-        publish, write_marker, commit_due = Publisher.publish, Release.write_marker, Checkpoint.commit_due
-        first: list[Any] = []  # the sends of the one decision published, once it is
+        die_after_first_published(n, lambda ds: ds, Release)
+    elif point == "claims":
+        from streams.complainants import Complainants
 
-        def publish_first(self: Publisher, decisions: list[Any]) -> None:
-            if decisions and not first:
-                seen[0] += 1
-                if seen[0] == n:
-                    publish(self, decisions[:1])  # the rest are never published: the process dies first
-                    first.extend(f for futs in self._unsent.values() for f in futs)
-                    return
-            if not first:
-                publish(self, decisions)
-
-        def no_marker_after_it(self: Release, commit: bytes) -> None:
-            # A real kill stops everything at once: no commit under way may write a stage that
-            # released the decisions never published (its first alert is on the broker by now:
-            # the commit waited for every alert sent).
-            if first:
-                die()
-            write_marker(self, commit)
-
-        async def die_when_pending(self: Checkpoint, job: Any) -> None:
-            if first:
-                await asyncio.gather(*first)
-                die()
-            await commit_due(self, job)
-        Publisher.publish = publish_first  # type: ignore[method-assign]
-        Release.write_marker = no_marker_after_it  # type: ignore[method-assign]
-        Checkpoint.commit_due = die_when_pending  # type: ignore[method-assign]
+        die_after_first_published(n, lambda ds: [d for d in ds if d.type == "abnormal_complainant"], Complainants)
     else:
         raise SystemExit(f"unknown kill point {point!r}")
+
+
+def die_after_first_published(n: int, pick: Any, job: type) -> None:
+    """Die the *n*-th time a publication holds decisions *pick* chooses, once the first of those
+    is on the broker, before anything else is published or *job* writes its state."""
+    publish, write_marker, commit_due = Publisher.publish, job.write_marker, Checkpoint.commit_due
+    seen = [0]
+    first: list[Any] = []  # the sends of the one decision published, once it is
+
+    def publish_first(self: Publisher, decisions: list[Any]) -> None:
+        if first:
+            return  # dying: nothing more goes out
+        chosen = pick(decisions)
+        if chosen:
+            seen[0] += 1
+            if seen[0] == n:
+                publish(self, chosen[:1])  # the rest are never published: the process dies first
+                first.extend(f for futs in self._unsent.values() for f in futs)
+                return
+        publish(self, decisions)
+
+    def no_marker_after_it(self: Any, commit: bytes) -> None:
+        # A real kill stops everything at once: no commit under way may write a state that
+        # released the decisions never published (its first alert is on the broker by now:
+        # the commit waited for every alert sent).
+        if first:
+            die()
+        write_marker(self, commit)
+
+    async def die_when_pending(self: Checkpoint, job_: Any) -> None:
+        if first:
+            await asyncio.gather(*first)
+            die()
+        await commit_due(self, job_)
+    Publisher.publish = publish_first  # type: ignore[method-assign]
+    job.write_marker = no_marker_after_it  # type: ignore[attr-defined]
+    Checkpoint.commit_due = die_when_pending  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
