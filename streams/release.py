@@ -32,6 +32,8 @@ from streams.checkpoint import MARKER, Acks, confirmed, stored, tagged
 from streams.counters import Counters
 from streams.metrics import ALERT_SEVERITIES, ALERT_TYPES, Metrics, alert_district_label
 
+log = logging.getLogger(__name__)
+
 STAGE_KEY = b"stage"  # the alert stage's one table key
 DECISIONS_PARTITION = 0  # the decisions topic's one partition: its owner runs the alert stage
 
@@ -79,9 +81,6 @@ class OpenAlerts:
         self._open.clear()
         self._gauge.clear()
         self._recovered.clear()
-
-
-log = logging.getLogger(__name__)
 
 
 class Publisher:
