@@ -33,6 +33,7 @@ from streams.health import Health
 from streams.ingest import Ingest
 from streams.lag import LAG_SECONDS, BrokerErrorSensor, ConsumerLag
 from streams.metrics import Metrics
+from streams.refetch import Reader
 from streams.release import Publisher, Release
 from streams import kafka_io, subscriptions
 from streams.kafka_io import claims_topic
@@ -183,6 +184,9 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
     def read_from(topic: str, offset: int) -> Any:
         return asyncio.to_thread(kafka_io.read_from, settings, topic, offset)
 
+    def read_back(topic: str) -> Reader:  # what the consumer skipped over, read from the broker (streams.refetch)
+        return lambda p, start, before: asyncio.to_thread(kafka_io.read_range, settings, topic, p, start, before)
+
     complainants = sender = None
     if topics.claims is not None:  # abnormal complainants, firms judged in the stream (streams.complainants)
         from streams.complainants import ClaimSender, Complainants, FlagMirror  # datasketch: only when on
@@ -194,19 +198,17 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
         complainants = Complainants(settings, table=committed("complainants", 1), deltas=topics.deltas,
                                     publisher=Publisher(topics.alerts, topics.inspection, counters, metrics),
                                     flags=FlagMirror(lambda: _flag_store(settings)) if people else None,
-                                    read_from=read_from, counters=counters, claims=topics.claims)
+                                    read_from=read_from, counters=counters, claims=topics.claims,
+                                    read_claims=read_back(claims_topic(settings)))
     ingest = Ingest(app, settings, cfg, ingested=ingested, deltas=topics.deltas, deadletter=topics.deadletter,
                     counters=counters, metrics=metrics,
                     watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app),
-                    claims=sender, read=lambda p, start, before: asyncio.to_thread(
-                        kafka_io.read_range, settings, settings.topic_tickets, p, start, before))
+                    claims=sender, read=read_back(settings.topic_tickets))
     windows = Windows(cfg, state=state, decisions=topics.decisions, counters=counters, metrics=metrics,
-                      read=lambda p, start, before: asyncio.to_thread(
-                          kafka_io.read_range, settings, settings.topic_deltas, p, start, before))
+                      read=read_back(settings.topic_deltas))
     release = Release(settings.partitions, stage_table=stage,
                       publisher=Publisher(topics.alerts, topics.inspection, counters, metrics), read_from=read_from,
-                      read_decisions=lambda start, before: asyncio.to_thread(
-                          kafka_io.read_range, settings, settings.topic_decisions, 0, start, before))
+                      read_decisions=read_back(settings.topic_decisions))
     checkpoint = Checkpoint(app, [windows, release, *([complainants] if complainants else [])], ingest,
                             settings.flush_seconds)
     lag = ConsumerLag(app, metrics, (settings.topic_tickets, settings.topic_deltas, settings.topic_decisions),
@@ -241,7 +243,7 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
         jobs.ingest.stream = stream  # a batch's events are acknowledged once what it sent is on the broker
         async for events in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             missing = jobs.ingest.missing(events)
-            if missing:  # messages the consumer skipped over (Ingest.missing)
+            if missing:  # messages the consumer skipped over (streams.refetch)
                 await jobs.ingest.fill(missing)
             jobs.ingest.take(events)
 
@@ -250,7 +252,7 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
         s = jobs.windows.acks.stream = stream.noack()
         async for ev in s.events():
             missing = jobs.windows.missing(ev)
-            if missing is not None:  # messages the consumer skipped over (Windows.missing)
+            if missing is not None:  # messages the consumer skipped over (streams.refetch)
                 await jobs.windows.fill(ev.message.partition, missing)
             jobs.windows.apply(ev)
             await jobs.checkpoint.commit_due(jobs.windows)
@@ -262,7 +264,7 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
             if jobs.release.unlearned:  # recovered: what a crashed owner published, before offering anything
                 await jobs.release.learn_what_went_out()
             missing = jobs.release.missing(ev)
-            if missing is not None:  # messages the consumer skipped over (Windows.missing)
+            if missing is not None:  # messages the consumer skipped over (streams.refetch)
                 await jobs.release.fill(missing)
             jobs.release.offer(ev)
             await jobs.checkpoint.commit_due(jobs.release)
@@ -277,7 +279,7 @@ def _agents(app: faust.App, settings: Settings, topics: Topics, jobs: Jobs) -> N
                 if job.unlearned:  # recovered: the stage is rebuilt from the claims before anything
                     await job.recover()
                 missing = job.missing(ev)
-                if missing is not None:  # messages the consumer skipped over (Windows.missing)
+                if missing is not None:  # messages the consumer skipped over (streams.refetch)
                     await job.fill(missing)
                 job.apply(ev)
                 await jobs.checkpoint.commit_due(job)

@@ -68,6 +68,7 @@ from detectors.progress import take_progress, target_tick
 from detectors.windows import bucket_start
 from detectors.wire import delta_message
 from streams.checkpoint import MARKER, Acks, confirmed, stored, tagged
+from streams.refetch import Reader, gap, read_back
 from streams.kafka_io import claims_topic
 from streams.release import OpenAlerts, Publisher, alert_event
 from streams.settings import Settings
@@ -227,7 +228,7 @@ class Complainants:
 
     def __init__(self, settings: Settings, *, table: Any, deltas: faust.TopicT, publisher: Publisher,
                  flags: FlagMirror | None, read_from: Callable[[str, int], Awaitable[list[bytes]]],
-                 counters: Any = None, claims: faust.TopicT | None = None) -> None:
+                 counters: Any = None, claims: faust.TopicT | None = None, read_claims: Reader | None = None) -> None:
         self.settings = settings
         self.partitions = settings.detect.partitions
         self.topic = claims_topic(settings)
@@ -238,6 +239,7 @@ class Complainants:
         publisher.open_alerts = OpenModelAlerts(publisher.metrics)
         self.flags = flags
         self.read_from = read_from
+        self.read_claims = read_claims  # the claims topic read back (streams.refetch)
         self.counters = counters  # streams.counters.Counters: its delta messages count what this job sends too
         self.acks = Acks()
         self.unlearned = False  # recovered: the stage is to be rebuilt before the next message
@@ -282,17 +284,15 @@ class Complainants:
 
     def missing(self, ev: Any) -> tuple[int, int] | None:
         """The offsets [from, before) of the claim messages before *ev* not folded in: what
-        Faust's consumer skipped over (``streams.windows.Windows.missing``), or None."""
-        offset = ev.message.offset
-        return (self.applied + 1, offset) if offset > self.applied + 1 else None
+        the consumer skipped over (``streams.refetch``), or None."""
+        return gap(self.applied, ev.message.offset)
 
     async def fill(self, missing: tuple[int, int]) -> None:
         """Read the claim messages at offsets *missing* from the broker and fold them in."""
-        start, before = missing
-        got = (await self.read_from(self.topic, start))[:before - start]  # one partition, offsets one after another
-        log.warning("claims: offsets %d-%d were not delivered; read %d of them from the broker", start, before - 1, len(got))
-        for i, value in enumerate(got):
-            self._fold(value, start + i)
+        if self.read_claims is None:
+            return
+        for offset, value in await read_back(self.read_claims, "claims", 0, missing, self.publisher.metrics):
+            self._fold(value, offset)
 
     def apply(self, ev: Any) -> None:
         """Fold one claim message in and hold it until the next commit."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from streams.checkpoint import confirmed
 from streams.counters import Counters
 from streams.lag import fetched_highwater
 from streams.metrics import Metrics
+from streams.refetch import Reader, gap, read_back
 from streams.routing import partition_key, router
 from streams.settings import Settings
 
@@ -94,7 +95,7 @@ class Ingest:
                  deltas: faust.TopicT, deadletter: faust.TopicT, counters: Counters, metrics: Metrics,
                  watch: Any = None, boards: Any = None,
                  claims: Any = None,
-                 read: Callable[[int, int, int], Awaitable[list[tuple[int, bytes]]]] | None = None) -> None:
+                 read: Reader | None = None) -> None:
         self.app = app
         self.boards = boards  # alerts.boards.BoardWriter, when EARLYWARN_BOARDS=on
         # streams.complainants.ClaimSender, when EARLYWARN_COMPLAINANTS or EARLYWARN_FIRMS is on:
@@ -119,7 +120,7 @@ class Ingest:
         self.wall_bucket = bucket_of(time.time() - settings.lateness_seconds)
         self.newest_event = float("-inf")  # the furthest event-time front ingested here (for the gauge)
         self._timing = metrics.stage("ingest_batch")
-        self.read = read  # (ticket partition, from, before) -> its messages (offset, value) there
+        self.read = read  # the tickets topic read back (streams.refetch)
         self.stream: faust.StreamT[bytes] | None = None  # the agent's stream, for acknowledgements
         self._acking: set[asyncio.Task[None]] = set()  # acknowledgements under way (held against GC)
         # Keyword subscriptions (streams.subscriptions.IngestWatch): sees each batch's valid tickets.
@@ -191,23 +192,20 @@ class Ingest:
 
     def missing(self, events: list[Any]) -> list[tuple[str, int, int]]:
         """(ticket partition, from, before): the offsets before *events* this worker has not
-        ingested and the consumer skipped over, where it knows where it stands.
-
-        Faust's consumer was seen to skip messages (a ticket here and there, soon after an
-        assignment, with tickets arriving): silently, they would be lost. ``fill`` reads
-        them from the broker itself (``streams.windows.Windows.missing`` does the same for
-        the delta messages)."""
-        out, expect = [], {}
+        ingested and the consumer skipped over (``streams.refetch``), where it knows where
+        each partition stands."""
+        out, stand = [], {}
         for ev in events:
             src, offset = str(ev.message.partition), ev.message.offset
-            s = self.sources.get(src)
-            if src not in expect:
+            if src not in stand:
+                s = self.sources.get(src)
                 if s is None or s.next_offset is None:
                     continue
-                expect[src] = max(s.next_offset, self.resume_offset(src))
-            if offset > expect[src]:
-                out.append((src, expect[src], offset))
-            expect[src] = max(expect[src], offset + 1)
+                stand[src] = max(s.next_offset, self.resume_offset(src)) - 1
+            missing = gap(stand[src], offset)
+            if missing is not None:
+                out.append((src, *missing))
+            stand[src] = max(stand[src], offset)
         return out
 
     async def fill(self, missing: list[tuple[str, int, int]]) -> None:
@@ -216,11 +214,8 @@ class Ingest:
         if self.read is None:
             return
         for src, start, before in missing:
-            got = await self.read(int(src), start, before)
-            log.warning("ticket partition %s: offsets %d-%d were not delivered; read %d of them from the broker",
-                        src, start, before - 1, len(got))
+            got = await read_back(self.read, "tickets", int(src), (start, before), self.metrics)
             self.counters.tickets_refetched += len(got)
-            self.metrics.ticket_messages_refetched.inc(len(got))
             if got:
                 self._take([Refetched(Read(self.settings.topic_tickets, int(src), off), value) for off, value in got], [])
 

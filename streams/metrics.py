@@ -107,6 +107,8 @@ def alert_district_label(code: str | None) -> str:
     """
     return NO_DISTRICT if not code else district_label(code)
 
+REFETCHED_INPUTS = ("tickets", "deltas", "decisions", "claims")  # streams.refetch's inputs
+
 
 class Metrics:
     """The worker's metrics, registered in *registry*; each metric is an attribute.
@@ -153,12 +155,12 @@ class Metrics:
             "earlywarn_delta_messages_sent_total", "Pre-aggregated delta messages sent by ingest", registry=r)
         self.delta_messages_applied = Counter(
             "earlywarn_delta_messages_applied_total", "Delta messages folded into window state", registry=r)
-        self.ticket_messages_refetched = Counter(
-            "earlywarn_ticket_messages_refetched_total",
-            "Ticket messages the consumer skipped over, read from the broker and ingested", registry=r)
-        self.delta_messages_refetched = Counter(
-            "earlywarn_delta_messages_refetched_total",
-            "Delta messages the consumer skipped over, read from the broker and folded in before the next", registry=r)
+        self.messages_refetched = Counter(
+            "earlywarn_messages_refetched_total",
+            "Messages the consumer skipped over, read from the broker and taken before the next "
+            "(streams.refetch), by input", ["input"], registry=r)
+        for what in REFETCHED_INPUTS:
+            self.messages_refetched.labels(what)
         self.late_key_tickets = Counter(
             "earlywarn_late_key_tickets_total",
             "Tickets counted under a key after that key's bucket was judged (late or out of time order "

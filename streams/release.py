@@ -15,7 +15,6 @@ raised_at).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,8 +30,7 @@ from detectors.stage import AlertStage
 from streams.checkpoint import MARKER, Acks, confirmed, stored, tagged
 from streams.counters import Counters
 from streams.metrics import ALERT_SEVERITIES, ALERT_TYPES, Metrics, alert_district_label
-
-log = logging.getLogger(__name__)
+from streams.refetch import Reader, gap, read_back
 
 STAGE_KEY = b"stage"  # the alert stage's one table key
 DECISIONS_PARTITION = 0  # the decisions topic's one partition: its owner runs the alert stage
@@ -142,12 +140,12 @@ class Release:
 
     def __init__(self, partitions: int, *, stage_table: Any, publisher: Publisher,
                  read_from: Callable[[str, int], Awaitable[list[bytes]]] | None = None,
-                 read_decisions: Callable[[int, int], Awaitable[list[tuple[int, bytes]]]] | None = None) -> None:
+                 read_decisions: Reader | None = None) -> None:
         self.partitions = partitions
         self.stage_table = stage_table  # a streams.checkpoint.CommittedTable
         self.publisher = publisher
         self.read_from = read_from  # (topic, offset) -> the values from there to the end
-        self.read_decisions = read_decisions  # (from, before) -> the decisions messages (offset, value) there
+        self.read_decisions = read_decisions  # the decisions topic read back (streams.refetch)
         # The offset of the last decisions message offered (None: a stage written before
         # offsets were kept; its next message sets it).
         self.applied: int | None = -1
@@ -173,20 +171,16 @@ class Release:
 
     def missing(self, ev: Any) -> tuple[int, int] | None:
         """The offsets [from, before) of the decisions messages before *ev* the stage has not
-        been offered, or None: what Faust's consumer skipped over (see
-        ``streams.windows.Windows.missing``), to be read from the broker (``fill``)."""
+        been offered: what the consumer skipped over (``streams.refetch``), or None."""
         self.stage()
-        applied, offset = self.applied, ev.message.offset
-        return (applied + 1, offset) if applied is not None and offset > applied + 1 else None
+        return gap(self.applied, ev.message.offset)
 
     async def fill(self, missing: tuple[int, int]) -> None:
         """Read the decisions messages at offsets *missing* from the broker and offer them."""
         if self.read_decisions is None:
             return
-        got = await self.read_decisions(*missing)
-        log.warning("decisions: offsets %d-%d were not delivered; read %d of them from the broker",
-                    missing[0], missing[1] - 1, len(got))
-        for offset, value in got:
+        for offset, value in await read_back(self.read_decisions, "decisions", DECISIONS_PARTITION, missing,
+                                             self.publisher.metrics):
             self._offer(value, offset)
 
     def offer(self, ev: Any) -> None:

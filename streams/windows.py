@@ -14,9 +14,7 @@ ticket.
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import asdict
 from typing import Any
@@ -30,9 +28,8 @@ from detectors.windows import BUCKET_SECONDS
 from streams.checkpoint import MARKER, STATE, Acks, confirmed, stored, tagged
 from streams.counters import Counters
 from streams.metrics import Metrics
+from streams.refetch import Reader, gap, read_back
 from streams.routing import clock_key, partition_key, router
-
-log = logging.getLogger(__name__)
 
 BOOKKEEPING_PREFIX = b"~"  # table keys of a partition's own bookkeeping (its clock, its seen ids), not window keys
 
@@ -41,8 +38,7 @@ class Windows:
     """The windows agent's state and work: engines per partition, input held until state is written."""
 
     def __init__(self, cfg: DetectConfig, *, state: Any, decisions: faust.TopicT,
-                 counters: Counters, metrics: Metrics,
-                 read: Callable[[int, int, int], Awaitable[list[tuple[int, bytes]]]]) -> None:
+                 counters: Counters, metrics: Metrics, read: Reader) -> None:
         self.cfg = cfg
         self.read = read  # (partition, from, before) -> the delta messages (offset, value) there
         self.state = state  # table: key -> its state; a partition's clock under clock_key
@@ -70,29 +66,16 @@ class Windows:
         return eng
 
     def missing(self, ev: Any) -> tuple[int, int] | None:
-        """The offsets [from, before) of the delta messages before *ev* that its partition's
-        state has not folded in, or None (the usual case).
-
-        The state's clock holds the offset of the last message folded in, and a partition's
-        messages must be folded in one after another. Faust's consumer does not always
-        deliver them so: soon after a partition was assigned it was seen to hand over
-        offset 0 and then offset 4, never 1-3 (about one run in three of the restart
-        tests on a loaded machine; the stream's alerts then differed from ``detect``'s).
-        So the job reads what is missing from the broker itself (``fill``) rather than
-        trust the delivery."""
-        p, offset = ev.message.partition, ev.message.offset
-        applied = self.engine(p).clock.applied
-        return (applied + 1, offset) if offset > applied + 1 else None
+        """The offsets [from, before) of the delta messages before *ev* its partition's state
+        lacks: what the consumer skipped over (``streams.refetch``), or None."""
+        return gap(self.engine(ev.message.partition).clock.applied, ev.message.offset)
 
     async def fill(self, p: int, missing: tuple[int, int]) -> None:
         """Read the delta messages at offsets *missing* of partition *p* from the broker and fold them in."""
-        got = await self.read(p, *missing)
-        log.warning("delta partition %d: offsets %d-%d were not delivered; read %d of them from the broker",
-                    p, missing[0], missing[1] - 1, len(got))
+        got = await read_back(self.read, "deltas", p, missing, self.metrics)
         for offset, value in got:
             self._fold(p, value, offset)
         self.counters.deltas_refetched += len(got)
-        self.metrics.delta_messages_refetched.inc(len(got))
 
     def apply(self, ev: Any) -> None:
         """Fold one delta message into its partition's engine and hold it until the next commit."""

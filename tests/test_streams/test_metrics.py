@@ -38,6 +38,7 @@ LABELS: dict[str, Any] = {
     "stage": set(m.STAGES),
     "operation": set(m.REDIS_OPERATIONS) | set(m.BROKER_OPERATIONS),
     "agent": set(m.AGENTS),
+    "input": set(m.REFETCHED_INPUTS),
     "partition": lambda v: v.isdigit() and int(v) < 1024,
     "topic": lambda v: bool(v) and len(v) < 250,
     "le": lambda v: True,  # histogram buckets

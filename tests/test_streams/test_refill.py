@@ -4,7 +4,7 @@ Faust's consumer was seen to hand the windows agent offset 0 of a delta partitio
 offset 4 (and, after a hand-over, the committed offset of a worker that never folded the
 messages before it in): the stream's alerts then differed from ``detect``'s. The windows
 job checks each message's offset against the last one its state holds and reads what is
-missing from the broker itself (``streams.windows.Windows.missing`` and ``fill``). Here the
+missing from the broker itself (``streams.refetch``; each job's ``missing`` and ``fill``). Here the
 job is given messages 0, 3, 5 and 6 of a partition the broker holds in full; the release
 job (``streams.release.Release``), decisions messages with a gap.
 """
@@ -149,8 +149,8 @@ def test_decisions_the_consumer_skips_are_read_from_the_broker_and_released(stre
         alerts = Kept("alerts")
         job = Release(s.partitions, stage_table={},
                       publisher=Publisher(alerts, Kept("tasks"), Counters(), Metrics(CollectorRegistry())),
-                      read_decisions=(lambda start, before: asyncio.to_thread(
-                          kafka_io.read_range, s, s.topic_decisions, 0, start, before)) if read else None)
+                      read_decisions=(lambda p, start, before: asyncio.to_thread(
+                          kafka_io.read_range, s, s.topic_decisions, p, start, before)) if read else None)
         return job, alerts
 
     async def deliver(job: Release, offsets: list[int]) -> None:
