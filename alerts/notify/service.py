@@ -135,7 +135,12 @@ class NotifyService:
         t.start()
         return t
 
-    def _kafka_consumer(self, topic: str, group_id: str, client_id: str) -> Any:
+    def _consuming(self, topic: str, group_id: str, client_id: str,
+                   store: Callable[[list[Any]], Callable[[], None]]) -> Callable[[], None]:
+        """A loop's step over *topic* in consumer group *group_id*: poll a batch, *store* its
+        message values in Redis, and only then commit its offsets and call what *store*
+        returned (the batch's counts). Storing must be idempotent: a Redis outage rewinds the
+        batch, read again once Redis is back, and a crash before the commit reads it again."""
         from kafka import KafkaConsumer
 
         consumer = KafkaConsumer(topic, bootstrap_servers=self.config.broker, group_id=group_id,
@@ -144,49 +149,51 @@ class NotifyService:
                                  heartbeat_interval_ms=int(self.config.session_timeout * 1000 / 3),
                                  max_poll_interval_ms=int(self.config.rebalance_timeout * 1000))
         self._consumers.append(consumer)
-        return consumer
-
-    def _consume_loop(self) -> Callable[[], None]:
-        consumer = self._kafka_consumer(self.config.topic_alerts, self.config.group_id, "earlywarn-notify")
 
         def step() -> None:
             batches = consumer.poll(timeout_ms=500, max_records=500)
             if not batches:
                 return
-            events, bad = parse_events([rec.value for recs in batches.values() for rec in recs])
             try:
-                self.pipeline.ingest(events)  # the outbox's first stage holds the batch ...
-                self.digests.offer_alerts(self.subscriptions, events)  # and its subscription matches ...
+                counted = store([rec.value for recs in batches.values() for rec in recs])
             except OUTAGE:
-                rewind(consumer, batches)  # ... or it is read again once Redis is back (storing is idempotent)
+                rewind(consumer, batches)
                 raise
-            consumer.commit()  # ... and only then is it acknowledged
+            consumer.commit()
+            counted()
+
+        return step
+
+    def _store_alerts(self, values: list[Any]) -> Callable[[], None]:
+        """Alert events into the pipeline's first stage, and their subscription matches queued."""
+        events, bad = parse_events(values)
+        self.pipeline.ingest(events)
+        self.digests.offer_alerts(self.subscriptions, events)
+
+        def counted() -> None:
             self.metrics.events.labels("stored").inc(len(events))
             if bad:
                 self.metrics.events.labels("invalid").inc(bad)
                 log.warning("notify: skipped %d messages that are not alert events", bad)
 
-        return step
+        return counted
+
+    def _store_tickets(self, values: list[Any]) -> Callable[[], None]:
+        """Tickets matched against the keyword subscriptions, the matches queued (:mod:`alerts.notify.tickets`)."""
+        got = self.tickets.take(values)
+
+        def counted() -> None:
+            self.metrics.tickets.labels("checked").inc(got.tickets)
+            self.metrics.tickets.labels("invalid").inc(got.invalid)
+
+        return counted
+
+    def _consume_loop(self) -> Callable[[], None]:
+        return self._consuming(self.config.topic_alerts, self.config.group_id, "earlywarn-notify", self._store_alerts)
 
     def _tickets_loop(self) -> Callable[[], None]:
-        consumer = self._kafka_consumer(self.config.topic_tickets, self.config.tickets_group,
-                                  "earlywarn-notify-tickets")
-
-        def step() -> None:
-            batches = consumer.poll(timeout_ms=500, max_records=500)
-            if not batches:
-                return
-            try:  # the batch's matches are queued ...
-                got = self.tickets.take([rec.value for recs in batches.values() for rec in recs])
-            except OUTAGE:
-                rewind(consumer, batches)  # ... or it is read again once Redis is back (told once all the same)
-                raise
-            consumer.commit()  # ... and only then is it acknowledged
-            self.metrics.tickets.labels("checked").inc(got.tickets)
-            if got.invalid:
-                self.metrics.tickets.labels("invalid").inc(got.invalid)
-
-        return step
+        return self._consuming(self.config.topic_tickets, self.config.tickets_group, "earlywarn-notify-tickets",
+                               self._store_tickets)
 
     def _flush_step(self) -> None:
         stats = self.pipeline.flush_due()
