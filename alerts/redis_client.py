@@ -1,7 +1,7 @@
 """Connecting to Redis and riding out its outages: one way to make a client, and what a loop does while Redis is away.
 
-Every part of earlywarn that uses Redis (notify, the desk, the worker's boards and keyword
-subscriptions, the complainant flags) gets its client here. A command-line tool
+Every part of earlywarn that uses Redis (notify, the desk, the worker's boards, the
+complainant flags) gets its client here. A command-line tool
 (``connect``) refuses to start without an answer; a loop that runs for long (``client``)
 starts without one and, when Redis goes away, keeps what it was doing, counts the failure
 (:class:`RedisHealth`: ``earlywarn_redis_errors_total``, one log line when Redis goes and

@@ -7,7 +7,7 @@ identity is replaced by a keyed pseudonym: phone numbers, names and raw ids stop
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,8 +97,7 @@ class Taken:
 
 
 def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, max_bytes: int,
-         sources: Sequence[str] | None = None, *, not_after: float | None = None,
-         watch: Callable[[Sequence[Ticket]], None] | None = None, claims: bool = False,
+         sources: Sequence[str] | None = None, *, not_after: float | None = None, claims: bool = False,
          boards: bool = False, firms: bool = False, order: bool = False) -> Taken:
     """Decode, validate, enrich and pre-aggregate one batch of messages: ingest's whole work.
 
@@ -106,10 +105,8 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
     is one source, "0". Both shells call this (``detect`` in its worker processes too: what
     it returns pickles). The deltas' watermarks are the caller's to set. A ticket dated
     after *not_after* (the caller's clock plus the allowed skew) is rejected as
-    ``future_timestamp``. *watch*, when given, sees the batch's valid tickets (keyword
-    subscriptions are matched there: ``streams.subscriptions``). With *order*, ``times``
-    holds the valid tickets' event times in input order (``detect`` tells how many came
-    out of order; the stream does not need them).
+    ``future_timestamp``. With *order*, ``times`` holds the valid tickets' event times in
+    input order (``detect`` tells how many came out of order; the stream does not need them).
     """
     rejected: list[tuple[int, Rejection]] = []
     fronts: dict[str, Front] = {}
@@ -126,8 +123,6 @@ def take(payloads: Sequence[bytes], enricher: Enricher, aggregator: Aggregator, 
             kd = (r.kind.value, r.district_code)
             tally[kd] = tally.get(kd, 0) + 1
             front.add(r.ts)
-    if watch is not None and valid:
-        watch(valid)
     add = aggregator.add
     duplicates, nobody = aggregator.duplicates, aggregator.nobody
     enriched = enricher.enrich(valid)

@@ -14,14 +14,14 @@ shared and noisy, so compare the ratios of one run, and repeat: ``--repeat N`` m
 the four paths N times in turn on the same tickets and prints each path's median and
 range, and the median of each round's engine / trivial ratio.
 
-``--subscriptions N`` adds a fifth path: the engine again with N keyword subscriptions
-in Redis of the kinds staff make (:func:`realistic_subscriptions`: firms, products, harm
-words, places, domain terms; a few per cent of the tickets match), right before or after
-the engine without them, every match's event built (:func:`_subscribed_engine`). Their
-ratios round by round (engine rate, ingest time per ticket, the worker's CPU per ticket:
-its threads and side work included, and less moved by the machine's other load than
-wall time) are what matching at ingest costs; within the noise when their range over
-the rounds holds 1.0.
+``--subscriptions N`` puts N keyword subscriptions in Redis of the kinds staff make
+(:func:`realistic_subscriptions`: firms, products, harm words, places, domain terms; a few
+per cent of the tickets match) and adds two paths. The engine again, right before or
+after the engine without them: the workers match no subscriptions (notify does), so the
+ratios round by round (engine rate, ingest time per ticket, the worker's CPU per ticket)
+should hold 1.0 within the noise. And notify's ticket loop (:func:`_notify_matching`) on
+the same tickets: its rate and CPU per ticket reading, decoding, matching, building every
+match's event and queueing it in Redis, so an operator can see that one notify keeps up.
 
 The engine's time per ticket is also split by the worker's own timings
 (``earlywarn_processing_seconds``): ingesting batches, folding delta messages in, and the
@@ -182,8 +182,7 @@ def _engine_settings(settings: Settings, tmp: Path, k: int) -> Settings:
     engine = settings.with_(
         app_id=f"bench-engine-{stamp}", topic_deadletter=f"bench-{stamp}-dead", topic_alerts=f"bench-{stamp}-alerts",
         topic_inspection=f"bench-{stamp}-inspection", topic_deltas=f"bench-{stamp}-deltas",
-        topic_decisions=f"bench-{stamp}-decisions", web_port=free_port(), data_dir=str(tmp / f"data-{k}-{stamp}"),
-        subscription_poll_seconds=0.0)
+        topic_decisions=f"bench-{stamp}-decisions", web_port=free_port(), data_dir=str(tmp / f"data-{k}-{stamp}"))
     ensure_topics(engine)
     return engine
 
@@ -264,31 +263,71 @@ def _engine_figures(settings: Settings, n: int, tmp: Path, key: str,
             f"{key}_windows_us": 1e6 * windows / n, f"{key}_other_us": 1e6 * (wall - ingest - windows) / n}
 
 
-def _subscribed_engine(settings: Settings, lines: list[bytes], tmp: Path, k: int, subscriptions: int) -> dict[str, float]:
-    """The engine with *subscriptions* realistic subscriptions in Redis, every match built and queued.
+BENCH_ROUTES = """\
+receivers:
+  - {name: bench, console: {}}
+route:
+  receiver: bench
+"""
 
-    Live, a subscription's events are built for at most ``subscription_digest_max`` matches
+
+def _notify_matching(settings: Settings, n: int, prefix: str, matches: int) -> dict[str, float]:
+    """Notify's ticket loop (``NotifyService``'s, in this process) over the *n* tickets with the
+    subscriptions under *prefix*: its rate and the process's CPU per ticket, from the first
+    batch read to the last batch's matches queued and committed.
+
+    Live, notify builds events for at most ``subscription_digest_max`` matches a subscription
     per ``subscription_interval_seconds`` of the wall clock; the bench's tickets (days of
-    event time) pass in seconds, so that cap would spare it nearly all the building that a
-    live worker does for them. The budget is lifted so it builds every match: live work
-    for these tickets, or more.
+    event time) pass in seconds, so that cap would spare it nearly all the building live
+    does for them. The budget is lifted so it builds every match: live work for these
+    tickets, or more. The segmenter (jieba's dictionary, built once in a notify's life, on
+    its first match) is built before the clock starts.
     """
     import redis
 
+    from alerts.notify.config import from_env as notify_from_env
+    from alerts.notify.routing import load_text
+    from alerts.notify.service import NotifyService
+    from detectors.text import Segmenter
+
+    config = notify_from_env(environment(settings)).with_(
+        prefix=prefix, group_id=f"bench-notify-{time.time_ns()}", subscription_digest_max=n,
+        subscription_poll_seconds=1.0)
+    client = redis.Redis.from_url(settings.redis_url)
+    service = NotifyService(config, load_text(BENCH_ROUTES, "bench-routes.yml"), client)
+    service.tickets.segmenter = Segmenter()
+    step = service._tickets_loop()
+    checked = service.metrics.tickets.labels("checked")
+    try:
+        deadline = time.monotonic() + 600
+        while not checked._value.get():  # the group join ends with the first batch: the clock starts after it
+            step()
+            if time.monotonic() > deadline:
+                raise RuntimeError("notify read no tickets in 10 minutes")
+        first, start, cpu = checked._value.get(), time.perf_counter(), time.process_time()
+        while checked._value.get() < n:
+            step()
+            if time.monotonic() > deadline:
+                raise RuntimeError("notify's ticket loop did not finish in 10 minutes")
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        service.close()
+    queued = sum(client.llen(x) for x in client.scan_iter(f"{prefix}:sub:pending:*"))
+    return {"notify_per_s": (n - first) / wall, "notify_cpu_us": 1e6 * cpu / (n - first),
+            "notify_events": float(queued), "subscription_matches": float(matches)}
+
+
+def _subscribed(settings: Settings, lines: list[bytes], tmp: Path, k: int, subscriptions: int) -> dict[str, float]:
+    """The engine with *subscriptions* realistic subscriptions in Redis (it reads none of them),
+    and notify's ticket loop matching them (:func:`_notify_matching`)."""
     n = len(lines)
     prefix, matched, matches = subscribe_many(settings, lines, subscriptions)
+    out: dict[str, float] = {}
     try:
-        subs = _engine_settings(settings, tmp, k).with_(notify_prefix=prefix, subscription_poll_seconds=1.0,
-                                                        subscription_digest_max=n)
-        client = redis.Redis.from_url(settings.redis_url)
-
-        def queued() -> int:  # the events the worker built and queued (a list keeps its newest MAX_PENDING)
-            return sum(client.llen(x) for x in client.scan_iter(f"{prefix}:sub:pending:*"))
-
-        # The worker's CPU is read once its thread has queued every match (a second or so after the last ticket).
-        out = _engine_figures(subs, n, tmp, "engine_subs", settled=lambda: queued() >= matches)
-        out["subscription_events"] = float(queued())
-        out["subscription_matches"] = float(matches)
+        out.update(_engine_figures(_engine_settings(settings, tmp, k).with_(notify_prefix=prefix), n, tmp,
+                                   "engine_subs"))
+        print(f"bench: notify matching {subscriptions} keyword subscriptions …", file=sys.stderr)
+        out.update(_notify_matching(settings, n, prefix, matches))
         out["subscription_tickets_matched"] = matched / n
     finally:
         _forget(settings, prefix)
@@ -296,7 +335,7 @@ def _subscribed_engine(settings: Settings, lines: list[bytes], tmp: Path, k: int
 
 
 def _round(settings: Settings, lines: list[bytes], tmp: Path, k: int, subscriptions: int = 0) -> dict[str, float]:
-    """The four rates once (five with *subscriptions*), on the tickets already in ``settings.topic_tickets``.
+    """The four rates once (six with *subscriptions*), on the tickets already in ``settings.topic_tickets``.
 
     With *subscriptions*, the engine runs without and with them back to back, in turns
     (round 1 without first, round 2 with first, ...), so the machine's drift within a
@@ -315,7 +354,7 @@ def _round(settings: Settings, lines: list[bytes], tmp: Path, k: int, subscripti
             out.update(_engine_figures(_engine_settings(settings, tmp, k), n, tmp, "engine"))
         else:
             print(f"bench: engine with {subscriptions} keyword subscriptions …", file=sys.stderr)
-            out.update(_subscribed_engine(settings, lines, tmp, k, subscriptions))
+            out.update(_subscribed(settings, lines, tmp, k, subscriptions))
     print("bench: offline detect …", file=sys.stderr)
     out["detect_per_s"] = _detect_rate(lines, settings)
     out["engine_over_faust"] = out["engine_per_s"] / out["faust_per_s"]
@@ -386,9 +425,8 @@ def main(args: argparse.Namespace) -> int:
     print(f"engine per ticket: ingest {res['engine_ingest_us']:.0f} µs, folding deltas in "
           f"{res['engine_windows_us']:.0f} µs, the rest (Faust, sending, waiting) {res['engine_other_us']:.0f} µs")
     if "engine_subs_per_s" in res:
-        print(f"engine with {args.subscriptions} keyword subscriptions: {res['engine_subs_per_s']:,.0f} tickets/s "
-              f"({res['subscription_tickets_matched']:.1%} of the tickets match one, {res['subscription_matches']:.0f} "
-              f"matches, {res['subscription_events']:.0f} events built and queued)")
+        print(f"engine with {args.subscriptions} keyword subscriptions in Redis (the workers match none): "
+              f"{res['engine_subs_per_s']:,.0f} tickets/s")
         for key, name in (("engine_subs_over_engine", "engine rate"), ("ingest_subs_over_ingest", "ingest µs per ticket"),
                           ("cpu_subs_over_cpu", "worker CPU per ticket")):
             xs = sorted(r[key] for r in rounds)
@@ -397,4 +435,11 @@ def main(args: argparse.Namespace) -> int:
                      f"{'overlaps' if xs[0] <= 1.0 <= xs[-1] else 'does not overlap'} 1.0)" if spread else ""))
         print(f"  per ticket: ingest {res['engine_subs_ingest_us']:.0f} µs with, {res['engine_ingest_us']:.0f} µs without; "
               f"worker CPU {res['engine_subs_cpu_us']:.0f} µs with, {res['engine_cpu_us']:.0f} µs without")
+        xs = sorted(r["notify_per_s"] for r in rounds)
+        cpu = sorted(r["notify_cpu_us"] for r in rounds)
+        print(f"notify's ticket loop, {args.subscriptions} subscriptions: {res['notify_per_s']:,.0f} tickets/s"
+              + (f" ({xs[0]:,.0f} - {xs[-1]:,.0f})" if spread else "")
+              + f", CPU {res['notify_cpu_us']:.1f} µs a ticket" + (f" ({cpu[0]:.1f} - {cpu[-1]:.1f})" if spread else "")
+              + f"; {res['subscription_tickets_matched']:.1%} of the tickets match one, "
+              f"{res['subscription_matches']:.0f} matches, {res['notify_events']:.0f} events built and queued")
     return 0

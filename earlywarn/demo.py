@@ -145,10 +145,11 @@ def _pushes(notify: Any) -> str:
     delivered = {kind: int(reg.get_sample_value("earlywarn_pushes_total", {"receiver": kind, "outcome": "delivered"})
                            or 0) for kind in ("console", "webhook", "wecom", "dingtalk", "email", "alertmanager")}
     digests = int(reg.get_sample_value("earlywarn_subscription_digests_total") or 0)
-    matches = sum(int(reg.get_sample_value("earlywarn_subscription_matches_total", {"source": s}) or 0)
-                  for s in ("ticket", "alert"))
+    tickets, alerts = (int(reg.get_sample_value("earlywarn_subscription_matches_total", {"source": s}) or 0)
+                       for s in ("ticket", "alert"))
     shown = ", ".join(f"{k} {n:,}" for k, n in delivered.items() if n) or "0"
-    return f"{shown} (of which {digests:,} subscription digests with {matches:,} matches)"
+    return (f"{shown} (of which {digests:,} subscription digests listing {tickets:,} tickets and {alerts:,} alerts "
+            "notify matched)")
 
 
 def _ts(ticket: dict[str, Any]) -> float:

@@ -173,8 +173,8 @@ def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: fl
             topic_deadletter=f"membench-{stamp}-dead", topic_alerts=f"membench-{stamp}-alerts",
             topic_inspection=f"membench-{stamp}-inspection", topic_deltas=f"membench-{stamp}-deltas",
             topic_decisions=f"membench-{stamp}-decisions", web_port=free_port(), data_dir=str(tmp / "data"),
-            store=store, ticket_partitions=4, partitions=8, session_timeout=10.0, rebalance_timeout=10.0, log_level="error",
-            subscription_poll_seconds=0.0).with_throwaway_secret()
+            store=store, ticket_partitions=4, partitions=8, session_timeout=10.0, rebalance_timeout=10.0,
+            log_level="error").with_throwaway_secret()
         ensure_topics(settings, connect_timeout)
         tickets, _ = generate(SimConfig(seed=11, days=max(1.0, n / per_day), tickets_per_day=per_day))
         lines = [orjson.dumps(t) for _, t in zip(range(n), tickets)]

@@ -137,7 +137,7 @@ def run(tickets: int, keys: int, *, bootstrap: str | None = None,
             topic_deadletter=f"recoverybench-{stamp}-dead", topic_alerts=f"recoverybench-{stamp}-alerts",
             topic_inspection=f"recoverybench-{stamp}-inspection", topic_deltas=f"recoverybench-{stamp}-deltas",
             topic_decisions=f"recoverybench-{stamp}-decisions", session_timeout=10.0, rebalance_timeout=10.0,
-            log_level="error", subscription_poll_seconds=0.0).with_throwaway_secret()
+            log_level="error").with_throwaway_secret()
         ensure_topics(base, connect_timeout)
 
         def worker(store: str, data: str, log: str) -> _Worker:

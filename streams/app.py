@@ -35,7 +35,7 @@ from streams.lag import LAG_SECONDS, BrokerErrorSensor, ConsumerLag
 from streams.metrics import Metrics
 from streams.refetch import Reader
 from streams.release import Publisher, Release
-from streams import kafka_io, subscriptions
+from streams import kafka_io
 from streams.kafka_io import claims_topic
 from streams.settings import Settings
 from streams.store import table_store
@@ -201,8 +201,7 @@ def _jobs(app: EarlywarnApp, settings: Settings, topics: Topics) -> Jobs:
                                     read_from=read_from, counters=counters, claims=topics.claims,
                                     read_claims=read_back(claims_topic(settings)))
     ingest = Ingest(app, settings, cfg, ingested=ingested, deltas=topics.deltas, deadletter=topics.deadletter,
-                    counters=counters, metrics=metrics,
-                    watch=subscriptions.maybe_start(settings, app.earlywarn_health.redis), boards=_boards(settings, app),
+                    counters=counters, metrics=metrics, boards=_boards(settings, app),
                     claims=sender, read=read_back(settings.topic_tickets))
     windows = Windows(cfg, state=state, decisions=topics.decisions, counters=counters, metrics=metrics,
                       read=read_back(settings.topic_deltas))

@@ -15,8 +15,8 @@ that should restart only a hung process. And a worker told to stop (SIGTERM) whi
 broker is gone cannot hand its partitions over: it exits after ``STOP_GRACE_BROKER_DOWN``
 seconds instead of hanging (see streams.worker).
 
-Redis is not the worker's to need: the boards and keyword subscriptions wait for it in
-threads of their own (alerts.redis_client). While it does not answer, ``/health`` says so
+Redis is not the worker's to need: the top-10 boards wait for it in a thread
+of its own (alerts.redis_client). While it does not answer, ``/health`` says so
 (``redis_up``: false, ``earlywarn_redis_up`` 0) and the worker stays ready: it reads, judges
 and publishes as before, and what Redis holds catches up when it is back.
 """

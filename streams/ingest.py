@@ -93,9 +93,7 @@ class Ingest:
 
     def __init__(self, app: faust.App, settings: Settings, cfg: DetectConfig, *, ingested: Any,
                  deltas: faust.TopicT, deadletter: faust.TopicT, counters: Counters, metrics: Metrics,
-                 watch: Any = None, boards: Any = None,
-                 claims: Any = None,
-                 read: Reader | None = None) -> None:
+                 boards: Any = None, claims: Any = None, read: Reader | None = None) -> None:
         self.app = app
         self.boards = boards  # alerts.boards.BoardWriter, when EARLYWARN_BOARDS=on
         # streams.complainants.ClaimSender, when EARLYWARN_COMPLAINANTS or EARLYWARN_FIRMS is on:
@@ -123,10 +121,6 @@ class Ingest:
         self.read = read  # the tickets topic read back (streams.refetch)
         self.stream: faust.StreamT[bytes] | None = None  # the agent's stream, for acknowledgements
         self._acking: set[asyncio.Task[None]] = set()  # acknowledgements under way (held against GC)
-        # Keyword subscriptions (streams.subscriptions.IngestWatch): sees each batch's valid tickets.
-        self.watch_tickets = watch.offer if watch is not None else None
-        if watch is not None:
-            watch.segmenter = self.enricher.segmenter  # for its masks: one dictionary in memory, built at start
 
     def resume_key(self, src: str) -> bytes:
         return partition_key("~ingested", int(src), self.settings.ticket_partitions).encode()
@@ -229,7 +223,7 @@ class Ingest:
         batch = self._not_ingested_before(events, now)
         taken = take(batch.payloads, self.enricher, self.aggregator, self.settings.max_message_bytes,
                      batch.sources, not_after=time.time() + self.settings.max_future_seconds,
-                     watch=self.watch_tickets, boards=self.boards is not None,
+                     boards=self.boards is not None,
                      claims=self.claims is not None and self.claims.claims,
                      firms=self.claims is not None and self.claims.firms)
         sent = self._deadletter(taken, batch)

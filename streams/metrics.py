@@ -245,7 +245,7 @@ class Metrics:
             "earlywarn_redis_errors_total", "Redis operations that failed, by operation (each retry counts)",
             ["operation"], registry=r)
         self.redis_up = Gauge(
-            "earlywarn_redis_up", "1 when Redis answered the worker's last operation (boards, keyword subscriptions); "
+            "earlywarn_redis_up", "1 when Redis answered the worker's last operation (the top-10 boards); "
             "0 while it does not: the worker goes on, and what Redis holds catches up when it is back", registry=r)
         self.board_tickets_dropped = Counter(
             "earlywarn_board_tickets_dropped_total",

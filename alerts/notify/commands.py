@@ -112,7 +112,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
             raise NotifyCommandError("say which subscription to remove: earlywarn subscribe remove ID")
         if not store.remove(args.kind):
             raise NotifyCommandError(f"no subscription {args.kind} (earlywarn subscribe list shows them)")
-        print(f"subscription {args.kind} removed; workers drop it within EARLYWARN_SUBSCRIPTION_POLL_SECONDS")
+        print(f"subscription {args.kind} removed; notify drops it within EARLYWARN_SUBSCRIPTION_POLL_SECONDS")
         return 0
     kind, value = args.kind, args.id
     if not kind or not value:

@@ -29,7 +29,11 @@ class ConfigError(ValueError):
 class NotifyConfig:
     broker: str = "127.0.0.1:9092"
     topic_alerts: str = "alerts"
+    topic_tickets: str = "tickets"  # read for keyword subscriptions (alerts.notify.tickets)
     group_id: str = "earlywarn-notify"
+    tickets_group_id: str = ""  # the tickets topic's consumer group; default: group_id + "-tickets"
+    max_message_bytes: int = 262144  # tickets are decoded as ingest decodes them: the same limits
+    max_future_seconds: float = 86400.0
     redis_url: str = "redis://127.0.0.1:6379/0"
     prefix: str = "earlywarn:notify"
     routes: str = "deploy/notify-routes.yml"
@@ -52,6 +56,10 @@ class NotifyConfig:
     subscription_digest_max: int = 20
 
     @property
+    def tickets_group(self) -> str:
+        return self.tickets_group_id or f"{self.group_id}-tickets"
+
+    @property
     def consumer_name(self) -> str:
         return self.consumer or socket.gethostname()
 
@@ -61,7 +69,8 @@ class NotifyConfig:
 
 def _declared_as(name: str) -> str:
     """The ``streams.settings.Settings`` field a notify setting is declared as."""
-    shared = name in {"broker", "topic_alerts", "redis_url"} or name.startswith("subscription_")
+    shared = (name in {"broker", "topic_alerts", "topic_tickets", "redis_url", "max_message_bytes",
+                       "max_future_seconds"} or name.startswith("subscription_"))
     return name if shared else "notify_" + name
 
 

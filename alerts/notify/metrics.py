@@ -28,6 +28,9 @@ class NotifyMetrics:
         self.dead = Gauge("earlywarn_push_deadletters", "Notifications in the dead-letter stream", registry=r)
         self.events = Counter("earlywarn_notify_events", "Alert events consumed, by outcome (stored, invalid)",
                               ["outcome"], registry=r)
+        self.tickets = Counter("earlywarn_notify_tickets", "Tickets read for keyword subscriptions, by outcome "
+                               "(checked against them; invalid: what ingest dead-letters, skipped)", ["outcome"],
+                               registry=r)
         self.muted = Counter("earlywarn_notify_muted", "Alert changes not told, by reason", ["reason"], registry=r)
         self.notifications = Counter("earlywarn_notify_notifications", "Notifications put into the outbox",
                                      registry=r)
@@ -52,5 +55,7 @@ class NotifyMetrics:
             self.redis_errors.labels(op)
         for outcome in ("stored", "invalid"):
             self.events.labels(outcome)
+        for outcome in ("checked", "invalid"):
+            self.tickets.labels(outcome)
         for reason in MUTED:
             self.muted.labels(reason)

@@ -1,11 +1,14 @@
-"""``earlywarn notify``: the Kafka consumer, the group flusher and one deliverer a receiver.
+"""``earlywarn notify``: the Kafka consumers, the group flusher and one deliverer a receiver.
 
-Three kinds of loop, each in its own thread, share one Redis:
+Four kinds of loop, each in its own thread, share one Redis:
 
 - consume: a Kafka consumer in group ``EARLYWARN_NOTIFY_GROUP_ID`` reads the alerts topic,
   stores each batch (:meth:`Pipeline.ingest`, one transaction) and only then commits the
   batch's offsets. A crash before the commit reads the batch again, which stores nothing new.
   The batch's keyword-subscription matches are queued before the commit too.
+- tickets: a Kafka consumer in group ``EARLYWARN_NOTIFY_TICKETS_GROUP_ID`` reads the
+  tickets topic and matches the keyword subscriptions (:mod:`alerts.notify.tickets`),
+  committing a batch once its matches are queued. The workers match nothing.
 - flush: every ``tick_seconds`` the due groups go through the pipeline into the outboxes,
   and the due subscription digests (:mod:`alerts.notify.subscriptions`) with them.
 - deliver: one :class:`Deliverer` a receiver.
@@ -16,7 +19,7 @@ the service (exit status 1) rather than leaving it half-working.
 
 Except for a Redis outage (``alerts.redis_client.OUTAGE``), which every loop waits out: it
 counts the failure, pauses (backoff up to ``REDIS_BACKOFF_CAP`` seconds) and tries again. The
-consumer seeks back to the batch it could not store and reads it again, so no offset is
+consumers seek back to the batch they could not store and read it again, so no offset is
 committed past an event the outbox does not hold; the flusher's transactions either
 happened or did not; a deliverer whose receiver took a notification retries recording
 that until Redis answers, so the notification is not sent again. Notify needs a Redis that
@@ -44,6 +47,7 @@ from alerts.notify.receivers import Receiver, build
 from alerts.notify.routing import RoutingTree
 from alerts.notify.silences import Silences
 from alerts.notify.subscriptions import Digests, Live, SubscriptionStore
+from alerts.notify.tickets import TicketMatches
 from alerts.redis_client import OUTAGE, Backoff, RedisHealth
 
 log = logging.getLogger("earlywarn.notify")
@@ -91,6 +95,13 @@ class NotifyService:
         self.digests = Digests(self.r, config.prefix, store, tree.receivers, config.subscription_wait_seconds,
                                config.subscription_interval_seconds, config.subscription_digest_max,
                                config.remember_days)
+        self.tickets = TicketMatches(self.r, config.prefix, self.subscriptions,
+                                     wait=config.subscription_wait_seconds,
+                                     interval=config.subscription_interval_seconds,
+                                     digest_max=config.subscription_digest_max,
+                                     max_bytes=config.max_message_bytes,
+                                     max_future_seconds=config.max_future_seconds)
+        self._consumers: list[Any] = []
         self.receivers = dict(receivers or {name: build(spec, config.link_base, config.http_timeout)
                                             for name, spec in tree.receivers.items()})
         policy = RetryPolicy(config.max_attempts, config.backoff_seconds, config.backoff_max_seconds)
@@ -124,35 +135,65 @@ class NotifyService:
         t.start()
         return t
 
-    def _consume_loop(self) -> Callable[[], None]:
+    def _consuming(self, topic: str, group_id: str, client_id: str,
+                   store: Callable[[list[Any]], Callable[[], None]]) -> Callable[[], None]:
+        """A loop's step over *topic* in consumer group *group_id*: poll a batch, *store* its
+        message values in Redis, and only then commit its offsets and call what *store*
+        returned (the batch's counts). Storing must be idempotent: a Redis outage rewinds the
+        batch, read again once Redis is back, and a crash before the commit reads it again."""
         from kafka import KafkaConsumer
 
-        consumer = KafkaConsumer(self.config.topic_alerts, bootstrap_servers=self.config.broker,
-                                 group_id=self.config.group_id, enable_auto_commit=False,
-                                 auto_offset_reset="earliest", client_id="earlywarn-notify",
+        consumer = KafkaConsumer(topic, bootstrap_servers=self.config.broker, group_id=group_id,
+                                 enable_auto_commit=False, auto_offset_reset="earliest", client_id=client_id,
                                  session_timeout_ms=int(self.config.session_timeout * 1000),
                                  heartbeat_interval_ms=int(self.config.session_timeout * 1000 / 3),
                                  max_poll_interval_ms=int(self.config.rebalance_timeout * 1000))
-        self._consumer = consumer
+        self._consumers.append(consumer)
 
         def step() -> None:
             batches = consumer.poll(timeout_ms=500, max_records=500)
             if not batches:
                 return
-            events, bad = parse_events([rec.value for recs in batches.values() for rec in recs])
             try:
-                self.pipeline.ingest(events)  # the outbox's first stage holds the batch ...
-                self.digests.offer_alerts(self.subscriptions, events)  # and its subscription matches ...
+                counted = store([rec.value for recs in batches.values() for rec in recs])
             except OUTAGE:
-                rewind(consumer, batches)  # ... or it is read again once Redis is back (storing is idempotent)
+                rewind(consumer, batches)
                 raise
-            consumer.commit()  # ... and only then is it acknowledged
+            consumer.commit()
+            counted()
+
+        return step
+
+    def _store_alerts(self, values: list[Any]) -> Callable[[], None]:
+        """Alert events into the pipeline's first stage, and their subscription matches queued."""
+        events, bad = parse_events(values)
+        self.pipeline.ingest(events)
+        self.digests.offer_alerts(self.subscriptions, events)
+
+        def counted() -> None:
             self.metrics.events.labels("stored").inc(len(events))
             if bad:
                 self.metrics.events.labels("invalid").inc(bad)
                 log.warning("notify: skipped %d messages that are not alert events", bad)
 
-        return step
+        return counted
+
+    def _store_tickets(self, values: list[Any]) -> Callable[[], None]:
+        """Tickets matched against the keyword subscriptions, the matches queued (:mod:`alerts.notify.tickets`)."""
+        got = self.tickets.take(values)
+
+        def counted() -> None:
+            self.metrics.tickets.labels("checked").inc(got.tickets)
+            self.metrics.tickets.labels("invalid").inc(got.invalid)
+
+        return counted
+
+    def _consume_loop(self) -> Callable[[], None]:
+        return self._consuming(self.config.topic_alerts, self.config.group_id, "earlywarn-notify", self._store_alerts)
+
+    def _tickets_loop(self) -> Callable[[], None]:
+        return self._consuming(self.config.topic_tickets, self.config.tickets_group, "earlywarn-notify-tickets",
+                               self._store_tickets)
 
     def _flush_step(self) -> None:
         stats = self.pipeline.flush_due()
@@ -179,7 +220,14 @@ class NotifyService:
                                        "read"))
         if consume:
             threads.append(self._guard("consume", self._consume_loop()))
+            threads.append(self._guard("tickets", self._tickets_loop()))
         return threads
+
+    def close(self) -> None:
+        """Leave the Kafka consumer groups (without committing: what was not acknowledged is read again)."""
+        for consumer in self._consumers:
+            consumer.close(autocommit=False)
+        self._consumers = []
 
     def run(self, serve_metrics: bool = True) -> int:
         """Until SIGTERM or SIGINT; 0, or 1 when a loop failed."""
@@ -195,7 +243,5 @@ class NotifyService:
         deadline = time.monotonic() + 10
         for t in threads:
             t.join(max(0.1, deadline - time.monotonic()))
-        consumer = getattr(self, "_consumer", None)
-        if consumer is not None:
-            consumer.close(autocommit=False)
+        self.close()
         return 1 if self.errors else 0

@@ -4,13 +4,13 @@ What matches is decided by :mod:`detectors.watchlist` (pure); this module keeps 
 and turns matches into notifications. Keys, under notify's prefix:
 
     subs              hash: subscription id -> JSON (kind, value, receiver, who, created_at)
-    subs:version      a counter bumped by every change: workers poll it (``Live``) and
-                      rebuild their watchlist when it moves, without a restart
+    subs:version      a counter bumped by every change: notify polls it (``Live``) and
+                      rebuilds its watchlist when it moves, without a restart
     sub:pending:<id>  list: the subscription's matches not yet told (JSON events), capped at
                       ``MAX_PENDING`` (the oldest go first when a flood overflows it)
     sub:due           sorted set: when each subscription's next digest is due
     sub:last:<id>     when its last digest went out
-    sub:unlisted:<id> matches a worker counted beyond what the digests can list (reported
+    sub:unlisted:<id> matches notify counted beyond what the digests can list (reported
                       in the next digest as a number)
     sub:told:<key>    a match already put in a digest (kept ``remember_days``)
 
@@ -123,13 +123,14 @@ def match_key(event: Mapping[str, Any]) -> str:
 def enqueue(client: redis.Redis, prefix: str, events: Iterable[Mapping[str, Any]], wait: float,
             now: float | None = None, unlisted: Mapping[str, int] | None = None) -> int:
     """Add ``subscription_match`` events to their subscriptions' pending lists, and count
-    *unlisted* matches (subscription id -> how many matched beyond what a worker lists); how
-    many events were added."""
+    *unlisted* matches (subscription id -> how many matched beyond what notify lists); how
+    many events were added. One transaction: a batch read again after a failure is queued
+    whole or not at all (the digests tell a match queued twice once)."""
     now = time.time() if now is None else now
-    by_sub: dict[str, list[bytes]] = {}  # a worker's round holds many matches of few subscriptions
+    by_sub: dict[str, list[bytes]] = {}  # a batch holds many matches of few subscriptions
     for ev in events:
         by_sub.setdefault(ev["subscription"]["id"], []).append(orjson.dumps(ev))
-    p = client.pipeline(transaction=False)
+    p = client.pipeline(transaction=True)
     for sid, k in (unlisted or {}).items():
         p.incrby(f"{prefix}:sub:unlisted:{sid}", k)
     for sid, values in by_sub.items():

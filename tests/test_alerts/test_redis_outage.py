@@ -3,8 +3,8 @@ catch up exactly, and the push outbox loses nothing and sends nothing twice.
 
 On the embedded broker and a redis-server of the test's own, append-only as compose runs
 it (so a restart keeps what Redis acknowledged): a worker ingests a simulated firehose with
-the top-10 boards and a keyword subscription on, ``notify`` delivers to two loopback
-webhooks and the desk's consumer keeps its alert store; Redis is killed (SIGKILL) once the
+the top-10 boards on, ``notify`` matches a keyword subscription against the same tickets and
+delivers to two loopback webhooks, and the desk's consumer keeps its alert store; Redis is killed (SIGKILL) once the
 first fifth is counted, stays down while the next seven tenths arrive (and for at least
 the outage's length), and is started again on the same port for the rest. Then:
 
@@ -46,6 +46,7 @@ from detectors.aggregate import Aggregator
 from detectors.boards import CITY, entries, period_of
 from detectors.enrich import Enricher, take
 from detectors.watchlist import Watchlist
+from schemas.tickets import Ticket, decode
 from streams.kafka_io import produce, read_topic
 from streams.routing import router
 from tests.test_alerts.conftest import REDIS_URL, Hook, RedisServer
@@ -113,17 +114,17 @@ def outage_run(new_stream_env: Any, server: RedisServer, outage: float) -> None:
     sub = SubscriptionStore(r, NOTIFY).add("term", TERM, "duty", "王科长")
 
     # What a run without the outage gives: the same core over the same tickets.
-    matched: list[str] = []
     wl = Watchlist([sub])
+    matched = [t.ticket_id for line in lines for t in decode(line) if isinstance(t, Ticket) and wl.match_ticket(t)]
     mine = take(lines, Enricher(s.secret()), Aggregator(s.detect, router(s.partitions)), s.max_message_bytes,
-                boards=True, watch=lambda ts: matched.extend(t.ticket_id for t in ts for _ in wl.match_ticket(t)),
-                ).board_tickets
+                boards=True).board_tickets
     board_tickets = sum(1 for t in mine if entries(t))
     expected = list(detect(lines, s))
     assert expected and matched
 
     hook = Hook().start()
-    config = NotifyConfig(broker=s.bootstrap, topic_alerts=s.topic_alerts, group_id=f"notify-{uuid.uuid4().hex[:8]}",
+    config = NotifyConfig(broker=s.bootstrap, topic_alerts=s.topic_alerts, topic_tickets=s.topic_tickets,
+                          group_id=f"notify-{uuid.uuid4().hex[:8]}",
                           redis_url=server.url, prefix=NOTIFY, consumer="n1", tick_seconds=0.1, backoff_seconds=0.2,
                           session_timeout=6.0, rebalance_timeout=10.0, subscription_poll_seconds=0.5,
                           subscription_wait_seconds=0, subscription_interval_seconds=1,
@@ -229,9 +230,7 @@ def outage_run(new_stream_env: Any, server: RedisServer, outage: float) -> None:
         notify.stop.set()
         for t in notify_threads:
             t.join(10)
-        consumer = getattr(notify, "_consumer", None)
-        if consumer is not None:
-            consumer.close(autocommit=False)
+        notify.close()
         desk.close()
         hook.stop()
 

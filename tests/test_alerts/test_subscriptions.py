@@ -1,12 +1,15 @@
-"""Keyword subscriptions: kept in Redis, picked up without a restart, matched at ingest by a
-real worker on the embedded broker and in alert events by notify, rate-limited into
-digests and delivered once through the outbox, with no personal data in what is pushed."""
+"""Keyword subscriptions: kept in Redis, picked up without a restart, matched by notify in
+the tickets topic (on the embedded broker, through a Redis outage and a restart) and in
+alert events, rate-limited into digests and delivered once through the outbox, with no
+personal data in what is pushed."""
 
 from __future__ import annotations
 
 import json
 import random
 import time
+import uuid
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -18,8 +21,8 @@ from alerts.notify.outbox import Deliverer, RetryPolicy
 from alerts.notify.receivers import build
 from alerts.notify.routing import load_text
 from alerts.notify.subscriptions import MAX_PENDING, Digests, Live, SubscriptionStore, enqueue
+from alerts.notify.tickets import TicketMatches
 from detectors.watchlist import Sub, Watchlist, ticket_match
-from streams.kafka_io import produce
 from tests.test_alerts.conftest import REDIS_URL, Hook, event
 
 pytestmark = pytest.mark.redis
@@ -193,62 +196,158 @@ def test_a_ticket_match_carries_no_personal_data(content: str, personal: list[st
         assert p not in text, p
 
 
-# ---- at ingest, in a real worker -----------------------------------------------------------
+# ---- against the tickets topic, in notify ----------------------------------------------------
+
+def notify_on(broker: Any, redis_url: str, prefix: str, hook: Hook, stamp: str = "", **over: Any) -> tuple[Any, str]:
+    """A NotifyService on the embedded broker with topics and groups named by *stamp* (new
+    ones, the tickets topic with 2 partitions, unless given), and its tickets topic."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from alerts.notify.config import NotifyConfig
+    from alerts.notify.service import NotifyService
+    from alerts.redis_client import client
+
+    if not stamp:
+        stamp = uuid.uuid4().hex[:8]
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        admin.create_topics([NewTopic(f"tickets-{stamp}", 2, 1), NewTopic(f"alerts-{stamp}", 1, 1)])
+        admin.close()
+    config = NotifyConfig(broker=broker.bootstrap, topic_alerts=f"alerts-{stamp}", topic_tickets=f"tickets-{stamp}",
+                          group_id=f"notify-{stamp}", redis_url=redis_url, prefix=prefix, consumer="n1",
+                          tick_seconds=0.1, backoff_seconds=0.2, session_timeout=6.0, rebalance_timeout=10.0,
+                          subscription_poll_seconds=0.5, subscription_wait_seconds=0,
+                          subscription_interval_seconds=1).with_(**over)
+    return NotifyService(config, routes(hook), client(redis_url)), config.topic_tickets
+
+
+def send(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for i, v in enumerate(values):
+        producer.send(topic, v, partition=i % 2)
+    producer.flush()
+    producer.close()
+
+
+def wait_until(pred: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def told_tickets(hook: Hook) -> Counter:
+    """(subscription, ticket id) the receiver was told, each with how many times."""
+    return Counter((b["group_labels"]["subscription"], a["match"]["ticket_id"])
+                   for b in hook.bodies() for a in b["alerts"])
+
 
 @pytest.mark.broker
-def test_a_worker_matches_tickets_at_ingest_and_notify_pushes_digests(
-        new_stream_env: Any, r: Any, redis_prefix: str, hook: Hook) -> None:
+def test_notify_matches_tickets_on_the_topic_and_pushes_digests(broker: Any, r: Any, redis_prefix: str,
+                                                                hook: Hook) -> None:
+    """Tickets sent to the tickets topic (one a message, a bulk array, some that ingest would
+    dead-letter) end as subscription_match digests at the receiver, through notify alone."""
     from tests.test_streams.test_pii import with_personal_data
 
-    env = new_stream_env()
-    env.settings = env.settings.with_(redis_url=REDIS_URL, notify_prefix=redis_prefix,
-                                      subscription_poll_seconds=0.5, subscription_wait_seconds=0,
-                                      subscription_digest_max=100)
-    w = env.start_worker()
-    store = SubscriptionStore(r, redis_prefix)
-    term = store.add("term", "跑路", "duty", "王科长")  # added while the worker runs
-    firm = store.add("firm", "某健身", "duty", "王科长")
-    time.sleep(1.5)  # a poll or two
-    base = [orjson.dumps(ticket(i, "老板跑路了，要求退费。" if i % 2 else "课程质量差。",
-                                firm_name="某健身（浦东店）" if i % 3 == 0 else "某超市"))
-            for i in range(60)]
-    lines, personal = with_personal_data(base, random.Random(5), {})
-    produce(env.settings, lines)
-    w.wait_stats(lambda st: st["tickets"] >= 60, timeout=60)
-    want = {term.id: {f"T{i}" for i in range(60) if i % 2}, firm.id: {f"T{i}" for i in range(60) if i % 3 == 0}}
-
-    def pending() -> dict[str, set[str]]:
-        return {sid: {json.loads(x)["match"]["ticket_id"] for x in r.lrange(f"{redis_prefix}:sub:pending:{sid}", 0, -1)}
-                for sid in want}
-
-    deadline = time.monotonic() + 20
-    while pending() != want and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert pending() == want
-    raw = b"".join(x for sid in want for x in r.lrange(f"{redis_prefix}:sub:pending:{sid}", 0, -1)).decode()
-    for p in personal:
-        assert p not in raw, p
-    tree = routes(hook)
-    stats = Digests(r, redis_prefix, store, tree.receivers, wait=0, max_items=100).flush_due()
-    assert stats.notifications == 2 and stats.matches["ticket"] == 50
-    deliver_all(r, redis_prefix, tree)
-    told = {b["group_labels"]["subscription"]: {a["match"]["ticket_id"] for a in b["alerts"]} for b in hook.bodies()}
-    assert told == want
+    notify, topic = notify_on(broker, REDIS_URL, redis_prefix, hook, subscription_digest_max=100)
+    threads = notify.start()
+    try:
+        store = SubscriptionStore(r, redis_prefix)
+        term = store.add("term", "跑路", "duty", "王科长")  # added while notify runs
+        firm = store.add("firm", "某健身", "duty", "王科长")
+        time.sleep(1.5)  # a poll or two
+        base = [orjson.dumps(ticket(i, "老板跑路了，要求退费。" if i % 2 else "课程质量差。",
+                                    firm_name="某健身（浦东店）" if i % 3 == 0 else "某超市"))
+                for i in range(60)]
+        lines, personal = with_personal_data(base, random.Random(5), {})
+        bulk = b"[" + b",".join(lines[50:]) + b"]"  # a bulk feed's message: ten tickets
+        bad = [b"not json", orjson.dumps(ticket(98, received_at="2099-01-01T00:00:00+08:00")),
+               orjson.dumps({"ticket_id": "T99", "content": "老板跑路了"})]
+        send(broker.bootstrap, topic, lines[:50] + [bulk] + bad)
+        want = {(term.id, f"T{i}") for i in range(60) if i % 2} | {(firm.id, f"T{i}") for i in range(60) if i % 3 == 0}
+        wait_until(lambda: set(told_tickets(hook)) >= want, "every match told")
+        time.sleep(1.0)  # time for a duplicate to show
+        told = told_tickets(hook)
+        assert set(told) == want and set(told.values()) == {1}
+        raw = json.dumps(hook.bodies(), ensure_ascii=False)
+        for p in personal:
+            assert p not in raw, p
+        assert notify.metrics.tickets.labels("checked")._value.get() == 60
+        assert notify.metrics.tickets.labels("invalid")._value.get() == 3
+        assert not notify.errors
+    finally:
+        notify.stop.set()
+        for t in threads:
+            t.join(10)
+        notify.close()
 
 
-def test_a_worker_lists_a_budget_of_matches_a_subscription_and_counts_the_rest(r: Any, redis_prefix: str,
-                                                                               hook: Hook) -> None:
-    from streams.settings import from_env
-    from streams.subscriptions import IngestWatch
+@pytest.mark.broker
+def test_no_match_is_lost_to_a_redis_outage_mid_batch_nor_to_a_restart_before_queueing(
+        broker: Any, own_redis: Any, hook: Hook) -> None:
+    """Redis dies with a batch read and matched, not queued: the same notify reads it again
+    once Redis is back; then a notify stopped in that state and a new one started in its
+    place (the same group): no match lost, none told twice."""
+    prefix = "ew:notify"
+    r = redis.Redis.from_url(own_redis.url)
+    sub = SubscriptionStore(r, prefix).add("term", "跑路", "duty", "王科长")
+    lines = [orjson.dumps(ticket(i, "老板跑路了，要求退费。" if i % 2 else "课程质量差。")) for i in range(81)]
+    want = {(sub.id, f"T{i}") for i in range(81) if i % 2}
+    # Polled once a minute: after the first batch the watchlist is in hand, and a batch fails
+    # where it is queued, its matches found and their events built.
+    over = {"subscription_poll_seconds": 60.0, "subscription_digest_max": 1000}
 
+    def queued() -> set[tuple[str, str]]:
+        return {(sub.id, json.loads(x)["match"]["ticket_id"]) for x in r.lrange(f"{prefix}:sub:pending:{sub.id}", 0, -1)}
+
+    first, topic = notify_on(broker, own_redis.url, prefix, hook, **over)
+    stamp = topic.removeprefix("tickets-")
+    errors = first.metrics.redis_errors.labels("write")
+    loop = first._guard("tickets", first._tickets_loop())  # the ticket loop alone: the failures counted are its
+    try:
+        send(broker.bootstrap, topic, lines[79:80])
+        wait_until(lambda: queued() == {(sub.id, "T79")}, "the first match queued")
+        own_redis.kill()  # ---- an outage mid-batch --------------------------------------------
+        send(broker.bootstrap, topic, lines[:40])
+        wait_until(lambda: errors._value.get() >= 2, "the batch to fail (twice)")
+        own_redis.start()
+        wait_until(lambda: queued() == {w for w in want if int(w[1][1:]) < 40 or w[1] == "T79"}, "the batch queued")
+
+        own_redis.kill()  # ---- the same, and this notify goes ---------------------------------
+        failed = errors._value.get()
+        send(broker.bootstrap, topic, lines[40:79] + lines[80:])
+        wait_until(lambda: errors._value.get() >= failed + 2, "the next batch to fail")
+    finally:
+        first.stop.set()
+        loop.join(10)
+        first.close()
+    own_redis.start()
+    assert queued() != want
+    second, _ = notify_on(broker, own_redis.url, prefix, hook, stamp=stamp, **over)
+    threads = second.start()
+    try:
+        wait_until(lambda: set(told_tickets(hook)) >= want, "every match told")
+        time.sleep(1.0)  # time for a duplicate to show
+        told = told_tickets(hook)
+        assert set(told) == want and set(told.values()) == {1}
+        assert not first.errors and not second.errors
+    finally:
+        second.stop.set()
+        for t in threads:
+            t.join(10)
+        second.close()
+
+
+def test_notify_lists_a_budget_of_matches_a_subscription_and_counts_the_rest(r: Any, redis_prefix: str,
+                                                                              hook: Hook) -> None:
     store = SubscriptionStore(r, redis_prefix)
     sub = store.add("term", "跑路", "duty", "王科长")
-    settings = from_env({}).with_(redis_url=REDIS_URL, notify_prefix=redis_prefix, subscription_poll_seconds=0.01,
-                                  subscription_digest_max=5, subscription_wait_seconds=0)
-    watch = IngestWatch(settings, r)
-    watch.round()  # loads the watchlist
-    watch.offer([ticket(i) for i in range(12)])
-    assert watch.round() == 5
+    matches = TicketMatches(r, redis_prefix, Live(store, poll=0), wait=0, interval=300, digest_max=5,
+                            max_bytes=262144, max_future_seconds=86400)
+    got = matches.take([orjson.dumps(ticket(i)) for i in range(8)] + [orjson.dumps([ticket(i) for i in range(8, 12)])])
+    assert (got.tickets, got.invalid, got.matches, got.queued) == (12, 0, 12, 5)
     tree = routes(hook)
     stats = Digests(r, redis_prefix, store, tree.receivers, wait=0, max_items=5).flush_due()
     assert stats.notifications == 1 and stats.matches["ticket"] == 5
