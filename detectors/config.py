@@ -32,7 +32,7 @@ class DetectConfig:
     update_growth: float = 1.5  # an open episode emits an update when its people grow this much
     firm_share_explains: float = 0.6  # a term or product surge mostly at one firm is that firm's story
     warmup_days: float = 7.0  # only strong evidence is judged until baselines have seen a week (backfill a fresh deployment)
-    cold_days: float = 7.0  # before warmup_days, strong evidence is judged from this on (see COLD_MIN_PEOPLE); 7: off
+    cold_days: float = 1.0  # before warmup_days, strong evidence is judged from this on (see COLD_MIN_PEOPLE); 7: off
     dispersion: float = 3.0  # NB shape cap: complaint counts are far burstier than Poisson (to be learned per dimension)
     calendar: str = ""  # known volume effects (detectors.calendar.load_calendar): "" bundled, "none" off
     forget_days: float = 90.0  # a key back after this long unseen starts afresh; one unseen this long is cut to a stub

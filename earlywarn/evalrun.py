@@ -49,8 +49,6 @@ def run_scenario(cfg: SimConfig, order: str = "") -> tuple[int, Report, int, flo
     lines = [orjson.dumps(t) for t in tickets]
     stats = DetectStats()
     settings = from_env().with_throwaway_secret()
-    if order == "no_backfill":  # cold start is what this family measures (off by default)
-        settings = settings.with_(cold_days=1.0)
     alerts = list(detect(lines, settings, stats=stats))
     background = len(lines) - sum(len(i.ticket_ids) for i in incidents if i.expected_type is not None)
     report = score(alerts, incidents, background_tickets=background)

@@ -32,4 +32,5 @@ class Counters:
     flushes: int = 0
     state_writes: int = 0
     changelog_records_read: int = 0  # read into tables from their changelogs (recovery and standby copies)
+    tables_discarded: bool = False  # rocksdb://: the last worker on the data directory had not stopped cleanly (streams.store)
     on_alert: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)

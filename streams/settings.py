@@ -161,10 +161,9 @@ class Settings:
               "district, peer rate) and starts afresh if it comes back",
         check=at_least(2, "a day of windows, and baselines learn up to two days late"), detect="forget_days")
     cold_days: float = setting(
-        7.0, "a deployment with no history judges strong evidence (10+ people where almost none are expected) "
-             "from this many days of event time on, before the week's warm-up is over; 1 judges it from the second "
-             "day. 7 (the warm-up) is off: a worker restarted within the first week does not yet judge it as "
-             "`detect` does (docs/operations.md)",
+        1.0, "a deployment with no history judges strong evidence (10+ people where almost none are expected) "
+             "from this many days of event time on, before the week's warm-up is over: 1, from the second day; "
+             "7 (the warm-up) turns it off",
         check=at_least(1, "a day: nothing is judged on the first"), detect="cold_days")
     dedup_days: float = setting(
         2.0, "a ticket_id seen again within this many days of event time counts once; a ticket that comes "

@@ -11,12 +11,16 @@ Faust's recovery fills it from, and the one the worker that owns the key's delta
 partition reads. Reads go straight to that database (Faust's store, not knowing the
 partition, asks every open database's bloom filter).
 
-On the embedded broker, which tells a partition's end as the start of its last record
-batch plus one (streams.checkpoint), a database that has read a changelog to its true
-end finds its offset past that answer and Faust's recovery stops the worker
-(``ConsistencyError``): a changelog must end with a record alone, as the checkpoint
-writes at every hand-over. After a SIGKILL it may not, and the worker then has to start
-on an empty data directory. Apache Kafka answers exactly and needs none of this.
+A worker that did not stop cleanly (SIGKILL, a lost machine, a crash) leaves its
+databases as they were at that moment: with the keys of a commit cut short, which the
+changelog's recovery would drop (streams.checkpoint), and perhaps past the end the
+embedded broker reports for a changelog (it tells a partition's end as the start of its
+last record batch plus one; Faust's recovery then stops the worker with
+``ConsistencyError``). So a worker marks its table directory in use while it runs
+(:func:`claim`) and unmarks it only after a clean stop, once the hand-over's checkpoint is
+written (:func:`release`); the next worker that finds the mark discards the directory and
+recovers its tables whole from their changelogs, exactly as ``memory://`` does. Kafka
+Streams does the same with its local stores after an unclean shutdown under exactly-once.
 
 RocksDB's own defaults are sized for one big database (Faust's: 64 MiB memtables, three
 of them, a 2 GiB block cache, each per database); a worker opens one database per table
@@ -27,6 +31,9 @@ block cache)``, whatever the number of keys.
 
 from __future__ import annotations
 
+import logging
+import shutil
+from pathlib import Path
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -35,6 +42,9 @@ from faust.stores import rocksdb as faust_rocksdb
 from yarl import URL
 
 SCHEME = "earlywarn-rocksdb"  # the store's name in Faust's registry (rocksdb:// in EARLYWARN_STORE)
+IN_USE = ".earlywarn-in-use"  # in the table directory while a worker runs on it
+
+log = logging.getLogger("earlywarn.store")
 
 # Per database (one per table partition held).
 OPTIONS: dict[str, Any] = {
@@ -74,6 +84,37 @@ class RocksDBStore(faust_rocksdb.Store):
 STORES.aliases[SCHEME] = f"{__name__}:RocksDBStore"
 
 
+def claim(tabledir: Path) -> bool:
+    """Mark *tabledir* in use by this worker; first, if the last worker on it did not stop
+    cleanly, empty it so that every table is recovered from its changelog. Whether it was emptied.
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp())
+    >>> claim(d), claim(d)  # the second finds the first's mark: as after a kill -9
+    (False, True)
+    >>> release(d); claim(d)
+    False
+    """
+    mark = tabledir / IN_USE
+    discarded = mark.exists()
+    if discarded:
+        log.warning("the last worker on %s did not stop cleanly: its tables there are discarded and "
+                    "recovered from their changelogs", tabledir)
+        shutil.rmtree(tabledir)
+    tabledir.mkdir(parents=True, exist_ok=True)
+    mark.touch()
+    return discarded
+
+
+def release(tabledir: Path) -> None:
+    """After a clean stop (the hand-over's checkpoint written): the tables on disk are the committed ones."""
+    (tabledir / IN_USE).unlink(missing_ok=True)
+
+
+def on_disk(url: str) -> bool:
+    """Whether ``EARLYWARN_STORE`` *url* keeps the tables on disk (``rocksdb://``)."""
+    return URL(url).scheme == "rocksdb"
+
+
 def table_store(url: str) -> tuple[str, dict[str, Any]]:
     """The store URL and options earlywarn's tables use for ``EARLYWARN_STORE`` *url*.
 
@@ -82,6 +123,6 @@ def table_store(url: str) -> tuple[str, dict[str, Any]]:
     >>> table_store("rocksdb://")[0]
     'earlywarn-rocksdb://'
     """
-    if URL(url).scheme == "rocksdb":
+    if on_disk(url):
         return SCHEME + url[len("rocksdb"):], dict(OPTIONS)
     return url, {}

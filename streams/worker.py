@@ -12,12 +12,14 @@ import asyncio
 import logging
 import os
 import threading
+from pathlib import Path
 
 import faust
 import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from streams import store
 from streams.app import make_app
 from streams.broker import CONNECT_TIMEOUT
 from streams.counters import Counters
@@ -105,6 +107,12 @@ class Worker(faust.Worker):
         timer.daemon = True
         timer.start()
 
+    def stop_and_shutdown(self) -> None:
+        super().stop_and_shutdown()  # after a crash this raises its reason, and the tables stay marked
+        tabledir: Path | None = getattr(self.app, "earlywarn_tabledir", None)
+        if tabledir is not None:
+            store.release(tabledir)
+
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
         super().on_setup_root_logger(logger, level)
@@ -121,7 +129,11 @@ def run_worker(settings: Settings, counters: Counters | None = None, *,
     """
     settings.secret()  # before anything else: a worker never runs without one
     ensure_topics(settings, connect_timeout)
+    counters = counters or Counters()
     app = build(settings, counters)
+    if store.on_disk(settings.store):  # rocksdb://: tables left by a worker that did not stop cleanly are discarded
+        app.earlywarn_tabledir = Path(app.conf.tabledir)  # type: ignore[attr-defined]
+        counters.tables_discarded = store.claim(app.earlywarn_tabledir)  # type: ignore[attr-defined]
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     # An agent's error crashes the worker: it stops, and exits with code 1 (streams.health).
     app.earlywarn_health.stop = lambda exc: asyncio.ensure_future(worker.crash(exc))  # type: ignore[attr-defined]

@@ -69,10 +69,11 @@ class StreamEnv:
     tmp: Path
     workers: list[Worker] = field(default_factory=list)
 
-    def spawn_worker(self, argv: list[str] | None = None) -> Worker:
+    def spawn_worker(self, argv: list[str] | None = None, data: str = "") -> Worker:
         """A worker process, started but perhaps not serving yet (*argv*: another command line
-        that runs one, e.g. with a fault injected)."""
-        s = self.settings.with_(web_port=free_port(), data_dir=str(self.tmp / f"data-{len(self.workers)}"))
+        that runs one, e.g. with a fault injected; *data*: its data directory's name, by
+        default one of its own)."""
+        s = self.settings.with_(web_port=free_port(), data_dir=str(self.tmp / (data or f"data-{len(self.workers)}")))
         log = self.tmp / f"worker-{len(self.workers)}.log"
         proc = subprocess.Popen(argv or [sys.executable, "-m", "earlywarn", "worker"], env=environment(s),
                                 stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -80,8 +81,8 @@ class StreamEnv:
         self.workers.append(w)
         return w
 
-    def start_worker(self) -> Worker:
-        w = self.spawn_worker()
+    def start_worker(self, data: str = "") -> Worker:
+        w = self.spawn_worker(data=data)
         w.wait_stats(lambda st: True, timeout=60)
         return w
 

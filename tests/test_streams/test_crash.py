@@ -2,8 +2,11 @@
 
 The worker dies (``tests/test_streams/crashing_worker.py``) at three points: right after a
 windows commit before its offsets are committed, halfway through a windows commit, and
-mid-publication of alerts. (It can also die mid-ingest, ``ingest``: re-read tickets are
-dropped by their ids there, which the duplicate tests cover; left out to keep the suite short.) A fresh worker then takes over from what the broker holds. Compared with an
+mid-publication of alerts; and halfway through a windows commit with ``rocksdb://``, its
+successor on the killed worker's data directory (streams.store). (It can also die
+mid-ingest, ``ingest``: re-read tickets are dropped by their ids there, which the
+duplicate tests cover; left out to keep the suite short.) A fresh worker then takes over
+from what the broker holds. Compared with an
 uninterrupted run over the same input: the alert events, the inspection tasks and every
 key's window state must be the same, none of them twice.
 """
@@ -74,16 +77,19 @@ def outcome(env: Any) -> dict[str, Any]:
     return {"alerts": alerts, "tasks": tasks, "state": state}
 
 
-def run(env: Any, lines: list[bytes], expected: int, kill: tuple[str, int] | None) -> dict[str, Any]:
-    """Run a worker over *lines* (killed at *kill* and replaced by a fresh one), until the
-    alerts topic holds *expected* events and the worker has been quiet a while."""
-    env.settings = env.settings.with_(pseudonym_secret=SECRET)
+def run(env: Any, lines: list[bytes], expected: int, kill: tuple[str, int] | None,
+        store: str = "memory://") -> dict[str, Any]:
+    """Run a worker over *lines* (killed at *kill* and replaced by a fresh one: with
+    ``rocksdb://``, on the killed one's data directory), until the alerts topic holds
+    *expected* events and the worker has been quiet a while."""
+    env.settings = env.settings.with_(pseudonym_secret=SECRET, store=store)
     produce(env.settings, lines)  # all on the broker first: no pause can end the input early
+    data = "" if store == "memory://" else "data"
     if kill is not None:
-        w = env.spawn_worker([sys.executable, str(CRASHING_WORKER), kill[0], str(kill[1])])
+        w = env.spawn_worker([sys.executable, str(CRASHING_WORKER), kill[0], str(kill[1])], data=data)
         rc = w.process.wait(timeout=240)
         assert rc == -9, f"the worker should have been killed at {kill}, exited {rc}:\n{w.log.read_text()[-3000:]}"
-    w = env.start_worker()
+    w = env.start_worker(data=data)
     read_topic(env.settings, env.settings.topic_alerts, until=lambda got: len(got) >= expected, timeout=300)
     settled(w, env.settings.idle_seconds + 3.0)
     return {**outcome(env), "successor": w.stats()}
@@ -139,13 +145,14 @@ def uninterrupted(new_stream_env, lines, offline) -> dict[str, Any]:  # type: ig
     return got
 
 
-@pytest.mark.parametrize("point,n", [("windows", 3), ("mid-commit", 3), ("publish", 1)])
+@pytest.mark.parametrize("point,n,store", [("windows", 3, "memory://"), ("mid-commit", 3, "memory://"),
+                                           ("publish", 1, "memory://"), ("mid-commit", 3, "rocksdb://")])
 def test_a_worker_killed_and_restarted_gives_what_an_uninterrupted_one_gives(
-        new_stream_env, lines, uninterrupted, point: str, n: int) -> None:  # type: ignore[no-untyped-def]
+        new_stream_env, lines, uninterrupted, point: str, n: int, store: str) -> None:  # type: ignore[no-untyped-def]
     env = new_stream_env()
     ref = uninterrupted
     try:
-        got = run(env, lines, len(ref["alerts"]), (point, n))
+        got = run(env, lines, len(ref["alerts"]), (point, n), store)
     finally:
         env.stop()
     (env.tmp / "outcome.json").write_bytes(orjson.dumps({"got": got, "ref": ref}))
@@ -155,7 +162,9 @@ def test_a_worker_killed_and_restarted_gives_what_an_uninterrupted_one_gives(
                "events": len(got["alerts"]), "events_uninterrupted": len(ref["alerts"]),
                "tasks": len(got["tasks"]), "tasks_uninterrupted": len(ref["tasks"]),
                "successor_read_again": got["successor"]["duplicate_tickets"]}
-    print(f"\nkilled at {point} #{n}: {figures} ({env.tmp})")
+    print(f"\nkilled at {point} #{n} ({store}): {figures} ({env.tmp})")
+    if store != "memory://":
+        assert got["successor"]["tables_discarded"], "the killed worker's tables should have been discarded"
     assert not any(doubled(got).values()), figures
     assert sorted(map(event, got["alerts"])) == sorted(map(event, ref["alerts"])), figures
     assert sorted(got["alerts"], key=event) == sorted(ref["alerts"], key=event), figures

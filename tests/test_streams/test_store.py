@@ -83,3 +83,26 @@ def test_a_restarted_worker_recovers_from_disk_and_alerts_stay_those_of_detect(
         assert read <= 20, f"read {read} changelog records of {written} on restart: not recovered from disk"
     else:
         assert read >= written // 2, f"memory:// read only {read} of {written} changelog records"
+
+
+def test_a_worker_killed_on_rocksdb_leaves_tables_its_successor_discards_and_alerts_stay_those_of_detect(
+        stream_env: Any) -> None:
+    """SIGKILL leaves the databases as they were (a commit perhaps cut short): the next
+    worker on the directory recovers every table from its changelog instead (streams.store)."""
+    env = stream_env
+    env.settings = env.settings.with_(store="rocksdb://")
+    lines = simulated()
+    produce(env.settings, lines)
+    first = start(env, "first")
+    first.wait_stats(lambda st: st["tickets"] >= len(lines) // 2 and st["state_writes"] >= 2, timeout=180)
+    first.process.kill()  # SIGKILL: no hand-over, no flush
+    assert first.process.wait(timeout=30) == -9
+    written = changelog_records(env)
+
+    second = start(env, "second")
+    expected = list(detect(lines, env.settings))
+    got = alerts(env, len(expected))
+    st = second.wait_stats(lambda st: st["tickets"] > 0)
+    assert st["tables_discarded"], "the killed worker's tables should have been discarded"
+    assert st["changelog_records_read"] >= written // 2, "the tables should have been recovered from the changelogs"
+    assert expected and canonical(got) == canonical(expected), differences(got, expected)
