@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from detectors.baseline import Prior, per_day
 from detectors.decisions import DISTRICT, FIRM, ISSUE, PLATFORM_TERM, PRODUCT, TERM
+from detectors.slow import LONG_DAYS
 from detectors.windows import BUCKETS_PER_DAY
 
 
@@ -44,7 +45,7 @@ class DetectConfig:
     dedup_days: float = 2.0  # a ticket id within this much event time of the last tick counts once (at least a window plus lateness)
     # Slow-building disputes (detectors.slow): a firm also judged over these windows, in days;
     # () turns them off.
-    long_days: tuple[int, ...] = (3, 7, 14, 30)
+    long_days: tuple[int, ...] = LONG_DAYS  # EARLYWARN_SLOW_DAYS
     # The stream with abnormal complainants judged: a partition ticks past a midnight only once
     # the complainant stage's exclusions for it have come (detectors.partition). Offline, the
     # stage is judged in step with the engines and needs no gate.
