@@ -38,6 +38,7 @@ from detectors.windows import BUCKETS_PER_DAY, DAY_CAP, KEEP_DAYS, KeyState
 
 LONG_DAYS: tuple[int, ...] = (3, 7, 14, 30)  # DetectConfig.long_days's default
 SLOW_MIN_PEOPLE = 10  # a slow group: more than a short window's, as chance gathers people over days
+SLOW_MIN_DAYS = 5  # ... who wrote on at least this many days of the window: a build-up, not a burst
 
 
 def may_build(s: KeyState, t: int, long_days: tuple[int, ...], min_people: int = SLOW_MIN_PEOPLE) -> bool:
@@ -81,8 +82,8 @@ def slow_windows(s: KeyState, t: int, prior: Prior, first_tick: int, dispersion:
             if d != peak:
                 people |= day
         k = len(people - by_day[peak]) if peak is not None else 0
-        if k < SLOW_MIN_PEOPLE:
-            continue
+        if k < SLOW_MIN_PEOPLE or sum(1 for day in by_day.values() if day) < SLOW_MIN_DAYS:
+            continue  # too few, or a burst of a few days (a story the short windows tell)
         past = sum(len(day) for d, day in days.items() if watched_from <= d < lo)  # type: ignore[arg-type]
         # and the buckets before the window not folded in yet (a quiet key prunes lazily)
         past += sum(len(bk.people) for bk in s.between(watched_from * BUCKETS_PER_DAY - 1, lo * BUCKETS_PER_DAY - 1))
@@ -110,4 +111,4 @@ def best_slow(s: KeyState, t: int, prior: Prior, first_tick: int, dispersion: fl
     return None
 
 
-__all__ = ["DAY_CAP", "KEEP_DAYS", "LONG_DAYS", "SLOW_MIN_PEOPLE", "best_slow", "may_build", "slow_windows"]
+__all__ = ["DAY_CAP", "KEEP_DAYS", "LONG_DAYS", "SLOW_MIN_DAYS", "SLOW_MIN_PEOPLE", "best_slow", "may_build", "slow_windows"]
