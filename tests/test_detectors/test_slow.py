@@ -61,3 +61,11 @@ def test_one_new_person_a_day_for_a_month_is_raised_before_half_have_written() -
 def test_background_alone_raises_no_slow_dispute() -> None:
     out = run(background(3, 26), cfg=SLOW)
     assert not [d for d in out if d.status == OPEN and d.window_end - d.window_start > DAY]
+
+
+def test_a_burst_of_a_few_days_is_not_a_slow_dispute() -> None:
+    """Four people a day for four days: the short windows' story (raised in hours, if at
+    all), not a build-up over days (detectors.slow.SLOW_MIN_DAYS)."""
+    usual = [e for d in (2, 9, 16) for e in slow(f"USUAL{d}", d, 1, 1)]
+    out = run(background(3, 30) + usual + slow("BURST", 21, 4, 4), cfg=SLOW)
+    assert not [d for d in raised_slowly(out) if d.window_end - d.window_start > DAY]
