@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from detectors.baseline import Prior, per_day
 from detectors.decisions import DISTRICT, FIRM, ISSUE, PLATFORM_TERM, PRODUCT, TERM
+from detectors.slow import LONG_DAYS
 from detectors.windows import BUCKETS_PER_DAY
 
 
@@ -42,10 +43,9 @@ class DetectConfig:
     watch_min_people: int = 5
     large_amount: float = 50_000.0  # CNY in an episode's tickets that raises its severity a step
     dedup_days: float = 2.0  # a ticket id within this much event time of the last tick counts once (at least a window plus lateness)
-    # Slow-building disputes (detectors.slow): a firm also judged over these windows, in days,
-    # e.g. (3, 7, 30). Off: on the 6,000-a-day suite they added false disputes and found none
-    # the short windows missed (issue 16, item 1: not done).
-    long_days: tuple[int, ...] = ()
+    # Slow-building disputes (detectors.slow): a firm also judged over these windows, in days;
+    # () turns them off.
+    long_days: tuple[int, ...] = LONG_DAYS  # EARLYWARN_SLOW_DAYS
     # The stream with abnormal complainants judged: a partition ticks past a midnight only once
     # the complainant stage's exclusions for it have come (detectors.partition). Offline, the
     # stage is judged in step with the engines and needs no gate.

@@ -65,6 +65,20 @@ def _readable_file(value: Any) -> str | None:
     return None if not value or os.access(value, os.R_OK) else f"={value!r}: no readable file there"
 
 
+def day_list(text: str) -> tuple[int, ...]:
+    """``"3,7,14"`` -> ``(3, 7, 14)``; empty -> ``()``."""
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def _slow_days(value: Any) -> str | None:
+    try:
+        days = day_list(value)
+    except ValueError:
+        return f"={value!r}: expected whole days separated by commas, e.g. 3,7,14,30 (empty: off)"
+    bad = [d for d in days if not 1 <= d <= 30]
+    return f"={value!r}: each window must be 1 to 30 days (a firm keeps 60 days)" if bad else None
+
+
 def _store_scheme(value: Any) -> str | None:
     scheme = str(value).partition(":")[0]
     return None if scheme in ("memory", "rocksdb") else f"={value!r}: expected memory:// or rocksdb://"
@@ -165,6 +179,10 @@ class Settings:
              "from this many days of event time on, before the week's warm-up is over: 1, from the second day; "
              "7 (the warm-up) turns it off",
         check=at_least(1, "a day: nothing is judged on the first"), detect="cold_days")
+    slow_days: str = setting(
+        "3,7,14,30", "windows in days over which a firm is also judged for a dispute that builds slowly (a few "
+                     "people a day for weeks: detectors/slow.py), comma-separated; empty turns them off",
+        check=_slow_days, detect="long_days")
     dedup_days: float = setting(
         2.0, "a ticket_id seen again within this many days of event time counts once; a ticket that comes "
              "this far behind event time is too old to tell from a resend and is not counted (expired)",
@@ -253,8 +271,9 @@ class Settings:
     @property
     def detect(self) -> DetectConfig:
         """What detection needs: the settings declared with ``detect=``, under their names there."""
-        return DetectConfig(**{f.metadata["detect"]: getattr(self, f.name)
-                               for f in declared() if f.metadata["detect"]})
+        values = {f.metadata["detect"]: getattr(self, f.name) for f in declared() if f.metadata["detect"]}
+        values["long_days"] = day_list(values["long_days"])
+        return DetectConfig(**values)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -65,11 +65,18 @@ def test_settings_come_from_the_environment(env: dict[str, str], field: str, val
     assert getattr(from_env(env), field) == value
 
 
+@pytest.mark.parametrize(("raw", "windows"), [("3,7,14,30", (3, 7, 14, 30)), (" 7, 14 ", (7, 14)), ("", ())])
+def test_the_slow_windows_come_from_the_environment(raw: str, windows: tuple[int, ...]) -> None:
+    assert from_env({"EARLYWARN_SLOW_DAYS": raw}).detect.long_days == windows
+
+
 @pytest.mark.parametrize(("env", "variable_named"), [
     ({"EARLYWARN_PARTITIONS": "many"}, "EARLYWARN_PARTITIONS"),
     ({"EARLYWARN_PARTITIONS": "0"}, "EARLYWARN_PARTITIONS"),
     ({"EARLYWARN_TICKET_PARTITIONS": "0"}, "EARLYWARN_TICKET_PARTITIONS"),
     ({"EARLYWARN_FORGET_DAYS": "1"}, "EARLYWARN_FORGET_DAYS"),
+    ({"EARLYWARN_SLOW_DAYS": "3,a week"}, "EARLYWARN_SLOW_DAYS"),
+    ({"EARLYWARN_SLOW_DAYS": "7,45"}, "EARLYWARN_SLOW_DAYS"),
     ({"EARLYWARN_MAX_FUTURE_SECONDS": "-1"}, "EARLYWARN_MAX_FUTURE_SECONDS"),
     ({"EARLYWARN_CALENDAR": "/no/such/calendar.csv"}, "EARLYWARN_CALENDAR"),
     ({"EARLYWARN_DEADLETTER_KEY": "not-a-key"}, "EARLYWARN_DEADLETTER_KEY"),
