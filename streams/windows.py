@@ -25,6 +25,7 @@ import orjson
 from detectors.config import DetectConfig
 from detectors.partition import PartitionEngine
 from detectors.windows import BUCKET_SECONDS
+from detectors.wire import share_strings
 from streams.checkpoint import MARKER, STATE, Acks, confirmed, stored, tagged
 from streams.counters import Counters
 from streams.metrics import Metrics
@@ -89,7 +90,7 @@ class Windows:
         clock = eng.clock
         late, dups, expired, before = clock.late, clock.duplicates, clock.expired, eng.done_to()
         gaps, gap_buckets = clock.gaps.count, clock.gaps.buckets
-        decided = eng.apply(orjson.loads(value), offset=offset)
+        decided = eng.apply(share_strings(orjson.loads(value)), offset=offset)
         if clock.gaps.count > gaps:  # a feed outage recognised (detectors.gaps)
             self.metrics.feed_gaps.labels(str(p)).inc(clock.gaps.count - gaps)
             self.metrics.feed_gap_seconds.labels(str(p)).inc((clock.gaps.buckets - gap_buckets) * BUCKET_SECONDS)
