@@ -6,14 +6,16 @@ table store of ``--store`` over them and, sampling the worker's ``/proc`` status
 half second, prints its resident memory when it had joined and before the first ticket
 (the baseline: code, libraries, the segmenter), its peak (the kernel's ``VmHWM``) and at
 the end, the window keys it holds (``earlywarn_engine_keys``), the peak above the
-baseline per key and per thousand tickets, and the peak of offline ``earlywarn detect
---workers 0`` on the same tickets. ``--paced R`` sends the tickets at R a second while
+baseline per key and per thousand tickets, its resident memory as the tickets it took
+passed each simulated day (does it level off?), and the peak of offline ``earlywarn detect
+--workers 0`` on the same tickets (its own ``VmHWM``). ``--paced R`` sends the tickets at R a second while
 the worker runs instead of all before it starts.
 
 ``--census N`` prints, at the end, the N types of Python object that hold the most memory in
 the worker (every object the garbage collector tracks and what those refer to, sized with
-``sys.getsizeof``): where the memory goes. Memory outside Python objects (RocksDB, the
-allocator's free lists) is the peak less their total.
+``sys.getsizeof``), after a full collection (the cyclic garbage it freed is counted): where
+the memory goes. Memory outside Python objects (RocksDB, the allocator's free lists) is the
+peak less their total; untracked dicts' contents and the tables' bytes are not found.
 """
 
 from __future__ import annotations
@@ -219,6 +221,21 @@ def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: fl
         return out
 
 
+def resident_by_day(samples: list[tuple[int, int]], per_day: float) -> list[tuple[int, int]]:
+    """The worker's resident memory (KiB) as its tickets taken passed each simulated day:
+    [(day, KiB)] from (tickets, KiB) samples in time order; whether it levels off.
+
+    >>> resident_by_day([(0, 10), (5, 11), (10, 12), (19, 13), (21, 14)], 10)
+    [(1, 12), (2, 14)]
+    """
+    out: list[tuple[int, int]] = []
+    for tickets, kb in samples:
+        day = int(tickets // per_day)
+        if day > (out[-1][0] if out else 0):
+            out.append((day, kb))
+    return out
+
+
 def _mb(kb: float) -> str:
     return f"{kb / 1024:,.0f} MB"
 
@@ -230,7 +247,7 @@ def main(args: argparse.Namespace) -> int:
     res = run(args.tickets, per_day=args.per_day, store=args.store, paced=args.paced, census=args.census,
               detect=not args.no_detect, bootstrap=getattr(args, "broker", None),
               connect_timeout=getattr(args, "connect_timeout", CONNECT_TIMEOUT))
-    res.pop("samples", None)
+    by_day = res["by_day_kb"] = resident_by_day(res.pop("samples", []), args.per_day)
     if args.json:
         print(orjson.dumps(res).decode())
         return 0
@@ -240,6 +257,7 @@ def main(args: argparse.Namespace) -> int:
           f"baseline {_mb(res['baseline_kb'])}, peak {_mb(res['peak_kb'])}, at the end {_mb(res['final_kb'])}")
     print(f"peak above the baseline: {_mb(above)}, {above / keys:.1f} KB a key, {above / n * 1000 / 1024:.1f} MB "
           f"per 1,000 tickets")
+    print("resident by day of tickets taken: " + ", ".join(f"{d}: {_mb(kb)}" for d, kb in by_day))
     if "detect_peak_kb" in res:
         print(f"offline detect --workers 0: peak {_mb(res['detect_peak_kb'])}")
     for line in res.get("census", []):
