@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from detectors.baseline import Rhythm
@@ -121,9 +121,9 @@ class PartitionEngine:
     def state(self, tk: str, dim: str = "", key: str = "") -> KeyState:
         return self.store.get(tk, dim, key)
 
-    def take_dirty(self) -> dict[str, dict[str, Any]]:
-        """Stored forms of the states changed since the last call (to persist), keyed by
-        table key; a key cut down to a stub gives its stub state."""
+    def take_dirty(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(table key, stored form) of the states changed since the last call (to persist), in
+        table key order, each encoded as it is taken; a key cut down to a stub gives its stub state."""
         return self.store.take_dirty()
 
     def clock_dict(self) -> dict[str, Any]:

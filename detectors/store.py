@@ -12,7 +12,7 @@ own field order after its dimension and key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from detectors.windows import KeyState
@@ -37,9 +37,10 @@ class KeyStore(Protocol):
         """Cut a key in memory down to its stub: its state leaves memory."""
         ...
 
-    def take_dirty(self) -> dict[str, dict[str, Any]]:
-        """Stored forms (``detectors.wire.encode_key``) of the states changed since the last
-        call, stub states for keys cut down, by table key in order."""
+    def take_dirty(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(table key, stored form) of the states changed since the last call (stored forms:
+        ``detectors.wire.encode_key``), stub states for keys cut down, by table key in order.
+        Each is encoded as it is taken: a commit holds one key's stored form at a time."""
         ...
 
 
@@ -79,13 +80,20 @@ class MemoryStore:
         self.dirty.discard(tk)
         self._stubbed.add(tk)
 
-    def take_dirty(self) -> dict[str, dict[str, Any]]:
-        out = {tk: encode_key(self.states[tk]) for tk in self.dirty}
-        for tk in self._stubbed - self.dirty:
-            out[tk] = encode_key(KeyState(*split_table_key(tk), *self._handed_over(tk)))
+    def take_dirty(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        # Lazily: in a replay nearly every key is dirty at each commit, and their stored forms
+        # all at once were a second copy of the engine's state (most of a worker's peak).
+        changed, stubbed = sorted(self.dirty | self._stubbed), self._stubbed - self.dirty
         self.dirty.clear()
         self._stubbed.clear()
-        return dict(sorted(out.items()))
+        return self._encoded(changed, stubbed)
+
+    def _encoded(self, changed: list[str], stubbed: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+        for tk in changed:
+            if tk in stubbed:
+                yield tk, encode_key(KeyState(*split_table_key(tk), *self._handed_over(tk)))
+            else:
+                yield tk, encode_key(self.states[tk])
 
 
 class TableStore(MemoryStore):

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Any
 
 from detectors.baseline import Rhythm
@@ -137,6 +138,21 @@ def message_keys(msg: dict[str, Any]) -> list[list[Any]]:
         return keys
     # Version 1 (written before an upgrade): [dim, key, label, category, deltas]; each delta carries them now.
     return [[dim, key, [[*d, label, category] for d in deltas]] for dim, key, label, category, deltas in keys]
+
+
+def share_strings(msg: dict[str, Any]) -> dict[str, Any]:
+    """*msg* (a delta message just decoded) with its deltas' people and ticket ids interned
+    (``sys.intern``): one string per pseudonym and per id in the process, however many
+    keys' buckets hold it. Each decoding makes its own copies, and a ticket's person and id
+    are in a bucket of each of its keys (a firm, a product, an issue, terms, a district):
+    the stream's buckets held several copies of each. Returns *msg*.
+    """
+    if msg.get("v") == DELTA_VERSION:  # (a version-1 message is rebuilt by message_keys: left as it is)
+        for _, _, deltas in msg["k"]:
+            for d in deltas:
+                d[2] = list(map(intern, d[2]))
+                d[3] = list(map(intern, d[3]))
+    return msg
 
 
 def facts(amount: float, district: str, issue: str | None, firm: str | None, terms: tuple[str, ...]) -> list[Any]:
@@ -240,7 +256,8 @@ def decode_key(v: dict[str, Any]) -> KeyState:
     s = KeyState(v["d"], v["k"], v["l"], v["di"], v["c"])
     # A bucket stored before buckets had labels (nine fields) takes none.
     for b, n, people, ids, terms, firms, issues, districts, amount, *named in sorted(v["b"], key=lambda x: x[0]):
-        s.slots.append(Bucket(n, set(people), ids, terms, firms, issues, districts, amount, *named))
+        s.slots.append(Bucket(n, set(map(intern, people)), list(map(intern, ids)), terms, firms, issues, districts,
+                              amount, *named))
         s.order.append(b)
         s.counts.append(n)
         s.retained += n

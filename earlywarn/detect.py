@@ -36,6 +36,7 @@ from detectors.dated import DATED_SHARE
 from detectors.decisions import Decision
 from detectors.offline import OfflineEngine
 from detectors.windows import bucket_start
+from detectors.wire import share_strings
 from detectors.enrich import Enricher, Taken, take
 from schemas.tickets import Rejection
 from streams.routing import router
@@ -410,6 +411,8 @@ def _lane(k: int, n: int, enricher: Enricher, engine: OfflineEngine, limits: _Li
             if item is None:
                 break
             msgs, newest = marshal.loads(item)
+            for msg in msgs.values():  # copies of the sender's strings: one each here
+                share_strings(msg)
         decided.put(mine.apply(msgs, newest))
         c += 1
     ends = [(p, eng.finish()) for p, eng in mine.engines.items()]

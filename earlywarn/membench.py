@@ -6,20 +6,21 @@ table store of ``--store`` over them and, sampling the worker's ``/proc`` status
 half second, prints its resident memory when it had joined and before the first ticket
 (the baseline: code, libraries, the segmenter), its peak (the kernel's ``VmHWM``) and at
 the end, the window keys it holds (``earlywarn_engine_keys``), the peak above the
-baseline per key and per thousand tickets, and the peak of offline ``earlywarn detect
---workers 0`` on the same tickets. ``--paced R`` sends the tickets at R a second while
+baseline per key and per thousand tickets, its resident memory as the tickets it took
+passed each simulated day (does it level off?), and the peak of offline ``earlywarn detect
+--workers 0`` on the same tickets (its own ``VmHWM``). ``--paced R`` sends the tickets at R a second while
 the worker runs instead of all before it starts.
 
 ``--census N`` prints, at the end, the N types of Python object that hold the most memory in
 the worker (every object the garbage collector tracks and what those refer to, sized with
-``sys.getsizeof``): where the memory goes. Memory outside Python objects (RocksDB, the
-allocator's free lists) is the peak less their total.
+``sys.getsizeof``), after a full collection (the cyclic garbage it freed is counted): where
+the memory goes. Memory outside Python objects (RocksDB, the allocator's free lists) is the
+peak less their total; untracked dicts' contents and the tables' bytes are not found.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -45,6 +46,10 @@ out, n = sys.argv[1], int(sys.argv[2])
 def census():
     while not os.path.exists(out + ".go"):
         time.sleep(0.5)
+    def rss():
+        with open("/proc/self/status") as f:
+            return int(next(l.split()[1] for l in f if l.startswith("VmRSS:")))
+    before, garbage = rss(), gc.collect()  # cyclic garbage the collector had not yet found
     size, count, seen = collections.Counter(), collections.Counter(), set()
     for o in gc.get_objects():
         for x in [o, *gc.get_referents(o)]:
@@ -57,6 +62,7 @@ def census():
             count[name] += 1
     with open(out + ".tmp", "w") as f:
         f.write(f"{sum(size.values())} {sum(count.values())} (every object found)\n")
+        f.write(f"0 {garbage} (unreachable objects a full collection freed; resident {before} KiB before, {rss()} after)\n")
         for name, b in size.most_common(n):
             f.write(f"{b} {count[name]} {name}\n")
     sys._debugmallocstats()  # to the worker's log: pymalloc's arenas, blocks in use and free
@@ -146,16 +152,33 @@ def _read_census(path: Path) -> list[str]:
     raise RuntimeError("the worker wrote no census")
 
 
+# ``earlywarn detect`` writing its own peak (``VmHWM``) to a file as it exits. Not the
+# child's ``ru_maxrss``: a child started from this process reports at least this process's
+# resident memory as it was at the fork (Linux keeps the larger of the memory given up at
+# ``exec`` and the new program's), and this one holds every simulated ticket: 2.3 GB for
+# 270,000 were reported as detect's, which itself peaked at a fifth of that.
+_DETECT = r'''
+import atexit, re, sys
+out = sys.argv.pop(1)
+def peak():
+    with open("/proc/self/status") as f:
+        kb = re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M).group(1)
+    with open(out, "w") as f:
+        f.write(kb)
+atexit.register(peak)
+from earlywarn.cli import main
+sys.exit(main(sys.argv[1:]))
+'''
+
+
 def _detect_peak_kb(lines_file: Path, settings: Settings) -> int:
     """Peak RSS of ``earlywarn detect --workers 0`` over the file, in KiB."""
-    env = environment(settings)
-    proc = subprocess.Popen([sys.executable, "-m", "earlywarn", "detect", str(lines_file), "--workers", "0"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak = lines_file.with_suffix(".detect-peak")
+    proc = subprocess.run([sys.executable, "-c", _DETECT, str(peak), "detect", str(lines_file), "--workers", "0"],
+                          env=environment(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if proc.returncode:
         raise RuntimeError(f"detect exited with {proc.returncode}")
-    return int(usage.ru_maxrss)
+    return int(peak.read_text())
 
 
 def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: float = 0.0, census: int = 0,
@@ -198,6 +221,21 @@ def run(n: int, *, per_day: float = 20000.0, store: str = "memory://", paced: fl
         return out
 
 
+def resident_by_day(samples: list[tuple[int, int]], per_day: float) -> list[tuple[int, int]]:
+    """The worker's resident memory (KiB) as its tickets taken passed each simulated day:
+    [(day, KiB)] from (tickets, KiB) samples in time order; whether it levels off.
+
+    >>> resident_by_day([(0, 10), (5, 11), (10, 12), (19, 13), (21, 14)], 10)
+    [(1, 12), (2, 14)]
+    """
+    out: list[tuple[int, int]] = []
+    for tickets, kb in samples:
+        day = int(tickets // per_day)
+        if day > (out[-1][0] if out else 0):
+            out.append((day, kb))
+    return out
+
+
 def _mb(kb: float) -> str:
     return f"{kb / 1024:,.0f} MB"
 
@@ -209,7 +247,7 @@ def main(args: argparse.Namespace) -> int:
     res = run(args.tickets, per_day=args.per_day, store=args.store, paced=args.paced, census=args.census,
               detect=not args.no_detect, bootstrap=getattr(args, "broker", None),
               connect_timeout=getattr(args, "connect_timeout", CONNECT_TIMEOUT))
-    res.pop("samples", None)
+    by_day = res["by_day_kb"] = resident_by_day(res.pop("samples", []), args.per_day)
     if args.json:
         print(orjson.dumps(res).decode())
         return 0
@@ -219,6 +257,7 @@ def main(args: argparse.Namespace) -> int:
           f"baseline {_mb(res['baseline_kb'])}, peak {_mb(res['peak_kb'])}, at the end {_mb(res['final_kb'])}")
     print(f"peak above the baseline: {_mb(above)}, {above / keys:.1f} KB a key, {above / n * 1000 / 1024:.1f} MB "
           f"per 1,000 tickets")
+    print("resident by day of tickets taken: " + ", ".join(f"{d}: {_mb(kb)}" for d, kb in by_day))
     if "detect_peak_kb" in res:
         print(f"offline detect --workers 0: peak {_mb(res['detect_peak_kb'])}")
     for line in res.get("census", []):

@@ -25,6 +25,7 @@ import orjson
 from detectors.config import DetectConfig
 from detectors.partition import PartitionEngine
 from detectors.windows import BUCKET_SECONDS
+from detectors.wire import share_strings
 from streams.checkpoint import MARKER, STATE, Acks, confirmed, stored, tagged
 from streams.counters import Counters
 from streams.metrics import Metrics
@@ -89,7 +90,7 @@ class Windows:
         clock = eng.clock
         late, dups, expired, before = clock.late, clock.duplicates, clock.expired, eng.done_to()
         gaps, gap_buckets = clock.gaps.count, clock.gaps.buckets
-        decided = eng.apply(orjson.loads(value), offset=offset)
+        decided = eng.apply(share_strings(orjson.loads(value)), offset=offset)
         if clock.gaps.count > gaps:  # a feed outage recognised (detectors.gaps)
             self.metrics.feed_gaps.labels(str(p)).inc(clock.gaps.count - gaps)
             self.metrics.feed_gap_seconds.labels(str(p)).inc((clock.gaps.buckets - gap_buckets) * BUCKET_SECONDS)
@@ -131,13 +132,13 @@ class Windows:
         (each partition's clock closes the commit: ``write_marker``)."""
         writes = 0
         for p, eng in self.engines.items():
-            dirty = eng.take_dirty()
-            held = self.keys_held.get(p, 0)
-            for tk, value in dirty.items():
+            held, changed = self.keys_held.get(p, 0), 0
+            for tk, value in eng.take_dirty():  # one key's stored form at a time
                 k = tk.encode()
                 if k not in self.state:
                     held += 1
                 self.state[k] = tagged(STATE, commit, orjson.dumps(value))
+                changed += 1
             self.keys_held[p] = held
             for b, ids in eng.take_seen().items():
                 key = self._seen_key(p, b).encode()
@@ -147,9 +148,9 @@ class Windows:
                     self.state.pop(key, None)
                 writes += 1
             self._markers[p] = orjson.dumps(eng.clock_dict())
-            writes += len(dirty) + 1
-            self.counters.state_writes += len(dirty)
-            self.metrics.flush_dirty_keys.observe(len(dirty))
+            writes += changed + 1
+            self.counters.state_writes += changed
+            self.metrics.flush_dirty_keys.observe(changed)
             self.metrics.engine_keys.labels(str(p)).set(held)
         self.counters.flushes += 1
         self.metrics.state_flushes.inc()

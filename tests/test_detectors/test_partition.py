@@ -352,7 +352,7 @@ def test_keys_unseen_for_forget_days_are_cut_down_to_stubs(quiet: list[Enriched]
         # Every key still held has a bucket within two days of the day's first tick, or is busy.
         horizon = eng.clock.day * 96 - 2 * 96
         assert all(s.episodes or s.order[-1] >= horizon - 96 for s in eng.states.values())
-        stubs = {tk: v for tk, v in eng.take_dirty().items() if tk in eng.stubs}
+        stubs = {tk: v for tk, v in eng.take_dirty() if tk in eng.stubs}
         assert stubs and not set(stubs) & set(eng.states)
         for tk, v in stubs.items():  # what the store keeps of them: the label, category and district
             assert v["b"] == [] and v["bc"] == 0.0 and v["lt"] == -1 and v["l"] == eng.stubs[tk][0]
@@ -433,7 +433,7 @@ def test_an_engine_restarted_from_its_store_forgets_as_one_that_never_stopped(qu
     eng = OfflineEngine(FORGETFUL, route)
     out = _feed_all(eng, tickets[:half], 400)
     for p, old in list(eng.engines.items()):  # what a store holds after flushes (stubs included)
-        saved = old.take_dirty()
+        saved = dict(old.take_dirty())
         eng.engines[p] = PartitionEngine(p, eng.config, load=saved.get, clock=old.clock_dict())
     out += _feed_all(eng, tickets[half:], 400) + eng.finish()
     assert out == expected and opened(out, GROUP_DISPUTE)
@@ -539,3 +539,27 @@ def test_a_quiet_source_closes_a_bucket_by_the_wall_clock_when_messages_carry_it
         eng = PartitionEngine(0, CFG)
         eng.apply({"v": 2, "k": [["term", "退费", delta]], "w": quiet, **extra})
         assert eng.clock.last_tick == b
+
+
+def test_a_commit_holds_one_keys_stored_form_at_a_time() -> None:
+    # In a replay nearly every key is dirty at each commit: their stored forms built all at
+    # once were a second copy of the engine's state, most of a worker's peak.
+    import tracemalloc
+
+    import orjson
+
+    b = bucket_of(T0)
+    people = [f"p_{i:032}" for i in range(30)]
+    ids = [f"T{i:040}" for i in range(30)]
+    eng = PartitionEngine(0, CFG)
+    eng.apply({"v": 2, "w": {"0": [T0, False, [T0]]}, "k": [
+        ["term", f"词{k}", [[b, 30, people, ids, {"闭店": 30}, {"F": 30}, {}, {"310115": 30}, 0.0, "", ""]]]
+        for k in range(2000)]})
+    stored = sum(len(orjson.dumps(encode_key(s))) for s in eng.states.values())
+    tracemalloc.start()
+    try:
+        written = sum(len(orjson.dumps(v)) for _, v in eng.take_dirty())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert written == stored > 2_000_000 and peak < stored / 10

@@ -17,6 +17,7 @@ from detectors.wire import (
     encode_key,
     message_keys,
     message_sources,
+    share_strings,
     split_table_key,
     table_key,
 )
@@ -91,3 +92,27 @@ def test_a_clock_round_trips_and_an_old_one_loads() -> None:
     assert (clock.gaps.spans, clock.gaps.level) == ([], None)
     assert (clock.dated.on, clock.dated.days, clock.dated.day) == (False, 0, -1)
     assert PartitionEngine(0, CFG, clock=old).done_to() == eng.done_to()
+
+
+def test_buckets_of_keys_decoded_apart_share_their_people_and_ids() -> None:
+    # A ticket under two keys, and the same person's next ticket in another message, each
+    # message decoded apart (as the stream decodes them), and a state loaded from the
+    # table: each pseudonym and each id is one string however many buckets hold it.
+    b = bucket_of(T0)
+    person = "p_" + "a1b2" * 8  # longer than any string the runtime shares by itself
+    first, second = "T-" + "1" * 30, "T-" + "2" * 30
+
+    def message(*keys: tuple[str, str]) -> dict[str, object]:
+        raw = orjson.dumps({"v": 2, "w": {"0": [T0, False, [T0]]}, "k": [
+            ["firm", key, [[b, 1, [person], [tid], {}, {}, {}, {}, 0.0, "", ""]]] for key, tid in keys]})
+        return share_strings(orjson.loads(raw))
+
+    eng = PartitionEngine(0, CFG)
+    eng.apply(message(("F1", first), ("F2", first)))
+    eng.apply(message(("F3", second)))
+    loaded = decode_key(orjson.loads(orjson.dumps(encode_key(eng.states["firm:F1"]))))
+    buckets = [eng.states[f"firm:{k}"].get(b) for k in ("F1", "F2", "F3")] + [loaded.get(b)]
+    people = [next(iter(bk.people)) for bk in buckets if bk is not None]
+    ids = [bk.ids[0] for bk in buckets if bk is not None and bk.ids[0] == first]
+    assert len(people) == 4 and len(ids) == 3
+    assert all(p is people[0] for p in people) and all(i is ids[0] for i in ids)
