@@ -173,6 +173,7 @@ def test_a_worker_exports_what_it_did(stream_env: Any) -> None:
     messages = [orjson.dumps(t) for t in good[:-100]] + bad + [orjson.dumps(batch)]
     counted = good[:-100] + good[-100:-50] + good[-49:]
 
+    stream_env.settings = stream_env.settings.with_(cold_days=7.0)  # no strong evidence judged in the warm-up either
     w = stream_env.start_worker()
     produce(stream_env.settings, messages)
     w.wait_stats(lambda s: s["tickets"] + s["deadlettered"] >= len(counted) + len(bad) + 1, timeout=60)
@@ -224,7 +225,7 @@ def test_a_worker_exports_what_it_did(stream_env: Any) -> None:
                         stream_env.settings.topic_decisions}
     assert lag[stream_env.settings.topic_tickets] == 0
     assert value(fams, "earlywarn_broker_errors_total") == 0
-    # Two days are inside the engine's warm-up: no alerts yet, and the alert metrics say so.
+    # Two days are inside the engine's warm-up (cold start off): no alerts yet, and the alert metrics say so.
     assert value(fams, "earlywarn_alerts_total") == stats["alerts"] == 0
 
 
