@@ -310,7 +310,7 @@ def test_a_worker_killed_mid_input_publishes_every_complainant_alert_once(new_st
     events = Counter((a["alert_id"], a["status"], a["raised_at"]) for a in got)
     assert [e for e, k in events.items() if k > 1] == []
     # The complainants job's alerts, exactly; the other jobs' exactness after a kill is
-    # tests/test_streams/test_crash.py's (not yet reliable: README, Known gaps).
+    # tests/test_streams/test_crash.py's (gated: EARLYWARN_CRASH_TEST=1).
     mine = [a for a in got if a["type"] == "abnormal_complainant"]
     assert canonical(mine) == canonical([a for a in expected if a["type"] == "abnormal_complainant"])
     assert FlagStore(registry_db).flags() == orjson.loads(orjson.dumps(offline["flags"]))
