@@ -107,11 +107,12 @@ class Worker(faust.Worker):
         timer.daemon = True
         timer.start()
 
+    tabledir: Path | None = None  # rocksdb://: the table directory this worker marked in use (streams.store)
+
     def stop_and_shutdown(self) -> None:
         super().stop_and_shutdown()  # after a crash this raises its reason, and the tables stay marked
-        tabledir: Path | None = getattr(self.app, "earlywarn_tabledir", None)
-        if tabledir is not None:
-            store.release(tabledir)
+        if self.tabledir is not None:
+            store.release(self.tabledir)
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
@@ -131,10 +132,10 @@ def run_worker(settings: Settings, counters: Counters | None = None, *,
     ensure_topics(settings, connect_timeout)
     counters = counters or Counters()
     app = build(settings, counters)
-    if store.on_disk(settings.store):  # rocksdb://: tables left by a worker that did not stop cleanly are discarded
-        app.earlywarn_tabledir = Path(app.conf.tabledir)  # type: ignore[attr-defined]
-        counters.tables_discarded = store.claim(app.earlywarn_tabledir)  # type: ignore[attr-defined]
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
+    if store.on_disk(settings.store):  # rocksdb://: tables left by a worker that did not stop cleanly are discarded
+        worker.tabledir = Path(app.conf.tabledir)
+        counters.tables_discarded = store.claim(worker.tabledir)
     # An agent's error crashes the worker: it stops, and exits with code 1 (streams.health).
     app.earlywarn_health.stop = lambda exc: asyncio.ensure_future(worker.crash(exc))  # type: ignore[attr-defined]
     worker.execute_from_commandline()
